@@ -1,0 +1,90 @@
+"""Confidence intervals that stay honest with the small samples a device lab produces.
+
+Every function returns an :class:`Interval` whose numbers are finite, so it serialises to JSON as is, and whose
+``enough`` flag says whether the sample was large enough for the interval to reach the requested confidence. The
+``confidence`` field is the coverage actually achieved (order-statistic intervals can only take discrete levels).
+"""
+
+from dataclasses import dataclass
+from math import comb
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    low: float
+    high: float
+    n: int
+    confidence: float
+    enough: bool
+
+    def to_dict(self) -> dict:
+        return {"estimate": self.estimate, "low": self.low, "high": self.high, "n": self.n,
+                "confidence": self.confidence, "enough": self.enough}
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Interval:
+    """Wilson score interval of a proportion (e.g. a failure rate).
+
+    Wilson rather than the normal approximation because failure counts are usually 0 or 1: it still gives a useful
+    upper bound at 0 of n (0 of 25 -> upper 0.133). With n = 0 nothing is known: [0, 1], ``enough=False``.
+    """
+    if n < 0 or not 0 <= successes <= max(n, 0):
+        raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
+    if n == 0:
+        return Interval(0.0, 0.0, 1.0, 0, confidence, False)
+    ci = stats.binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return Interval(successes / n, float(ci.low), float(ci.high), n, confidence, True)
+
+
+def median_interval(values, confidence: float = 0.95) -> Interval:
+    """Distribution-free interval for a median from order statistics.
+
+    The number of values below the true median is Binomial(n, 1/2), so [x_(k), x_(n-k+1)] covers it with probability
+    1 - 2 P(B < k), whatever the shape of the distribution (load times are skewed and have thermal outliers). We take
+    the narrowest such interval reaching ``confidence``. Below n = 6 no pair of order statistics reaches 95%: the
+    range [min, max] is returned with its true, lower coverage and ``enough=False``.
+    """
+    x = np.sort(np.asarray(values, dtype=float))
+    n = x.size
+    if n == 0:
+        raise ValueError("median_interval needs at least one value")
+    estimate = float(np.median(x))
+    # P(B <= j) for B ~ Binomial(n, 1/2), j = 0..n
+    cdf = np.cumsum([comb(n, j) for j in range(n + 1)]) / 2.0**n
+    best_k = 1  # 1-based rank of the lower bound; [x_(1), x_(n)] is the widest interval
+    for k in range(1, n // 2 + 1):
+        coverage = 1.0 - 2.0 * (cdf[k - 1])
+        if coverage >= confidence:
+            best_k = k
+        else:
+            break
+    coverage = float(1.0 - 2.0 * (cdf[best_k - 1])) if n > 1 else 0.0
+    low, high = float(x[best_k - 1]), float(x[n - best_k])
+    return Interval(estimate, low, high, n, coverage, coverage >= confidence)
+
+
+def bootstrap_median_difference(baseline, candidate, confidence: float = 0.95, n_resamples: int = 2000,
+                                seed: int = 0) -> Interval:
+    """Percentile-bootstrap interval of median(candidate) - median(baseline), seeded so a page shows the same
+    numbers on every load.
+
+    Used for A/B comparisons, where no closed form exists for a difference of medians. Percentile rather than BCa:
+    BCa's jackknife misbehaves on the discrete sampling distribution of a median of few values.
+    """
+    a = np.asarray(baseline, dtype=float)
+    b = np.asarray(candidate, dtype=float)
+    if a.size == 0 or b.size == 0:
+        raise ValueError("bootstrap_median_difference needs values on both sides")
+    estimate = float(np.median(b) - np.median(a))
+    if a.size < 2 or b.size < 2:
+        return Interval(estimate, estimate, estimate, min(a.size, b.size), 0.0, False)
+    result = stats.bootstrap(
+        (a, b), lambda x, y, axis: np.median(y, axis=axis) - np.median(x, axis=axis),
+        vectorized=True, n_resamples=n_resamples, confidence_level=confidence, method="percentile",
+        rng=np.random.default_rng(seed))
+    ci = result.confidence_interval
+    return Interval(estimate, float(ci.low), float(ci.high), min(a.size, b.size), confidence, True)

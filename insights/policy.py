@@ -1,0 +1,244 @@
+"""Which MLComputeUnits to use on a device, with a crash-safe fallback chain (issue 4).
+
+Input is plain evidence per compute unit (what ``collector`` aggregates from runs); output is a :class:`Policy` whose
+``to_dict()`` is the ``GET /api/v1/policy`` answer. Times are milliseconds.
+
+A unit's expected session time for ``n`` predictions is
+
+    load + first prediction + (n - 1) x warm prediction
+
+so a unit with a slow load (typically the Neural Engine's on-device compile) wins only past a break-even number of
+predictions (:func:`break_even_predictions`).
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .intervals import wilson_interval
+from .settings import COMPUTE_UNITS, LOAD_KINDS, PolicySettings
+
+
+@dataclass(frozen=True)
+class UnitEvidence:
+    """What the runs of one compute unit at one level (a device, or all devices with a chip) showed.
+
+    runs: all runs, failed ones included. failures: count per failure status (crash, oom, error, timeout).
+    load_ms_median / load_runs: median load time and successful load count per load kind (cold, cached, in_memory).
+    first_prediction_ms_median, prediction_ms_median: from successful runs; None when there were none.
+    """
+
+    compute_units: str
+    runs: int
+    failures: Mapping[str, int] = field(default_factory=dict)
+    load_ms_median: Mapping[str, float] = field(default_factory=dict)
+    load_runs: Mapping[str, int] = field(default_factory=dict)
+    first_prediction_ms_median: float | None = None
+    prediction_ms_median: float | None = None
+
+    def __post_init__(self):
+        if self.compute_units not in COMPUTE_UNITS:
+            raise ValueError(f"unknown compute_units {self.compute_units!r}")
+        if self.runs < 0 or any(v < 0 for v in self.failures.values()):
+            raise ValueError("runs and failures must not be negative")
+        if self.failure_count > self.runs:
+            raise ValueError(f"{self.compute_units}: more failures ({self.failure_count}) than runs ({self.runs})")
+
+    @property
+    def failure_count(self) -> int:
+        return sum(self.failures.values())
+
+    @property
+    def failure_rate(self) -> float:
+        return self.failure_count / self.runs if self.runs else 0.0
+
+
+@dataclass(frozen=True)
+class UnitAssessment:
+    """One unit's line in the policy's evidence; ``note`` says why an ineligible unit was left out."""
+
+    compute_units: str
+    runs: int
+    crash_rate: float
+    crash_rate_upper: float
+    load_ms_median: float | None
+    first_prediction_ms_median: float | None
+    prediction_ms_median: float | None
+    expected_session_ms: float | None
+    eligible: bool
+    note: str
+
+    def to_dict(self) -> dict:
+        def ms(v):
+            return None if v is None else round(float(v), 1)
+        return {"runs": self.runs, "crash_rate": round(self.crash_rate, 4),
+                "crash_rate_upper": round(self.crash_rate_upper, 4), "load_ms_median": ms(self.load_ms_median),
+                "first_prediction_ms_median": ms(self.first_prediction_ms_median),
+                "prediction_ms_median": ms(self.prediction_ms_median),
+                "expected_session_ms": ms(self.expected_session_ms), "eligible": self.eligible, "note": self.note}
+
+
+@dataclass(frozen=True)
+class Policy:
+    compute_units: str
+    fallback: list[str]
+    basis: str  # "device", "chip" or "default"
+    reason: str
+    evidence: dict[str, UnitAssessment]
+
+    def to_dict(self) -> dict:
+        return {"compute_units": self.compute_units, "fallback": list(self.fallback), "basis": self.basis,
+                "reason": self.reason, "evidence": {u: a.to_dict() for u, a in self.evidence.items()}}
+
+
+def load_mix(evidence: Sequence[UnitEvidence]) -> dict[str, float]:
+    """Share of each load kind among all successful loads of the evidence, pooled over units.
+
+    Pooled so that every unit is priced with the same mix: a lab that happened to run more cold loads on one unit
+    must not make that unit look slower.
+    """
+    counts = {kind: 0 for kind in LOAD_KINDS}
+    for unit in evidence:
+        for kind, n in unit.load_runs.items():
+            if unit.load_ms_median.get(kind) is not None:
+                counts[kind] = counts.get(kind, 0) + n
+    total = sum(counts.values())
+    return {kind: n / total for kind, n in counts.items() if n} if total else {}
+
+
+def expected_load_ms(unit: UnitEvidence, mix: Mapping[str, float], load_kind: str | None = None) -> float | None:
+    """Load time of ``load_kind`` if named, else the mix-weighted median load (weights renormalised over the kinds
+    this unit has measured). None when the unit has no load of the kind asked for."""
+    if load_kind is not None:
+        return unit.load_ms_median.get(load_kind)
+    kinds = [k for k in mix if unit.load_ms_median.get(k) is not None]
+    weight = sum(mix[k] for k in kinds)
+    if not weight:
+        return None
+    return sum(mix[k] * unit.load_ms_median[k] for k in kinds) / weight
+
+
+def expected_session_ms(load_ms: float, first_prediction_ms: float, prediction_ms: float,
+                        predictions_per_session: int) -> float:
+    """load + first prediction + (n - 1) x warm prediction."""
+    if predictions_per_session < 1:
+        raise ValueError("predictions_per_session must be at least 1")
+    return load_ms + first_prediction_ms + (predictions_per_session - 1) * prediction_ms
+
+
+def break_even_predictions(a: UnitAssessment, b: UnitAssessment) -> float | None:
+    """Predictions per session at which the expected session times of ``a`` and ``b`` are equal.
+
+    Beyond it the unit with the faster warm prediction wins; below it the one with the cheaper load and first
+    prediction. None when the lines never cross at n >= 1 (one unit is faster for every workload) or a time is
+    missing. Real-valued: the chart marks the crossing; the first whole number above it is the smallest session
+    size at which the faster-predicting unit wins.
+    """
+    parts = (a.load_ms_median, a.first_prediction_ms_median, a.prediction_ms_median,
+             b.load_ms_median, b.first_prediction_ms_median, b.prediction_ms_median)
+    if any(p is None for p in parts):
+        return None
+    start_a = a.load_ms_median + a.first_prediction_ms_median
+    start_b = b.load_ms_median + b.first_prediction_ms_median
+    slope = a.prediction_ms_median - b.prediction_ms_median
+    if slope == 0:
+        return None
+    n = 1 + (start_b - start_a) / slope
+    return n if n >= 1 else None
+
+
+def assess_units(evidence: Sequence[UnitEvidence], predictions_per_session: int, load_kind: str | None = None,
+                 vetoed: Mapping[str, str] | None = None,
+                 settings: PolicySettings = PolicySettings()) -> dict[str, UnitAssessment]:
+    """Price and gate every unit of one level. ``vetoed`` maps a unit to the reason it is excluded whatever this
+    level says (failures seen on the device itself)."""
+    if predictions_per_session < 1:
+        raise ValueError("predictions_per_session must be at least 1")
+    if load_kind is not None and load_kind not in LOAD_KINDS:
+        raise ValueError(f"load_kind must be one of {', '.join(LOAD_KINDS)}")
+    vetoed = vetoed or {}
+    mix = load_mix(evidence)
+    out = {}
+    for unit in evidence:
+        upper = wilson_interval(unit.failure_count, unit.runs, settings.confidence).high
+        load = expected_load_ms(unit, mix, load_kind)
+        session = None
+        if None not in (load, unit.first_prediction_ms_median, unit.prediction_ms_median):
+            session = expected_session_ms(load, unit.first_prediction_ms_median, unit.prediction_ms_median,
+                                          predictions_per_session)
+        if unit.compute_units in vetoed:
+            note = vetoed[unit.compute_units]
+        elif unit.runs < settings.min_runs:
+            note = f"{unit.runs} runs, fewer than {settings.min_runs}"
+        elif unit.failure_rate > settings.max_failure_rate:
+            note = (f"failure rate {unit.failure_rate:.1%} ({unit.failure_count} of {unit.runs}) "
+                    f"above {settings.max_failure_rate:.1%}")
+        elif session is None:
+            missing = f"no {load_kind} load" if load is None and load_kind else "no successful timings"
+            note = missing
+        else:
+            note = ""
+        out[unit.compute_units] = UnitAssessment(
+            unit.compute_units, unit.runs, unit.failure_rate, upper, load, unit.first_prediction_ms_median,
+            unit.prediction_ms_median, session, eligible=not note, note=note)
+    return out
+
+
+def _failure_vetoes(levels: Sequence[Sequence[UnitEvidence]], settings: PolicySettings) -> dict[str, str]:
+    """Units whose observed failure rate is above the threshold at a more specific level, however few its runs.
+
+    Without this a device whose 3 runs of ``all`` crashed twice would get ``all`` from its chip's clean record.
+    """
+    vetoes = {}
+    for level_name, evidence in zip(("device", "chip"), levels):
+        for unit in evidence:
+            if unit.runs and unit.failure_rate > settings.max_failure_rate and unit.compute_units not in vetoes:
+                vetoes[unit.compute_units] = (f"failed {unit.failure_count} of {unit.runs} runs on this "
+                                              f"{level_name}")
+    return vetoes
+
+
+def _chain(chosen: str, ranked: Sequence[str], settings: PolicySettings) -> list[str]:
+    """The other eligible units by expected time, then the final fallback (cpuOnly), which always ends the chain."""
+    chain = [u for u in ranked if u not in (chosen, settings.final_fallback)]
+    if chosen != settings.final_fallback:
+        chain.append(settings.final_fallback)
+    return chain
+
+
+def recommend_compute_units(device: Sequence[UnitEvidence], chip: Sequence[UnitEvidence],
+                            predictions_per_session: int, load_kind: str | None = None,
+                            settings: PolicySettings = PolicySettings()) -> Policy:
+    """The policy for one device: its own evidence if any unit is eligible there, else its chip's, else the default.
+
+    ``chip`` is the evidence of all devices with the device's chip (the device's own runs may be included). Among
+    eligible units (enough runs, observed failure rate at most the threshold) the one with the shortest expected
+    session wins. A unit that failed too often on the device is excluded at the chip and default levels too.
+    """
+    device_vetoes = _failure_vetoes((device,), settings)
+    vetoes = _failure_vetoes((device, chip), settings)
+    workload = f"{predictions_per_session} prediction{'s' if predictions_per_session != 1 else ''} per session"
+    gate = (f"at least {settings.min_runs} runs and an observed failure rate of at most "
+            f"{settings.max_failure_rate:.1%}")
+    levels = (("device", device, device_vetoes), ("chip", chip, device_vetoes))
+    for basis, evidence, veto in levels:
+        assessed = assess_units(evidence, predictions_per_session, load_kind, veto, settings)
+        ranked = sorted((a for a in assessed.values() if a.eligible), key=lambda a: a.expected_session_ms)
+        if ranked:
+            chosen = ranked[0].compute_units
+            where = "this device" if basis == "device" else (
+                "devices with the same chip (too little data for this device)")
+            reason = (f"fastest expected session for {workload} among units with {gate}, "
+                      f"measured on {where}")
+            return Policy(chosen, _chain(chosen, [a.compute_units for a in ranked], settings), basis, reason,
+                          assessed)
+    default = settings.default_compute_units
+    reason = (f"too little data: no unit has {gate} on this device or its chip; "
+              f"{default} is the conservative default (no Neural Engine compile)")
+    if default in vetoes:
+        reason = f"too little data, and the default {default} {vetoes[default]}; falling back to " \
+                 f"{settings.final_fallback}"
+        default = settings.final_fallback
+    evidence = device if device else chip
+    assessed = assess_units(evidence, predictions_per_session, load_kind, vetoes, settings)
+    return Policy(default, _chain(default, [], settings), "default", reason, assessed)
+
