@@ -141,8 +141,8 @@ def version_groups(versions: Sequence[str]) -> list[tuple[str, range]]:
     return groups
 
 
-def _baseline_range(start: int, floor: int, settings: DetectionSettings) -> range:
-    return range(max(floor, start - settings.max_baseline_runs), start)
+def _baseline_range(start: int, floor: int, longest: int) -> range:
+    return range(max(floor, start - longest), start)
 
 
 def _version_at(groups, index: int) -> str:
@@ -161,7 +161,7 @@ def detect_slowdowns(points: Sequence[tuple[str, float]],
     groups = version_groups(versions)
     changes, floor = [], 0
     for version, current in groups[1:]:
-        base = _baseline_range(current.start, floor, settings)
+        base = _baseline_range(current.start, floor, settings.max_baseline_runs)
         b, c = values[base.start:base.stop], values[current.start:current.stop]
         if min(b.size, c.size) < settings.min_runs_per_window or _too_small(b, c, settings):
             continue  # cannot be significant: spare the rank test, the bulk of a check's time
@@ -184,7 +184,7 @@ def detect_crash_rate_increases(points: Sequence[tuple[str, bool]],
     groups = version_groups(versions)
     changes, floor, judged = [], 0, False
     for version, current in groups:
-        base = _baseline_range(current.start, floor, settings)
+        base = _baseline_range(current.start, floor, settings.max_failure_baseline_runs)
         k, n = int(failed[current.start:current.stop].sum()), len(current)
         if len(base) >= settings.min_runs_per_window:
             result = compare_failure_rates(int(failed[base.start:base.stop].sum()), len(base), k, n, settings)

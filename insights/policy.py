@@ -192,8 +192,9 @@ def _failure_vetoes(levels: Sequence[Sequence[UnitEvidence]], settings: PolicySe
     for level_name, evidence in zip(("device", "chip"), levels):
         for unit in evidence:
             if unit.runs and unit.failure_rate > settings.max_failure_rate and unit.compute_units not in vetoes:
-                vetoes[unit.compute_units] = (f"failed {unit.failure_count} of {unit.runs} runs on this "
-                                              f"{level_name}")
+                vetoes[unit.compute_units] = (f"failure rate {unit.failure_rate:.1%} ({unit.failure_count} of "
+                                              f"{unit.runs} runs) on this {level_name}, above "
+                                              f"{settings.max_failure_rate:.1%}")
     return vetoes
 
 
@@ -235,7 +236,7 @@ def recommend_compute_units(device: Sequence[UnitEvidence], chip: Sequence[UnitE
     reason = (f"too little data: no unit has {gate} on this device or its chip; "
               f"{default} is the conservative default (no Neural Engine compile)")
     if default in vetoes:
-        reason = f"too little data, and the default {default} {vetoes[default]}; falling back to " \
+        reason = f"too little data, and the default {default} has a {vetoes[default]}; falling back to " \
                  f"{settings.final_fallback}"
         default = settings.final_fallback
     evidence = device if device else chip

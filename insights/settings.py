@@ -45,6 +45,8 @@ class DetectionSettings:
     min_effect: smallest relative change of the median worth an alert (5%): below it, noise and thermal state
         explain more than the model does.
     crash_alpha: p-value for the one-sided two-proportion (Fisher exact) test on failure rates.
+    max_failure_baseline_runs: the failure-rate baseline reaches further back than the timing one: failures are
+        rare, and 24 clean runs cannot show that 20% of 30 is new (Fisher p = 0.02), 60 can.
     max_failure_rate: failure rate a series with no baseline yet is held against (same meaning as in the policy).
     min_placement_share_drop: fall of the Neural Engine share (of ops or of estimated cost) that makes a placement
         shift an alert; 0 means any op that leaves the Neural Engine counts.
@@ -55,6 +57,7 @@ class DetectionSettings:
     alpha: float = 0.001
     min_effect: float = 0.05
     crash_alpha: float = 0.01
+    max_failure_baseline_runs: int = 500
     max_failure_rate: float = 0.005
     min_placement_share_drop: float = 0.0
 

@@ -1,0 +1,95 @@
+"""The detector on the scenario series in data/ and on compute plans."""
+
+import pytest
+
+from insights.detection import (compare_failure_rates, compare_times, detect_crash_rate_increases,
+                                detect_slowdowns, placement_shift, version_groups)
+from insights.settings import DetectionSettings
+
+
+def test_step_is_found_at_the_right_version(times):
+    changes = detect_slowdowns(times("step_15pct_at_3.3.0.csv"))
+    assert [(c.kind, c.version, c.baseline_version) for c in changes] == [("slowdown", "3.3.0", "3.2.0")]
+    evidence = changes[0].to_dict()
+    assert evidence["change"] == pytest.approx(0.15, abs=0.04)
+    assert evidence["p_value"] < 0.001
+    assert evidence["runs"] == {"baseline": 24, "current": 12}
+
+
+def test_pure_noise_with_thermal_outliers_gives_no_alert(times):
+    assert detect_slowdowns(times("pure_noise_with_thermal_outliers.csv")) == []
+
+
+def test_too_few_runs_give_no_alert_even_for_a_large_step(times):
+    points = times("too_few_runs_step_40pct.csv")
+    assert detect_slowdowns(points) == []
+    assert detect_slowdowns(points, DetectionSettings(min_runs_per_window=4, alpha=0.05))  # the data does show it
+
+
+def test_significant_step_below_the_minimum_effect_gives_no_alert(times):
+    points = times("step_3pct_below_min_effect.csv")
+    assert detect_slowdowns(points) == []
+    result = compare_times([x for v, x in points if v != "3.2.0"], [x for v, x in points if v == "3.2.0"])
+    assert result.p_value < 0.001 and 0.02 < result.change < 0.05  # stopped by min_effect, not by the test
+
+
+def test_baseline_restarts_after_a_change_so_a_second_step_is_found(times):
+    changes = detect_slowdowns(times("two_steps_20pct_at_2.2.0_and_2.4.0.csv"))
+    assert [(c.version, c.baseline_version) for c in changes] == [("2.2.0", "2.1.0"), ("2.4.0", "2.3.0")]
+    assert changes[1].comparison.runs_baseline == 24  # 2.2.0 and 2.3.0 only, not the level before the first step
+
+
+def test_speedup_is_reported_but_is_not_a_regression(times):
+    changes = detect_slowdowns(times("speedup_20pct_at_1.2.0.csv"))
+    assert [(c.kind, c.version, c.is_regression) for c in changes] == [("speedup", "1.2.0", False)]
+
+
+def test_crash_rate_rise_is_found_once_at_its_version(failures):
+    changes = detect_crash_rate_increases(failures("crash_rate_rises_at_3.3.0.csv"))
+    assert [(c.kind, c.version, c.baseline_version) for c in changes] == [("crash_rate", "3.3.0", "3.2.0")]
+    assert changes[0].comparison.baseline == 0.0 and changes[0].comparison.current == pytest.approx(0.2)
+
+
+def test_unit_crashing_from_its_first_version_is_reported_once(failures):
+    changes = detect_crash_rate_increases(failures("crashes_from_first_version.csv"))
+    assert [(c.version, c.baseline_version) for c in changes] == [("3.1.0", None)]
+    assert changes[0].comparison.baseline == DetectionSettings().max_failure_rate
+
+
+def test_one_crash_in_many_runs_gives_no_alert(failures):
+    assert detect_crash_rate_increases(failures("one_crash_in_many_runs.csv")) == []
+
+
+def test_fisher_needs_more_than_one_failure_against_a_clean_baseline():
+    assert not compare_failure_rates(0, 100, 1, 20).significant
+    assert compare_failure_rates(0, 100, 5, 20).significant
+    assert not compare_failure_rates(0, 3, 5, 5).enough
+
+
+def test_versions_must_be_contiguous():
+    assert version_groups(["a", "a", "b"]) == [("a", range(0, 2)), ("b", range(2, 3))]
+    with pytest.raises(ValueError):
+        version_groups(["a", "b", "a"])
+
+
+def plan(devices, costs=None):
+    return [{"op": f"op_{i}", "type": "conv", "device": d, "estimated_cost": None if costs is None else costs[i]}
+            for i, d in enumerate(devices)]
+
+
+def test_placement_shift_names_the_ops_that_left_the_neural_engine():
+    before = plan(["neural_engine"] * 4, [0.4, 0.3, 0.2, 0.1])
+    after = plan(["neural_engine", "cpu", "neural_engine", "gpu"], [0.4, 0.3, 0.2, 0.1])
+    shift = placement_shift(before, after)
+    assert shift.is_regression
+    assert shift.ops_left_neural_engine == ["op_1", "op_3"]
+    assert shift.ops_share_drop == pytest.approx(0.5)
+    assert shift.cost_share_drop == pytest.approx(0.4)
+
+
+def test_unchanged_or_improved_placement_is_not_a_regression():
+    same = plan(["neural_engine", "cpu"])
+    assert not placement_shift(same, same).is_regression
+    improved = placement_shift(plan(["cpu", "cpu"]), plan(["neural_engine", "cpu"]))
+    assert not improved.is_regression and improved.ops_left_neural_engine == []
+    assert improved.cost_share_baseline is None

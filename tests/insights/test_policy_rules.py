@@ -1,0 +1,137 @@
+"""The compute-unit policy on hand-made evidence."""
+
+import math
+
+import pytest
+
+from insights.policy import UnitEvidence, assess_units, break_even_predictions, recommend_compute_units
+from insights.settings import PolicySettings
+
+
+def unit(name, runs=100, failures=0, load=300.0, first=40.0, warm=20.0, load_kind="cached"):
+    return UnitEvidence(name, runs, {"crash": failures} if failures else {}, {load_kind: load},
+                        {load_kind: runs - failures}, first, warm)
+
+
+FAST_LOAD = dict(load=200.0, first=30.0, warm=40.0)      # GPU-like: compiles quickly, predicts slowly
+FAST_PREDICT = dict(load=2000.0, first=100.0, warm=10.0)  # Neural-Engine-like: slow compile, fast predictions
+
+
+@pytest.mark.parametrize("predictions_per_session", [1, 10, 10_000])
+def test_crashing_unit_is_never_chosen_however_fast(predictions_per_session):
+    device = [unit("all", failures=1, load=1.0, first=1.0, warm=0.01),  # 1% failures, 1000x faster
+              unit("cpuAndNeuralEngine", failures=3, load=2.0, first=1.0, warm=0.02),
+              unit("cpuAndGPU"), unit("cpuOnly", warm=80.0)]
+    policy = recommend_compute_units(device, [], predictions_per_session)
+    assert policy.compute_units == "cpuAndGPU"
+    assert policy.fallback == ["cpuOnly"]
+    assert policy.basis == "device"
+    assert not policy.evidence["all"].eligible and "failure rate" in policy.evidence["all"].note
+
+
+def test_failures_on_the_device_veto_a_unit_its_chip_finds_clean():
+    device = [unit("all", runs=3, failures=2), unit("cpuAndGPU", runs=3)]
+    chip = [unit("all", runs=200, load=100.0, warm=1.0), unit("cpuAndGPU", runs=200)]
+    policy = recommend_compute_units(device, chip, 100)
+    assert policy.basis == "chip"
+    assert policy.compute_units == "cpuAndGPU"
+    assert "all" not in policy.fallback
+    assert "(2 of 3 runs) on this device" in policy.evidence["all"].note
+
+
+def test_rate_at_the_threshold_passes_and_upper_bound_is_only_reported():
+    device = [unit("cpuAndNeuralEngine", runs=200, failures=1, **FAST_PREDICT), unit("cpuAndGPU", runs=25)]
+    policy = recommend_compute_units(device, [], 1000)
+    assert policy.compute_units == "cpuAndNeuralEngine"  # 0.5% observed passes, though its upper bound is ~2.8%
+    assert policy.evidence["cpuAndNeuralEngine"].crash_rate_upper > 0.02
+    assert policy.evidence["cpuAndGPU"].crash_rate_upper == pytest.approx(0.133, abs=1e-3)
+
+
+def test_small_samples_back_off_to_chip_then_default():
+    small = [unit("cpuAndNeuralEngine", runs=5, **FAST_PREDICT), unit("cpuAndGPU", runs=9)]
+    chip = [unit("cpuAndNeuralEngine", runs=60, **FAST_PREDICT), unit("cpuAndGPU", runs=60, **FAST_LOAD)]
+
+    by_chip = recommend_compute_units(small, chip, 1000)
+    assert (by_chip.basis, by_chip.compute_units, by_chip.fallback) == (
+        "chip", "cpuAndNeuralEngine", ["cpuAndGPU", "cpuOnly"])
+    assert "same chip" in by_chip.reason
+
+    by_default = recommend_compute_units(small, small, 1000)
+    assert (by_default.basis, by_default.compute_units, by_default.fallback) == ("default", "cpuAndGPU", ["cpuOnly"])
+    assert "too little data" in by_default.reason
+
+
+def test_unknown_device_and_chip_get_the_default():
+    policy = recommend_compute_units([], [], 1)
+    assert (policy.compute_units, policy.fallback, policy.basis, policy.evidence) == (
+        "cpuAndGPU", ["cpuOnly"], "default", {})
+
+
+def test_default_that_crashed_on_the_device_falls_to_cpu_only():
+    policy = recommend_compute_units([unit("cpuAndGPU", runs=4, failures=1)], [], 10)
+    assert (policy.compute_units, policy.fallback, policy.basis) == ("cpuOnly", [], "default")
+
+
+def test_workload_size_flips_the_choice_at_the_computed_break_even():
+    device = [unit("cpuAndNeuralEngine", **FAST_PREDICT), unit("cpuAndGPU", **FAST_LOAD)]
+    assessed = assess_units(device, 1)
+    n = break_even_predictions(assessed["cpuAndNeuralEngine"], assessed["cpuAndGPU"])
+    assert n == pytest.approx(1 + (2100 - 230) / (40 - 10))  # 63.33
+    below, above = math.floor(n), math.ceil(n)
+    assert recommend_compute_units(device, [], below).compute_units == "cpuAndGPU"
+    assert recommend_compute_units(device, [], above).compute_units == "cpuAndNeuralEngine"
+    assert recommend_compute_units(device, [], above).fallback == ["cpuAndGPU", "cpuOnly"]
+
+
+def test_no_break_even_when_one_unit_is_faster_for_every_workload():
+    assessed = assess_units([unit("all", load=100.0, first=10.0, warm=5.0), unit("cpuAndGPU")], 1)
+    assert break_even_predictions(assessed["all"], assessed["cpuAndGPU"]) is None
+
+
+def test_cpu_only_always_ends_the_chain_even_when_faster_than_others():
+    device = [unit("cpuAndNeuralEngine", **FAST_PREDICT), unit("cpuOnly", load=50.0, first=20.0, warm=30.0),
+              unit("cpuAndGPU", **FAST_LOAD)]
+    policy = recommend_compute_units(device, [], 1000)
+    assert policy.fallback == ["cpuAndGPU", "cpuOnly"]
+    assert policy.evidence["cpuOnly"].expected_session_ms < policy.evidence["cpuAndGPU"].expected_session_ms
+
+
+def test_load_mix_is_pooled_and_a_named_load_kind_is_used_alone():
+    ne = UnitEvidence("cpuAndNeuralEngine", 40, {}, {"cold": 4000.0, "cached": 1000.0}, {"cold": 40, "cached": 0},
+                      100.0, 10.0)
+    gpu = UnitEvidence("cpuAndGPU", 40, {}, {"cold": 400.0, "cached": 300.0}, {"cold": 0, "cached": 40}, 30.0, 40.0)
+    mixed = assess_units([ne, gpu], 1)
+    assert mixed["cpuAndNeuralEngine"].load_ms_median == pytest.approx(2500.0)  # same 50/50 mix for both units
+    assert mixed["cpuAndGPU"].load_ms_median == pytest.approx(350.0)
+    cold = assess_units([ne, gpu], 1, load_kind="cold")
+    assert cold["cpuAndNeuralEngine"].load_ms_median == 4000.0
+
+
+def test_a_unit_without_the_named_load_kind_is_not_eligible():
+    only_cached = unit("cpuAndNeuralEngine", **FAST_PREDICT)
+    policy = recommend_compute_units([only_cached, unit("cpuAndGPU", load_kind="cold")], [], 1000, load_kind="cold")
+    assert policy.compute_units == "cpuAndGPU"
+    assert policy.evidence["cpuAndNeuralEngine"].note == "no cold load"
+
+
+def test_thresholds_come_from_settings():
+    device = [unit("cpuAndNeuralEngine", runs=5, **FAST_PREDICT), unit("cpuAndGPU", runs=5)]
+    assert recommend_compute_units(device, [], 1000, settings=PolicySettings(min_runs=5)).basis == "device"
+
+
+def test_bad_parameters_raise():
+    with pytest.raises(ValueError, match="predictions_per_session"):
+        recommend_compute_units([unit("cpuAndGPU")], [], 0)
+    with pytest.raises(ValueError, match="load_kind"):
+        recommend_compute_units([unit("cpuAndGPU")], [], 1, load_kind="warm")
+    with pytest.raises(ValueError):
+        UnitEvidence("gpu", 10)
+
+
+def test_answer_has_the_api_shape():
+    answer = recommend_compute_units([unit("cpuAndNeuralEngine", runs=412, **FAST_PREDICT), unit("cpuAndGPU")],
+                                     [], 300).to_dict()
+    assert set(answer) == {"compute_units", "fallback", "basis", "reason", "evidence"}
+    assert {"runs", "crash_rate", "crash_rate_upper", "load_ms_median", "first_prediction_ms_median",
+            "prediction_ms_median", "expected_session_ms"} <= set(answer["evidence"]["cpuAndNeuralEngine"])
+    assert answer["evidence"]["cpuAndNeuralEngine"]["expected_session_ms"] == 2000 + 100 + 299 * 10
