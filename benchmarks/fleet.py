@@ -1,0 +1,233 @@
+"""Synthetic fleet of benchmark runs with known ground truth, seeded and reproducible.
+
+Used by `manage.py load_demo`, the tests and the benchmarks. Facts it carries (GROUND_TRUTH, for checks):
+- On A17 Pro / A18 Pro (and newer) `cpuAndNeuralEngine` and `all` predict several times faster than `cpuAndGPU`.
+- face-retouch from 3.2.0 crashes on A15 Bionic (iPhone 13/14) with `all` and `cpuAndNeuralEngine` in ~30% of runs.
+- Cold Neural Engine loads take several times the GPU load (up to ~10x for style-diffusion); cached loads are far
+  shorter; in-memory loads (decrypted, never on disk) pay decrypt + compile every launch.
+- The first prediction is slower than warm ones; the `prewarm` variant of segmenter-lite moves that cost into load.
+- face-retouch 3.3.0 is ~15% slower than 3.2.0 on A16 Bionic, whatever the unit.
+Latencies are log-normal per run and per prediction, with occasional thermal outliers (1.6x, thermal_state serious).
+
+    python -m benchmarks.fleet --runs 100000 --bulk            # into the configured database (COPY on PostgreSQL)
+    python -m benchmarks.fleet --runs 5000 --post http://127.0.0.1:8000 --token pb_...
+"""
+import argparse
+import bisect
+import math
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+from collector.catalogue import CHIPS, DEVICES
+
+UNITS = ["cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all"]
+UNIT_SHARE = [0.1, 0.3, 0.3, 0.3]
+CHIP_OF = {identifier: chip for identifier, _, chip, _ in DEVICES}
+RAM_OF = {identifier: ram for identifier, _, _, ram in DEVICES}
+# Field popularity: newer phones are more common; iPads are rare.
+DEVICE_WEIGHT = {i: (0.3 if i.startswith("iPad") else 1.0 + 0.15 * (CHIPS[c][0] - 13)) for i, _, c, _ in DEVICES}
+
+# GPU warm-prediction speed relative to A13, and the Neural Engine's speed-up over the GPU on that chip.
+GPU_SPEED = {"A13 Bionic": 1.0, "A14 Bionic": 1.2, "A15 Bionic": 1.45, "A16 Bionic": 1.7, "A17 Pro": 2.1, "A18": 2.2,
+             "A18 Pro": 2.5, "A19": 2.6, "A19 Pro": 2.9, "M1": 2.6, "M2": 3.0, "M3": 3.4, "M4": 4.0, "M5": 4.6}
+ANE_SPEEDUP = {"A13 Bionic": 1.1, "A14 Bionic": 1.6, "A15 Bionic": 2.0, "A16 Bionic": 2.3, "A17 Pro": 4.0,
+               "A18": 3.8, "A18 Pro": 4.5, "A19": 4.4, "A19 Pro": 5.0, "M1": 1.6, "M2": 2.0, "M3": 2.2, "M4": 4.0,
+               "M5": 4.5}
+
+# name: versions, warm GPU ms on A13, cold GPU load ms, cold ANE load / cold GPU load, size, precision
+MODELS = {
+    "face-retouch": dict(versions=["3.1.0", "3.2.0", "3.3.0"], warm_ms=40.0, load_ms=300.0, ane_load_x=4.0,
+                         size=48_123_456, precision="fp16"),
+    "style-diffusion": dict(versions=["1.0.0", "1.1.0"], warm_ms=900.0, load_ms=900.0, ane_load_x=10.0,
+                            size=1_650_000_000, precision="fp16"),
+    "segmenter-lite": dict(versions=["2.0.0"], warm_ms=4.0, load_ms=60.0, ane_load_x=3.0, size=6_400_000,
+                           precision="int8"),
+}
+MODEL_SHARE = [0.55, 0.15, 0.30]
+OS_VERSIONS = ["17.6.1", "18.1.1", "18.6.2", "26.0.1", "26.1"]
+OS_SHARE = [0.1, 0.2, 0.3, 0.25, 0.15]
+LOAD_KINDS = ["cold", "cached", "in_memory"]
+LOAD_SHARE = [0.15, 0.6, 0.25]
+DAYS = 30
+
+GROUND_TRUTH = {
+    "crash": {"model": "face-retouch", "from_version": "3.2.0", "chip": "A15 Bionic",
+              "compute_units": ["all", "cpuAndNeuralEngine"], "rate": 0.3},
+    "slowdown": {"model": "face-retouch", "version": "3.3.0", "baseline_version": "3.2.0", "chip": "A16 Bionic",
+                 "factor": 1.15},
+    "fast_neural_engine_chips": ["A17 Pro", "A18 Pro", "A19 Pro"],
+    "background_failure_rate": 0.001,
+}
+CRASH_MESSAGES = {
+    "load": "MLModel load failed: E5RT: ANE compiler service error (11)",
+    "first_prediction": "EXC_BAD_ACCESS in ANEServices during first prediction",
+}
+
+
+def _version_window(versions, version):
+    """Each model version was live for an equal consecutive share of the DAYS days."""
+    k, i = len(versions), versions.index(version)
+    return DAYS * i / k, DAYS * (i + 1) / k
+
+
+def _picker(rng, options, weights):
+    """A fast weighted choice (rng.choice with p= costs ~20 us a call; this is a bisect)."""
+    cum = np.cumsum(np.asarray(weights, dtype=float))
+    cum = (cum / cum[-1]).tolist()
+    return lambda: options[min(bisect.bisect_right(cum, rng.random()), len(options) - 1)]
+
+
+def generate(n: int, seed: int = 7, end: datetime | None = None):
+    """Yield n runs in the wire format of POST /api/v1/runs."""
+    rng = np.random.default_rng(seed)
+    end = end or datetime(2026, 11, 25, tzinfo=timezone.utc)
+    start = end - timedelta(days=DAYS)
+    device = _picker(rng, list(DEVICE_WEIGHT), list(DEVICE_WEIGHT.values()))
+    model = _picker(rng, list(MODELS), MODEL_SHARE)
+    compute_units = _picker(rng, UNITS, UNIT_SHARE)
+    load_kind = _picker(rng, LOAD_KINDS, LOAD_SHARE)
+    os_version = _picker(rng, OS_VERSIONS, OS_SHARE)
+    for _ in range(n):
+        name = model()
+        spec = MODELS[name]
+        version = spec["versions"][int(rng.random() * len(spec["versions"]))]
+        lo, hi = _version_window(spec["versions"], version)
+        started = start + timedelta(days=lo + (hi - lo) * rng.random())
+        identifier = device()
+        source = "lab" if rng.random() < 0.2 else "field"
+        variant = ("prewarm" if rng.random() < 0.5 else "baseline") if name == "segmenter-lite" else None
+        yield _run(rng, name, spec, version, identifier, CHIP_OF[identifier], compute_units(), source, load_kind(),
+                   variant, started, os_version())
+
+
+def _run(rng, name, spec, version, identifier, chip, units, source, load_kind, variant, started, os_version):
+    ane = units in ("cpuAndNeuralEngine", "all")
+    warm = spec["warm_ms"] / GPU_SPEED[chip]
+    if units == "cpuOnly":
+        warm *= 3.0
+    elif ane:
+        warm /= ANE_SPEEDUP[chip] * (1.03 if units == "all" else 1.0)
+    slow = GROUND_TRUTH["slowdown"]
+    if name == slow["model"] and version == slow["version"] and chip == slow["chip"]:
+        warm *= slow["factor"]
+    thermal = "serious" if rng.random() < 0.03 else ("fair" if rng.random() < 0.1 else "nominal")
+    run_factor = math.exp(rng.normal(0, 0.08)) * (1.6 if thermal == "serious" else 1.0)
+
+    size_factor = spec["load_ms"] / GPU_SPEED[chip] ** 0.5
+    load_cold = size_factor * (spec["ane_load_x"] if ane else (0.7 if units == "cpuOnly" else 1.0))
+    if load_kind == "cached":
+        load = load_cold * (0.12 if ane else 0.4)
+    else:
+        load = load_cold
+    compile_ms = None if load_kind == "cached" else size_factor * 0.6
+    decrypt = spec["size"] / 400_000_000 * 1000 if load_kind == "in_memory" else None
+    first = warm * (5.0 if ane else 2.5)
+    if variant == "prewarm":
+        # A dummy prediction during load: load pays it, the user's first prediction does not.
+        load += first * 0.9
+        first = warm * 1.3
+    jitter = lambda x: float(round(x * math.exp(rng.normal(0, 0.1)) * run_factor, 3))  # noqa: E731
+    count = int(rng.integers(20, 60)) if source == "lab" else int(rng.integers(5, 15))
+    predictions = np.round(warm * run_factor * np.exp(rng.normal(0, 0.06, count)), 3).tolist()
+
+    status, failure = "ok", None
+    crash = GROUND_TRUTH["crash"]
+    crashes = (name == crash["model"] and chip == crash["chip"] and units in crash["compute_units"]
+               and version >= crash["from_version"])
+    if crashes and rng.random() < crash["rate"]:
+        stage = "load" if rng.random() < 0.7 else "first_prediction"
+        status, failure = "crash", {"stage": stage, "message": CRASH_MESSAGES[stage]}
+    elif name == "style-diffusion" and RAM_OF[identifier] <= 4 and rng.random() < 0.03:
+        status, failure = "oom", {"stage": "prediction", "message": "Jetsam: memory limit exceeded"}
+    elif rng.random() < GROUND_TRUTH["background_failure_rate"]:
+        status, failure = "timeout", {"stage": "prediction", "message": "watchdog: prediction took over 10 s"}
+
+    timings = {"decrypt": jitter(decrypt) if decrypt else None, "compile": jitter(compile_ms) if compile_ms else None,
+               "load": jitter(load), "first_prediction": jitter(first)}
+    if failure:
+        stages = ["decrypt", "compile", "load", "first_prediction"]
+        if failure["stage"] in stages:
+            for later in stages[stages.index(failure["stage"]):]:
+                timings[later] = None
+        predictions = [] if failure["stage"] != "prediction" else predictions[: len(predictions) // 2]
+    peak = spec["size"] / 1e6 * (2.5 if units == "cpuOnly" else 1.6) * math.exp(rng.normal(0, 0.05))
+    return {
+        "run_id": str(uuid.UUID(bytes=rng.bytes(16), version=4)),
+        "source": source,
+        "model": {"name": name, "version": version, "format": "mlprogram", "precision": spec["precision"],
+                  "size_bytes": spec["size"]},
+        "device": {"identifier": identifier, "os_version": os_version},
+        "app_build": "5.12.0 (1234)",
+        "compute_units": units,
+        "variant": variant,
+        "started_at": started.isoformat().replace("+00:00", "Z"),
+        "status": status,
+        "failure": failure,
+        "load_kind": load_kind,
+        "timings_ms": timings,
+        "predictions_ms": predictions,
+        "peak_memory_mb": round(peak, 1),
+        "thermal_state": thermal,
+    }
+
+
+def post(url: str, token: str, runs, batch_size: int = 500) -> int:
+    """Upload through the HTTP API; returns the number of runs sent."""
+    import requests
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    sent, batch = 0, []
+    for run in runs:
+        batch.append(run)
+        if len(batch) == batch_size:
+            sent += _post_batch(session, url, batch)
+            batch = []
+    if batch:
+        sent += _post_batch(session, url, batch)
+    return sent
+
+
+def _post_batch(session, url, batch):
+    r = session.post(url.rstrip("/") + "/api/v1/runs", json={"runs": batch}, timeout=300)
+    if r.status_code not in (200, 201):
+        raise SystemExit(f"upload failed: {r.status_code} {r.text[:500]}")
+    return len(batch)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=10_000, help="how many runs (1k to 1M)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--project", default="demo", help="project slug (bulk load)")
+    how = parser.add_mutually_exclusive_group(required=True)
+    how.add_argument("--bulk", action="store_true", help="load into the configured database directly")
+    how.add_argument("--post", metavar="URL", help="upload through the API at URL")
+    parser.add_argument("--token", help="runner token, with --post")
+    parser.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    runs = generate(args.runs, args.seed)
+    if args.post:
+        if not args.token:
+            parser.error("--post needs --token")
+        n = post(args.post, args.token, runs, args.batch)
+    else:
+        import django
+
+        django.setup()
+        from collector.bulk import bulk_load
+
+        n = bulk_load(args.project, runs)
+    print(f"{n} runs in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    import os
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "perfboard.settings")
+    main()

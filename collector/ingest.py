@@ -1,0 +1,200 @@
+"""Store validated runs: idempotent on run_id, all-or-nothing per upload.
+
+One upload is one transaction. A run_id already stored with the same validated body is a duplicate (nothing
+changes); with a different body it is a conflict (409) and nothing of the upload is stored. Two uploads racing on the
+same run_id both classify it as new; the loser's insert fails on the unique index and the whole upload is retried
+once, when it finds the winner's row and answers duplicate.
+"""
+import hashlib
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from insights.summary import prediction_summary
+
+from .catalogue import CHIPS, DEVICES
+from .models import ComputePlanEntry, Device, ModelVersion, Run
+from .schema import RunIn
+
+CATALOGUE = {identifier: (name, chip, ram) for identifier, name, chip, ram in DEVICES}
+
+
+class Conflict(Exception):
+    """A run_id is stored with a different body."""
+
+    def __init__(self, run_ids):
+        super().__init__(f"run_id already stored with a different body: {', '.join(run_ids)}")
+        self.run_ids = run_ids
+
+
+class Invalid(Exception):
+    """Runs that are valid alone but not against what is stored: {index: [{"field", "message"}]}."""
+
+    def __init__(self, errors):
+        super().__init__("invalid runs")
+        self.errors = errors
+
+
+@dataclass
+class Outcome:
+    index: int
+    run_id: str
+    id: int
+    status: str  # "created" or "duplicate"
+
+
+def body_hash(run: RunIn) -> str:
+    return hashlib.sha256(run.model_dump_json().encode()).hexdigest()
+
+
+def store_runs(project, runs: list[RunIn]) -> list[Outcome]:
+    hashes = [body_hash(r) for r in runs]
+    _check_repeats_within_upload(runs, hashes)
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                return _store(project, runs, hashes)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _check_repeats_within_upload(runs, hashes):
+    first = {}
+    errors = {}
+    for i, (run, h) in enumerate(zip(runs, hashes)):
+        seen = first.setdefault(run.run_id, (i, h))
+        if seen[0] != i and seen[1] != h:
+            errors[i] = [{"field": "run_id", "message": f"also used by run {seen[0]} of this upload with another body"}]
+    if errors:
+        raise Invalid(errors)
+
+
+def _store(project, runs, hashes):
+    ids = list({r.run_id for r in runs})
+    stored = {row[0]: row[1:] for row in Run.objects.filter(run_id__in=ids).values_list("run_id", "body_sha256", "id")}
+    conflicts = [str(r.run_id) for r, h in zip(runs, hashes) if r.run_id in stored and stored[r.run_id][0] != h]
+    if conflicts:
+        raise Conflict(sorted(set(conflicts)))
+
+    new = {}  # run_id -> index of its first occurrence
+    for i, run in enumerate(runs):
+        if run.run_id not in stored:
+            new.setdefault(run.run_id, i)
+    fresh = [runs[i] for i in new.values()]
+    versions = _model_versions(project, runs) if fresh else {}
+    devices = _devices({r.device.identifier for r in fresh}) if fresh else {}
+    received = timezone.now()
+    rows = [_row(project, run, hashes[i], versions, devices, received) for run, i in zip(fresh, new.values())]
+    Run.objects.bulk_create(rows, batch_size=500)
+    plan = [
+        ComputePlanEntry(run=row, op=op.op, op_type=op.type, device=op.device, estimated_cost=op.estimated_cost)
+        for row, run in zip(rows, fresh)
+        for op in run.compute_plan or ()
+    ]
+    if plan:
+        ComputePlanEntry.objects.bulk_create(plan, batch_size=2000)
+
+    created = {row.run_id: row.id for row in rows}
+    outcomes = []
+    for i, run in enumerate(runs):
+        if run.run_id in created and new[run.run_id] == i:
+            outcomes.append(Outcome(i, str(run.run_id), created[run.run_id], "created"))
+        else:
+            pk = created.get(run.run_id) or stored[run.run_id][1]
+            outcomes.append(Outcome(i, str(run.run_id), pk, "duplicate"))
+    return outcomes
+
+
+def _model_versions(project, runs):
+    """(name, version) -> ModelVersion, creating missing ones; a changed sha256 for a known version is refused."""
+    wanted = {}
+    for i, run in enumerate(runs):
+        wanted.setdefault((run.model.name, run.model.version), (i, run.model))
+    names = {name for name, _ in wanted}
+    existing = {
+        (mv.name, mv.version): mv for mv in ModelVersion.objects.filter(project=project, name__in=names)
+    }
+    missing = [
+        ModelVersion(
+            project=project, name=m.name, version=m.version, sha256=m.sha256 or "", format=m.format,
+            precision=m.precision, size_bytes=m.size_bytes,
+        )
+        for key, (_, m) in wanted.items()
+        if key not in existing
+    ]
+    if missing:
+        ModelVersion.objects.bulk_create(missing, ignore_conflicts=True)
+        existing = {
+            (mv.name, mv.version): mv for mv in ModelVersion.objects.filter(project=project, name__in=names)
+        }
+    errors = {}
+    for i, run in enumerate(runs):
+        mv = existing[(run.model.name, run.model.version)]
+        if run.model.sha256 and mv.sha256 and run.model.sha256 != mv.sha256:
+            errors[i] = [{
+                "field": "model.sha256",
+                "message": f"{mv.name} {mv.version} is stored with sha256 {mv.sha256}; "
+                "a changed model needs a new version",
+            }]
+    if errors:
+        raise Invalid(errors)
+    return existing
+
+
+def _devices(identifiers):
+    found = {d.identifier: d for d in Device.objects.filter(identifier__in=identifiers)}
+    missing = identifiers - found.keys()
+    if missing:
+        Device.objects.bulk_create([catalogue_device(i) for i in missing], ignore_conflicts=True)
+        found = {d.identifier: d for d in Device.objects.filter(identifier__in=identifiers)}
+    return found
+
+
+def catalogue_device(identifier) -> Device:
+    """A Device row for an identifier: from the catalogue, or kept as unknown."""
+    if identifier in CATALOGUE:
+        name, chip, ram = CATALOGUE[identifier]
+        return Device(identifier=identifier, name=name, chip=chip, chip_rank=CHIPS[chip][0], ram_gb=ram, known=True)
+    return Device(identifier=identifier, known=False)
+
+
+def _row(project, run: RunIn, digest, versions, devices, received) -> Run:
+    summary = prediction_summary(run.predictions_ms)
+    t = run.timings_ms
+    return Run(
+        run_id=run.run_id,
+        body_sha256=digest,
+        project=project,
+        model_version=versions[(run.model.name, run.model.version)],
+        device=devices[run.device.identifier],
+        os_version=run.device.os_version,
+        os_major=run.os_major,
+        app_build=run.app_build,
+        source=run.source,
+        compute_units=run.compute_units,
+        variant=run.variant or "",
+        started_at=run.started_at,
+        received_at=received,
+        status=run.status,
+        failure_stage=run.failure.stage if run.failure else "",
+        failure_message=run.failure.message if run.failure else "",
+        load_kind=run.load_kind,
+        decrypt_ms=t.decrypt,
+        compile_ms=t.compile,
+        load_ms=t.load,
+        first_prediction_ms=t.first_prediction,
+        predictions_ms=list(run.predictions_ms),
+        prediction_count=summary["count"],
+        prediction_min_ms=summary["min"],
+        prediction_median_ms=summary["median"],
+        prediction_p90_ms=summary["p90"],
+        prediction_p99_ms=summary["p99"],
+        prediction_mean_ms=summary["mean"],
+        prediction_std_ms=summary["std"],
+        peak_memory_mb=run.peak_memory_mb,
+        thermal_state=run.thermal_state or "",
+        has_compute_plan=bool(run.compute_plan),
+    )

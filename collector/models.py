@@ -1,0 +1,175 @@
+"""What Perfboard stores: projects, runner tokens, the device catalogue, model versions and benchmark runs.
+
+A run's warm predictions are summarised once at ingest into columns (`prediction_*_ms`) so that dashboards
+aggregate columns; the raw series stays in `predictions_ms` for the run's detail view.
+"""
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+COMPUTE_UNITS = ["cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all"]
+SOURCES = ["lab", "field"]
+STATUSES = ["ok", "crash", "oom", "error", "timeout"]
+FAILURE_STATUSES = ["crash", "oom", "error", "timeout"]
+FAILURE_STAGES = ["decrypt", "compile", "load", "first_prediction", "prediction"]
+LOAD_KINDS = ["cold", "cached", "in_memory"]
+THERMAL_STATES = ["nominal", "fair", "serious", "critical"]
+PLAN_DEVICES = ["cpu", "gpu", "neural_engine"]
+
+
+def choices(values):
+    return [(v, v) for v in values]
+
+
+class Project(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="projects", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.slug
+
+
+class RunnerToken(models.Model):
+    """A bearer token for one project. Only its SHA-256 is stored; the token is shown once at creation.
+
+    `runner` tokens upload runs and read their project's runs, policies and coverage; `policy` tokens, shipped
+    inside apps, only read policies.
+    """
+
+    RUNNER, POLICY = "runner", "policy"
+    PREFIX = "pb_"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=choices([RUNNER, POLICY]), default=RUNNER)
+    key_hash = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=12, help_text="First characters of the token, to tell tokens apart.")
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="token_name_per_project")]
+
+    @staticmethod
+    def hash(token: str) -> str:
+        # Tokens carry 256 random bits, so a fast hash is enough: nothing to brute-force.
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, project, name, kind=RUNNER):
+        """Create a token and return (row, plaintext token)."""
+        token = cls.PREFIX + secrets.token_urlsafe(32)
+        row = cls.objects.create(project=project, name=name, kind=kind, key_hash=cls.hash(token), hint=token[:10])
+        return row, token
+
+    @property
+    def is_active(self):
+        return self.revoked_at is None
+
+    def __str__(self):
+        return f"{self.project.slug}/{self.name} ({self.kind})"
+
+
+class Device(models.Model):
+    identifier = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=100, blank=True)
+    chip = models.CharField(max_length=32, blank=True)
+    chip_rank = models.FloatField(null=True, blank=True, help_text="Orders chips by generation.")
+    ram_gb = models.PositiveSmallIntegerField(null=True, blank=True)
+    known = models.BooleanField(default=False, help_text="False for identifiers missing from the catalogue.")
+
+    @property
+    def display_name(self):
+        return self.name if self.known else f"{self.identifier} (unknown)"
+
+    def __str__(self):
+        return self.display_name
+
+
+class ModelVersion(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
+    name = models.CharField(max_length=200)
+    version = models.CharField(max_length=64)
+    sha256 = models.CharField(max_length=64, blank=True)
+    format = models.CharField(max_length=32, blank=True)
+    precision = models.CharField(max_length=32, blank=True)
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name", "version"], name="model_version_per_project")
+        ]
+
+    def __str__(self):
+        return f"{self.name} {self.version}"
+
+
+class Run(models.Model):
+    run_id = models.UUIDField(unique=True)
+    body_sha256 = models.CharField(max_length=64, help_text="Hash of the validated body: a resend must match it.")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="runs")
+    device = models.ForeignKey(Device, on_delete=models.PROTECT, related_name="runs")
+    os_version = models.CharField(max_length=32)
+    os_major = models.PositiveSmallIntegerField()
+    app_build = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=8, choices=choices(SOURCES))
+    compute_units = models.CharField(max_length=20, choices=choices(COMPUTE_UNITS))
+    variant = models.CharField(max_length=64, blank=True)
+    started_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=8, choices=choices(STATUSES))
+    failure_stage = models.CharField(max_length=20, choices=choices(FAILURE_STAGES), blank=True)
+    failure_message = models.TextField(blank=True)
+    load_kind = models.CharField(max_length=10, choices=choices(LOAD_KINDS))
+    decrypt_ms = models.FloatField(null=True, blank=True)
+    compile_ms = models.FloatField(null=True, blank=True)
+    load_ms = models.FloatField(null=True, blank=True)
+    first_prediction_ms = models.FloatField(null=True, blank=True)
+    predictions_ms = models.JSONField(default=list, blank=True)
+    prediction_count = models.PositiveIntegerField(default=0)
+    prediction_min_ms = models.FloatField(null=True, blank=True)
+    prediction_median_ms = models.FloatField(null=True, blank=True)
+    prediction_p90_ms = models.FloatField(null=True, blank=True)
+    prediction_p99_ms = models.FloatField(null=True, blank=True)
+    prediction_mean_ms = models.FloatField(null=True, blank=True)
+    prediction_std_ms = models.FloatField(null=True, blank=True)
+    peak_memory_mb = models.FloatField(null=True, blank=True)
+    thermal_state = models.CharField(max_length=10, choices=choices(THERMAL_STATES), blank=True)
+    has_compute_plan = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            # The dashboard's matrices: one model version, grouped by device and compute units.
+            models.Index(fields=["model_version", "device", "compute_units"], name="run_version_device_units"),
+            models.Index(fields=["model_version", "started_at"], name="run_version_time"),
+            models.Index(fields=["device", "compute_units", "started_at"], name="run_device_units_time"),
+            models.Index(fields=["project", "started_at"], name="run_project_time"),
+        ]
+
+    @property
+    def failed(self):
+        return self.status in FAILURE_STATUSES
+
+    def __str__(self):
+        return str(self.run_id)
+
+
+class ComputePlanEntry(models.Model):
+    """One op's placement as MLComputePlan reported it on the device."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="compute_plan")
+    op = models.CharField(max_length=256)
+    op_type = models.CharField(max_length=64)
+    device = models.CharField(max_length=16, choices=choices(PLAN_DEVICES))
+    estimated_cost = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "device"], name="plan_run_device")]

@@ -1,0 +1,132 @@
+"""The wire contract of POST /api/v1/runs (../shared/spec/API.md), as pydantic models.
+
+pydantic validates a 500-run batch several times faster than an equivalent DRF serializer (see
+benchmarks/validation.py) and reports every error with its path, which becomes the field name in a 400.
+Unknown fields are refused so that a typo (`timing_ms`) is an error rather than silently lost data.
+"""
+import math
+import re
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, Strict as StrictType, StringConstraints, model_validator
+
+MAX_PREDICTIONS = 10_000
+MAX_PLAN_OPS = 50_000
+# One day in ms: no load or prediction on a phone takes longer; larger values are unit mix-ups.
+MAX_TIME_MS = 86_400_000.0
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True, frozen=True)
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+# Numbers are strict: "12.5" or true where a time belongs is a runner bug worth reporting, not coercing.
+TimeMs = Annotated[float, StrictType(), Field(ge=0.0, le=MAX_TIME_MS, allow_inf_nan=False), AfterValidator(_finite)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Label = Annotated[str, StringConstraints(max_length=64)]
+OsVersion = Annotated[str, StringConstraints(pattern=r"^\d{1,3}(\.\d{1,4}){0,3}$", max_length=32)]
+# Apple identifiers: "iPhone15,2", "iPad16,3", "Mac14,2", "arm64" (simulator). No spaces, no markup.
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9,._-]{0,63}$")]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True)]
+
+ComputeUnits = Literal["cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all"]
+Status = Literal["ok", "crash", "oom", "error", "timeout"]
+Stage = Literal["decrypt", "compile", "load", "first_prediction", "prediction"]
+
+
+class ModelIn(Strict):
+    name: Name
+    version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    sha256: Sha256 | None = None
+    format: Label = ""
+    precision: Label = ""
+    size_bytes: Annotated[int, StrictType(), Field(ge=0, le=1 << 50)] | None = None
+
+
+class DeviceIn(Strict):
+    identifier: Identifier
+    os_version: OsVersion
+
+
+class FailureIn(Strict):
+    stage: Stage
+    message: Annotated[str, StringConstraints(max_length=4000)] = ""
+
+
+class TimingsIn(Strict):
+    decrypt: TimeMs | None = None
+    compile: TimeMs | None = None
+    load: TimeMs | None = None
+    first_prediction: TimeMs | None = None
+
+
+class PlanOpIn(Strict):
+    op: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    type: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    device: Literal["cpu", "gpu", "neural_engine"]
+    estimated_cost: Annotated[float, StrictType(), Field(ge=0.0, allow_inf_nan=False)] | None = None
+
+
+class RunIn(Strict):
+    run_id: UUID
+    source: Literal["lab", "field"]
+    model: ModelIn
+    device: DeviceIn
+    app_build: Label = ""
+    compute_units: ComputeUnits
+    variant: Label | None = None
+    started_at: AwareDatetime
+    status: Status
+    failure: FailureIn | None = None
+    load_kind: Literal["cold", "cached", "in_memory"]
+    timings_ms: TimingsIn = TimingsIn()
+    predictions_ms: Annotated[list[TimeMs], Field(max_length=MAX_PREDICTIONS)] = []
+    peak_memory_mb: Annotated[float, StrictType(), Field(ge=0.0, le=1_048_576.0, allow_inf_nan=False)] | None = None
+    thermal_state: Literal["nominal", "fair", "serious", "critical"] | None = None
+    compute_plan: Annotated[list[PlanOpIn], Field(max_length=MAX_PLAN_OPS)] | None = None
+
+    @model_validator(mode="after")
+    def _status_matches_failure(self):
+        if self.status == "ok":
+            if self.failure is not None:
+                raise ValueError("failure: must be null when status is 'ok'")
+            missing = [k for k in ("load", "first_prediction") if getattr(self.timings_ms, k) is None]
+            if missing:
+                raise ValueError(f"timings_ms.{missing[0]}: required when status is 'ok'")
+        elif self.failure is None:
+            raise ValueError(f"failure: required when status is '{self.status}' (give stage and message)")
+        return self
+
+    @property
+    def os_major(self) -> int:
+        return int(self.device.os_version.split(".")[0])
+
+
+class BatchIn(Strict):
+    runs: Annotated[list[RunIn], Field(min_length=1)]
+
+
+def field_errors(exc) -> list[dict]:
+    """pydantic's errors as [{"field": "timings_ms.load", "message": "..."}], one per problem."""
+    out = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = [str(p) for p in err["loc"]]
+        message = err["msg"]
+        if err["type"] == "value_error":
+            message = message.removeprefix("Value error, ")
+            # Cross-field checks name their field at the start of the message: "failure: required when ...".
+            named = re.match(r"^([a-z_.]+): (.*)$", message)
+            if named and not loc:
+                loc, message = named.group(1).split("."), named.group(2)
+        elif err["type"] == "extra_forbidden":
+            message = "unknown field"
+        out.append({"field": ".".join(loc) or "(body)", "message": message})
+    return out
+

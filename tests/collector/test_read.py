@@ -1,0 +1,79 @@
+"""GET /api/v1/runs, the schema, and the commands runners depend on."""
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+
+from collector.models import Project, Run, RunnerToken
+
+
+def upload(client, runs):
+    r = client.post("/api/v1/runs", data=json.dumps({"runs": runs}), content_type="application/json")
+    assert r.status_code == 201, r.content
+    return r
+
+
+def test_list_filters_and_paginates(runner, make_run):
+    upload(runner, [make_run(compute_units="all") for _ in range(3)]
+           + [make_run(compute_units="cpuAndGPU", device={"identifier": "iPhone14,7", "os_version": "17.6.1"})])
+    body = runner.get("/api/v1/runs").json()
+    assert body["count"] == 4
+    assert runner.get("/api/v1/runs?compute_units=cpuAndGPU").json()["count"] == 1
+    assert runner.get("/api/v1/runs?chip=A15%20Bionic").json()["results"][0]["device"]["name"] == "iPhone 14"
+    assert runner.get("/api/v1/runs?model=face-retouch&version=3.2.0").json()["count"] == 4
+    assert runner.get("/api/v1/runs?version=9.9").json()["count"] == 0
+    assert runner.get("/api/v1/runs?started_after=2026-11-21T00:00:00Z").json()["count"] == 0
+    page = runner.get("/api/v1/runs?page_size=3").json()
+    assert len(page["results"]) == 3 and page["next"]
+
+
+def test_bad_filter_is_400_naming_it(runner):
+    r = runner.get("/api/v1/runs?compute_units=gpu")
+    assert r.status_code == 400 and "compute_units" in r.json()
+    assert runner.get("/api/v1/runs?started_after=yesterday").status_code == 400
+
+
+def test_detail_has_raw_series_and_compute_plan(runner, make_run):
+    run = make_run(predictions_ms=[3.0, 2.0, 1.0])
+    upload(runner, [run])
+    body = runner.get(f"/api/v1/runs/{run['run_id']}").json()
+    assert body["predictions_ms"] == [3.0, 2.0, 1.0]
+    assert body["predictions"]["median"] == 2.0
+    assert body["compute_plan"][0] == {"op": "conv_0", "type": "conv", "device": "neural_engine",
+                                       "estimated_cost": 0.12}
+
+
+def test_a_token_never_reads_another_projects_runs(runner, make_run, client_for):
+    upload(runner, [make_run()])
+    other = Project.objects.create(slug="other", name="Other")
+    other_client = client_for(RunnerToken.issue(other, "x")[1])
+    assert other_client.get("/api/v1/runs").json()["count"] == 0
+    run_id = Run.objects.get().run_id
+    assert other_client.get(f"/api/v1/runs/{run_id}").status_code == 404
+
+
+def test_create_runner_token_prints_a_working_token_last(db, client_for, make_run):
+    out = io.StringIO()
+    call_command("create_runner_token", "newproj", "ci-box", stdout=out)
+    token = out.getvalue().strip().splitlines()[-1]
+    assert Project.objects.filter(slug="newproj").exists()
+    stored = RunnerToken.objects.get(name="ci-box")
+    assert token not in stored.key_hash and stored.key_hash == RunnerToken.hash(token)
+    r = client_for(token).post("/api/v1/runs", data=json.dumps(make_run()), content_type="application/json")
+    assert r.status_code == 201
+
+
+def test_schema_and_docs_are_served(client):
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 200 and b"/api/v1/runs" in schema.content
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200 and b"cdn" not in docs.content.lower()
+
+
+def test_demo_command_loads_a_fleet_once(db):
+    call_command("load_demo", runs=300, stdout=io.StringIO())
+    assert Run.objects.filter(project__slug="demo").count() == 300
+    assert {"crash", "ok"} <= set(Run.objects.values_list("status", flat=True))
+    call_command("load_demo", runs=300, stdout=io.StringIO())
+    assert Run.objects.count() == 300
