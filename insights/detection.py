@@ -154,23 +154,61 @@ def detect_slowdowns(points: Sequence[tuple[str, float]],
     """Every significant change of a timing (or memory) series, oldest first, as slowdowns and speedups.
 
     Speedups are returned too because they restart the baseline just like slowdowns; alerts are raised for
-    ``is_regression`` ones.
+    ``is_regression`` ones. A step too small to show in its first version's runs is often confirmed by the next
+    version's; it is then placed where a two-level fit splits best (:func:`_locate`), so the alert names the version
+    that changed, not the one that confirmed it.
     """
     versions = [v for v, _ in points]
     values = np.asarray([x for _, x in points], dtype=float)
     groups = version_groups(versions)
     changes, floor = [], 0
-    for version, current in groups[1:]:
+    for index, (version, current) in enumerate(groups):
+        if index == 0:
+            continue
         base = _baseline_range(current.start, floor, settings.max_baseline_runs)
         b, c = values[base.start:base.stop], values[current.start:current.stop]
         if min(b.size, c.size) < settings.min_runs_per_window or _too_small(b, c, settings):
             continue  # cannot be significant: spare the rank test, the bulk of a check's time
         result = compare_times(b, c, settings)
         if result.significant:
-            kind = "slowdown" if result.change > 0 else "speedup"
-            changes.append(Change(kind, version, _version_at(groups, base.stop - 1), result, base, current))
-            floor = current.start
+            change = _locate(values, groups, index, floor, result, settings)
+            changes.append(change)
+            floor = change.current_runs.start
     return changes
+
+
+def _locate(values: np.ndarray, groups, index: int, floor: int, found: Comparison,
+            settings: DetectionSettings) -> Change:
+    """Where in the found comparison's runs the step most likely began.
+
+    As asv does, the split is the one whose two-level median fit has the least absolute error (on log values) over
+    one fixed stretch of runs: from the found baseline's start to the current version's end. Candidates are the
+    version starts in that stretch leaving at least ``min_runs_per_window`` runs on each side; the chosen split must
+    still pass :func:`compare_times`, else the version that showed the change keeps it.
+    """
+    current = groups[index][1]
+    stop = current.stop
+    segment_start = max(floor, current.start - settings.max_baseline_runs)
+    logs = np.log(np.clip(values[segment_start:stop], 1e-12, None))
+
+    def cost(split: int) -> float:
+        left, right = logs[:split - segment_start], logs[split - segment_start:]
+        return float(np.abs(left - np.median(left)).sum() + np.abs(right - np.median(right)).sum())
+
+    best_index, best_cost, best = index, cost(current.start), found
+    for candidate in range(index - 1, 0, -1):
+        start = groups[candidate][1].start
+        if start - segment_start < settings.min_runs_per_window:
+            break
+        if (c := cost(start)) < best_cost:
+            base = _baseline_range(start, floor, settings.max_baseline_runs)
+            result = compare_times(values[base.start:base.stop], values[start:stop], settings)
+            if result.significant and (result.change > 0) == (found.change > 0):
+                best_index, best_cost, best = candidate, c, result
+    start = groups[best_index][1].start
+    base = _baseline_range(start, floor, settings.max_baseline_runs)
+    kind = "slowdown" if best.change > 0 else "speedup"
+    return Change(kind, groups[best_index][0], groups[best_index - 1][0], best, base, range(start, stop))
 
 
 def detect_crash_rate_increases(points: Sequence[tuple[str, bool]],
