@@ -1,0 +1,148 @@
+"""Graph lint on models built in the session (see conftest.Zoo)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from profiling.errors import PackageError
+from profiling.lint import lint_path
+
+CHAIN = ["constexpr_affine_dequantize", "pow", "conv"]
+
+
+def _conv_weight_numels(zoo):
+    return [math.prod(c.weight.shape) for c in zoo.sq_net.convs]
+
+
+def test_plain_conv_net_quantizes_fully(zoo):
+    report = lint_path(zoo.plain_int8)
+    assert report["findings"] == []
+    assert report["has_dynamic_weight"] is False
+    assert report["compressed_fraction"] == pytest.approx(1.0, abs=0.05)
+    assert report["ops"]["conv"] == 3
+    assert report["weights"]["constexpr_affine_dequantize"] > 0
+
+
+def test_fp16_conversion_folds_the_pow(zoo):
+    report = lint_path(zoo.sq_fp16)
+    assert "pow" not in report["ops"]
+    assert report["findings"] == []
+    assert report["compressed_fraction"] == 0.0  # nothing compressed, all fp16 consts
+    assert report["weights"]["fp16_const"] > 0
+
+
+def _assert_pow_chains(report, zoo):
+    numels = _conv_weight_numels(zoo)
+    assert report["ops"].get("pow") == len(numels), "the pow must survive in the graph for this fixture"
+    dyn = [f for f in report["findings"] if f["rule"] == "dynamic_weight"]
+    assert len(dyn) == len(numels)
+    for f, numel in zip(dyn, numels):
+        assert f["op_type"] == "conv"
+        assert f["chain"] == CHAIN
+        # fp16 dequantized weight + fp16 pow output, both materialised at run time.
+        assert f["runtime_bytes"] == 2 * numel * 2
+        assert "parametrize" in f["advice"]
+        assert set(f) >= {"rule", "op", "op_type", "chain", "runtime_bytes", "advice"}
+    assert report["has_dynamic_weight"] is True
+
+
+def test_squared_weight_int8_is_flagged_with_chain_and_bytes(zoo):
+    report = lint_path(zoo.sq_int8)
+    _assert_pow_chains(report, zoo)
+    # The conv weights are stored compressed but decompressed at run time: not "actually" compressed.
+    assert report["weights_dense"]["runtime_decompressed"] == sum(n * 2 for n in _conv_weight_numels(zoo))
+    assert report["compressed_fraction"] < 0.2
+    assert report["source"]["weights_present"] is True
+
+
+def test_flagged_without_weight_file(zoo, helpers, tmp_path):
+    spec_only = helpers.spec_only_copy(zoo.sq_int8, tmp_path)
+    report = lint_path(spec_only)
+    assert report["source"]["weights_present"] is False
+    _assert_pow_chains(report, zoo)
+    assert report["weights"] == lint_path(zoo.sq_int8)["weights"]  # sizes come from the spec only
+
+
+def test_flagged_from_bare_mlmodel(zoo, helpers, tmp_path):
+    report = lint_path(helpers.bare_mlmodel_copy(zoo.sq_int8, tmp_path))
+    assert report["source"]["kind"] == "mlmodel"
+    _assert_pow_chains(report, zoo)
+
+
+def test_flagged_from_zipped_package(zoo, helpers, tmp_path):
+    z = helpers.zip_dir(zoo.sq_int8, tmp_path / "sq.mlpackage.zip", extra=[("__MACOSX/._x", b"junk")])
+    report = lint_path(z)
+    assert report["source"]["kind"] == "mlpackage_zip"
+    _assert_pow_chains(report, zoo)
+
+
+def test_baked_weights_are_clean(zoo):
+    report = lint_path(zoo.baked_int8)
+    assert "pow" not in report["ops"]
+    assert report["findings"] == []
+    assert report["compressed_fraction"] > 0.9
+
+
+def test_fp16_then_coreml_int8_is_clean(zoo):
+    report = lint_path(zoo.sq_fp16_then_int8)
+    assert "pow" not in report["ops"]
+    assert not report["has_dynamic_weight"]
+
+
+def test_baked_model_computes_the_same_function(zoo):
+    import torch
+
+    baked = zoo.baked_copy(zoo.sq_net)
+    assert torch.allclose(baked(zoo.example), zoo.sq_net(zoo.example), atol=1e-5)
+
+
+def test_skipped_module_is_reported_as_uncompressed(zoo):
+    report = lint_path(zoo.skipped_int8)
+    unc = [f for f in report["findings"] if f["rule"] == "uncompressed_weight"]
+    assert len(unc) == 1
+    assert unc[0]["chain"] == ["const", "conv"]
+    assert unc[0]["runtime_bytes"] == 64 * 64 * 3 * 3 * 2
+    assert unc[0]["weight_shape"] == [64, 64, 3, 3]
+    assert not report["has_dynamic_weight"]
+    assert 0.3 < report["compressed_fraction"] < 0.9
+
+
+def test_rule_sources_are_cited(zoo):
+    report = lint_path(zoo.sq_int8)
+    rule = next(r for r in report["rules"] if r["id"] == "dynamic_weight")
+    assert rule["sources"] and all(s["url"] for s in rule["sources"])
+
+
+def test_lint_does_not_import_torch(zoo):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from profiling.lint import lint_path; r = lint_path(sys.argv[1]); "
+        "assert r['has_dynamic_weight']; print('torch' in sys.modules, 'coremltools' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, zoo.sq_int8], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("content", [b"", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, b"hello world, not a model"])
+def test_unreadable_inputs_raise_package_error(tmp_path, content):
+    p = tmp_path / "model.mlmodel"
+    p.write_bytes(content)
+    with pytest.raises(PackageError):
+        lint_path(p)
+
+
+def test_manifest_pointing_outside_is_refused(zoo, tmp_path):
+    import json
+    import shutil
+
+    pkg = tmp_path / "evil.mlpackage"
+    shutil.copytree(zoo.sq_int8, pkg)
+    manifest = json.loads((pkg / "Manifest.json").read_text())
+    root = manifest["rootModelIdentifier"]
+    manifest["itemInfoEntries"][root]["path"] = "../../../../etc/passwd"
+    (pkg / "Manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(PackageError, match="outside"):
+        lint_path(pkg)
