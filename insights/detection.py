@@ -19,6 +19,8 @@ What we took from Mozilla Perfherder (``treeherder/perfalert``, ``detect_changes
   more) matter little once the baseline restarts after each change.
 What we took from asv (``step_detect.py``, ``regressions_thresholds``):
   * levels are medians (asv fits its steps with an L1, median, cost so single outliers cannot make a step);
+  * where a step is placed: the split whose two-level median fit has the least absolute error, used when a step
+    shows only once the next version's runs confirm it (:func:`_locate`);
   * a change is only reported when its relative size reaches a threshold, 5% by default as in asv.
 """
 
