@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from dashboard import api as dashboard_api
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -11,5 +12,6 @@ urlpatterns = [
     path("api/v1/", include("collector.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("", RedirectView.as_view(url="/api/docs/", permanent=False)),
+    path("api/v1/coverage", dashboard_api.Coverage.as_view(), name="coverage"),
+    path("", include("dashboard.urls")),
 ]

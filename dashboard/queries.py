@@ -1,0 +1,179 @@
+"""What the dashboard pages ask the database. Views call these; figure builders receive their plain results.
+
+Every page aggregates in the database over the per-run summary columns (`prediction_median_ms`, `load_ms`, ...)
+with GROUP BY and percentiles (`dashboard.aggregates`); no function here loads all runs into Python, and each
+issues a fixed number of queries whatever the number of runs.
+"""
+import re
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Count, Q
+
+from collector.models import Device, ModelVersion, Project, Run
+
+from .filters import Filters
+
+
+def version_key(version: str):
+    """Sorts "3.10.0" after "3.9.1"; non-numeric parts sort as text after numbers."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-+]", version))
+
+
+def min_runs() -> int:
+    return settings.PERFBOARD["MIN_RUNS"]
+
+
+@dataclass
+class Scope:
+    """The project and model version a page shows, resolved from the filters against what the user may see.
+
+    `filters` is the request's filters with project, model and version filled in with the defaults used (the
+    first visible project, its first model by name, that model's highest version), so links keep the scope.
+    """
+
+    filters: Filters
+    projects: list = field(default_factory=list)
+    project: Project | None = None
+    model_versions: list = field(default_factory=list)  # all of the project's, by name then version
+    model_version: ModelVersion | None = None
+
+    @property
+    def models(self) -> list[str]:
+        return sorted({mv.name for mv in self.model_versions})
+
+    @property
+    def versions(self) -> list[ModelVersion]:
+        """The versions of the selected model, oldest first."""
+        return [mv for mv in self.model_versions if self.model_version and mv.name == self.model_version.name]
+
+    def runs(self, span: str = "version"):
+        """The runs this page shows, narrowed by every filter.
+
+        span: "version" (the selected model version), "model" (all versions of the selected model) or "project".
+        """
+        if self.project is None:
+            return Run.objects.none()
+        runs = Run.objects.filter(project=self.project)
+        if span == "version":
+            if self.model_version is None:
+                return Run.objects.none()
+            runs = runs.filter(model_version=self.model_version)
+        elif span == "model":
+            if self.model_version is None:
+                return Run.objects.none()
+            runs = runs.filter(model_version__in=[mv.pk for mv in self.versions])
+        return self.filters.apply(runs, skip=("project", "model", "version"))
+
+
+def resolve_scope(visible, filters: Filters) -> Scope:
+    """Resolve project, model and version (two small queries: projects, then the project's model versions).
+
+    `visible` is the queryset of projects the user may read (`collector.auth.visible_projects`). A project slug the
+    user may not read is treated like an unknown one: the page shows nothing of it.
+    """
+    projects = list(visible.order_by("slug"))
+    scope = Scope(filters=filters, projects=projects)
+    if filters.project:
+        scope.project = next((p for p in projects if p.slug == filters.project), None)
+        if scope.project is None:
+            return scope
+    elif projects:
+        scope.project = projects[0]
+    if scope.project is None:
+        return scope
+    scope.model_versions = sorted(ModelVersion.objects.filter(project=scope.project),
+                                  key=lambda mv: (mv.name, version_key(mv.version)))
+    model = filters.model or (scope.models[0] if scope.model_versions else "")
+    of_model = [mv for mv in scope.model_versions if mv.name == model]
+    if filters.version:
+        scope.model_version = next((mv for mv in of_model if mv.version == filters.version), None)
+    elif of_model:
+        scope.model_version = of_model[-1]
+    scope.filters = filters.replace(project=scope.project.slug, model=model,
+                                    version=scope.model_version.version if scope.model_version else filters.version)
+    return scope
+
+
+def device_options():
+    """All devices of the catalogue (and unknown ones seen), oldest chip first: the device and chip filters."""
+    devices = list(Device.objects.order_by("chip_rank", "name", "identifier"))
+    chips = list(dict.fromkeys(d.chip for d in devices if d.chip))
+    return devices, chips
+
+
+def failure_q():
+    return ~Q(status="ok")
+
+
+def count_failures():
+    return Count("id", filter=failure_q())
+
+
+# --- Coverage (fleet page and GET /api/v1/coverage) -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CoverageCell:
+    model: str
+    version: str
+    device: str  # hardware identifier
+    device_name: str
+    chip: str
+    chip_rank: float | None
+    os_major: int
+    compute_units: str
+    runs: int
+    failures: int
+    min_runs: int
+
+    @property
+    def under_sampled(self) -> bool:
+        return self.runs < self.min_runs
+
+    @property
+    def needed(self) -> int:
+        return max(self.min_runs - self.runs, 0)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "version": self.version, "device": self.device,
+                "device_name": self.device_name, "chip": self.chip, "os_major": self.os_major,
+                "compute_units": self.compute_units, "runs": self.runs, "failures": self.failures,
+                "under_sampled": self.under_sampled, "runs_needed": self.needed}
+
+
+def coverage(scope: Scope, span: str = "model", units=None) -> list[CoverageCell]:
+    """Runs per (model version, device, OS major, compute units), including the cells nobody has run yet.
+
+    The grid is every model version in the span x every device and OS major seen in those runs x every compute
+    unit (or the filtered ones), so an empty cell means "benchmark this next". One GROUP BY query and one for the
+    devices. Sorted by model, version, chip generation, device, OS, unit.
+    """
+    from collector.models import COMPUTE_UNITS
+
+    runs = scope.runs(span)
+    rows = list(runs.values("model_version_id", "device_id", "os_major", "compute_units")
+                .annotate(n=Count("id"), failures=count_failures()).order_by())
+    if not rows:
+        return []
+    versions = {mv.pk: mv for mv in scope.model_versions}
+    devices = {d.pk: d for d in Device.objects.filter(pk__in={r["device_id"] for r in rows})}
+    counts = {(r["model_version_id"], r["device_id"], r["os_major"], r["compute_units"]): (r["n"], r["failures"])
+              for r in rows}
+    units = [u for u in COMPUTE_UNITS if u in (units or scope.filters.compute_units or COMPUTE_UNITS)]
+    version_ids = sorted({r["model_version_id"] for r in rows},
+                         key=lambda pk: (versions[pk].name, version_key(versions[pk].version)))
+    device_ids = sorted(devices, key=lambda pk: (devices[pk].chip_rank or 1e9, devices[pk].name,
+                                                 devices[pk].identifier))
+    os_majors = sorted({r["os_major"] for r in rows})
+    need = min_runs()
+    cells = []
+    for v in version_ids:
+        mv = versions[v]
+        for d in device_ids:
+            device = devices[d]
+            for os_major in os_majors:
+                for unit in units:
+                    n, failures = counts.get((v, d, os_major, unit), (0, 0))
+                    cells.append(CoverageCell(mv.name, mv.version, device.identifier, device.display_name,
+                                              device.chip, device.chip_rank, os_major, unit, n, failures, need))
+    return cells
