@@ -52,13 +52,12 @@ class Comparison:
 @dataclass(frozen=True)
 class Change:
     """A detected change at ``version``. ``kind``: slowdown, speedup or crash_rate. ``baseline_runs`` and
-    ``current_runs`` index the input list, so the caller can store the runs behind the evidence.
-    ``baseline_version`` is None when there was no baseline and the failure rate was held against the allowed
-    rate (``DetectionSettings.max_failure_rate``), which then is ``baseline``."""
+    ``current_runs`` index the input list, so the caller can store the runs behind the evidence;
+    ``baseline_version`` is the version right before ``version``."""
 
     kind: str
     version: str
-    baseline_version: str | None
+    baseline_version: str
     comparison: Comparison
     baseline_runs: range
     current_runs: range
@@ -100,7 +99,7 @@ def compare_failure_rates(baseline_failures: int, baseline_runs: int, current_fa
     """One-sided Fisher exact test that the current failure rate is higher.
 
     Fisher rather than a z-test for two proportions because failure counts are small (often 0 against 3), where
-    the normal approximation is wrong. With too small a baseline, see :func:`failure_rate_above_allowed`.
+    the normal approximation is wrong.
     """
     nb, nc = baseline_runs, current_runs
     rb = baseline_failures / nb if nb else 0.0
@@ -114,8 +113,9 @@ def compare_failure_rates(baseline_failures: int, baseline_runs: int, current_fa
 
 def failure_rate_above_allowed(failures: int, runs: int,
                                settings: DetectionSettings = DetectionSettings()) -> Comparison:
-    """One-sided binomial test of a failure rate against the allowed rate, for a series with no baseline yet: a unit
-    that crashes from its first version has no earlier level to rise from, and must still be reported."""
+    """One-sided binomial test of a failure rate against the allowed rate (``max_failure_rate``): is this unit
+    failing, whatever its history? For pages that flag units that crash from their first version, which the change
+    detector by design does not report."""
     allowed = settings.max_failure_rate
     rate = failures / runs if runs else 0.0
     if runs < settings.min_runs_per_window:
@@ -145,10 +145,6 @@ def version_groups(versions: Sequence[str]) -> list[tuple[str, range]]:
 
 def _baseline_range(start: int, floor: int, longest: int) -> range:
     return range(max(floor, start - longest), start)
-
-
-def _version_at(groups, index: int) -> str:
-    return next(v for v, r in groups if index in r)
 
 
 def detect_slowdowns(points: Sequence[tuple[str, float]],
@@ -215,28 +211,25 @@ def _locate(values: np.ndarray, groups, index: int, floor: int, found: Compariso
 
 def detect_crash_rate_increases(points: Sequence[tuple[str, bool]],
                                 settings: DetectionSettings = DetectionSettings()) -> list[Change]:
-    """Versions whose failure rate (crash, oom, error, timeout: ``True`` = failed) rose significantly.
+    """Versions whose failure rate (crash, oom, error, timeout: ``True`` = failed) rose significantly over the runs
+    before them.
 
-    The first version judged with no earlier runs to compare is held against the allowed failure rate instead.
+    Only changes: a unit that fails as often from its first version as later is not a regression, and the policy
+    already keeps it out (its observed failure rate is above the gate). :func:`failure_rate_above_allowed` tells
+    such a unit apart when a page wants to flag it.
     """
     versions = [v for v, _ in points]
     failed = np.asarray([bool(f) for _, f in points], dtype=bool)
     groups = version_groups(versions)
-    changes, floor, judged = [], 0, False
-    for version, current in groups:
-        base = _baseline_range(current.start, floor, settings.max_failure_baseline_runs)
-        k, n = int(failed[current.start:current.stop].sum()), len(current)
-        if len(base) >= settings.min_runs_per_window:
-            result = compare_failure_rates(int(failed[base.start:base.stop].sum()), len(base), k, n, settings)
-            baseline_version = _version_at(groups, base.stop - 1)
-        elif not judged:
-            result = failure_rate_above_allowed(k, n, settings)
-            baseline_version, base = None, range(current.start, current.start)
-        else:
+    changes, floor = [], 0
+    for index, (version, current) in enumerate(groups):
+        if index == 0:
             continue
-        judged = judged or result.enough
+        base = _baseline_range(current.start, floor, settings.max_failure_baseline_runs)
+        result = compare_failure_rates(int(failed[base.start:base.stop].sum()), len(base),
+                                       int(failed[current.start:current.stop].sum()), len(current), settings)
         if result.significant:
-            changes.append(Change("crash_rate", version, baseline_version, result, base, current))
+            changes.append(Change("crash_rate", version, groups[index - 1][0], result, base, current))
             floor = current.start
     return changes
 

@@ -47,7 +47,7 @@ class DetectionSettings:
     crash_alpha: p-value for the one-sided two-proportion (Fisher exact) test on failure rates.
     max_failure_baseline_runs: the failure-rate baseline reaches further back than the timing one: failures are
         rare, and 24 clean runs cannot show that 20% of 30 is new (Fisher p = 0.02), 60 can.
-    max_failure_rate: failure rate a series with no baseline yet is held against (same meaning as in the policy).
+    max_failure_rate: failure rate ``failure_rate_above_allowed`` holds a unit against (as in the policy).
     min_placement_share_drop: fall of the Neural Engine share (of ops or of estimated cost) that makes a placement
         shift an alert; 0 means any op that leaves the Neural Engine counts.
     """

@@ -3,7 +3,7 @@
 import pytest
 
 from insights.detection import (compare_failure_rates, compare_times, detect_crash_rate_increases,
-                                detect_slowdowns, placement_shift, version_groups)
+                                detect_slowdowns, failure_rate_above_allowed, placement_shift, version_groups)
 from insights.settings import DetectionSettings
 
 
@@ -50,10 +50,13 @@ def test_crash_rate_rise_is_found_once_at_its_version(failures):
     assert changes[0].comparison.baseline == 0.0 and changes[0].comparison.current == pytest.approx(0.2)
 
 
-def test_unit_crashing_from_its_first_version_is_reported_once(failures):
-    changes = detect_crash_rate_increases(failures("crashes_from_first_version.csv"))
-    assert [(c.version, c.baseline_version) for c in changes] == [("3.1.0", None)]
-    assert changes[0].comparison.baseline == DetectionSettings().max_failure_rate
+def test_unit_crashing_from_its_first_version_is_no_change_but_is_flagged_failing(failures):
+    points = failures("crashes_from_first_version.csv")
+    assert detect_crash_rate_increases(points) == []
+    first = [f for v, f in points if v == "3.1.0"]
+    flagged = failure_rate_above_allowed(sum(first), len(first))
+    assert flagged.significant and flagged.current == pytest.approx(0.25)
+    assert not failure_rate_above_allowed(0, 40).significant
 
 
 def test_one_crash_in_many_runs_gives_no_alert(failures):
