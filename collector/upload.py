@@ -1,11 +1,10 @@
 """Reading and validating an upload body: size limit, gzip, JSON, single or batch shape, per-run field errors."""
-import json
 import zlib
 
 from django.conf import settings
 from pydantic import ValidationError
 
-from .schema import RunIn, field_errors
+from .schema import MAX_RUNS, BatchIn, RunIn, field_errors
 
 
 class UploadError(Exception):
@@ -41,35 +40,39 @@ def read_body(request) -> bytes:
 
 
 def parse_runs(body: bytes) -> tuple[list[RunIn], bool]:
-    """Validated runs and whether the body was a batch. Raises UploadError (400/413) naming every bad field."""
+    """Validated runs and whether the body was a batch. Raises UploadError (400/413) naming every bad field.
+
+    Validation reads the JSON bytes directly (no intermediate dicts): the fastest path pydantic has, and the
+    upload's main CPU cost.
+    """
     if not body:
         raise UploadError(400, "body is empty: send one run object or {\"runs\": [...]}")
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise UploadError(400, f"body is not valid JSON: {exc}")
-    if not isinstance(data, dict):
+        return BatchIn.model_validate_json(body).runs, True
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+    if errors[0]["type"] == "json_invalid":
+        raise UploadError(400, f"body is not valid JSON: {errors[0]['msg']}")
+    if errors[0]["type"] == "model_type":
         raise UploadError(400, "body must be a JSON object: one run, or {\"runs\": [...]}")
-    batch = "runs" in data
-    if batch:
-        items = data["runs"]
-        extra = sorted(set(data) - {"runs"})
-        if extra:
-            raise UploadError(400, "batch body has unknown fields", {"body": [{"field": f, "message": "unknown field"} for f in extra]})
-        if not isinstance(items, list) or not items:
-            raise UploadError(400, "runs must be a non-empty list", {"body": [{"field": "runs", "message": "must be a non-empty list"}]})
-        limit = settings.PERFBOARD["MAX_RUNS_PER_BATCH"]
-        if len(items) > limit:
-            raise UploadError(413, f"runs has {len(items)} runs; at most {limit} per upload", {"body": [{"field": "runs", "message": f"at most {limit} runs per upload"}]})
-    else:
-        items = [data]
-    runs, errors = [], {}
-    for i, item in enumerate(items):
+    if any(e["loc"] == ("runs",) and e["type"] == "missing" for e in errors):
         try:
-            runs.append(RunIn.model_validate(item))
+            return [RunIn.model_validate_json(body)], False
         except ValidationError as exc:
-            errors[str(i)] = field_errors(exc)
-    if errors:
-        n = len(errors)
-        raise UploadError(400, f"{n} of {len(items)} runs are invalid; nothing was stored", errors)
-    return runs, batch
+            raise UploadError(400, "the run is invalid; nothing was stored",
+                              {"0": field_errors(exc.errors(include_url=False, include_input=False))})
+    per_run, body_errors = {}, []
+    for e in errors:
+        loc = e["loc"]
+        if len(loc) >= 2 and loc[0] == "runs" and isinstance(loc[1], int):
+            per_run.setdefault(str(loc[1]), []).append({**e, "loc": loc[2:]})
+        elif loc == ("runs",) and e["type"] == "too_long":
+            limit = MAX_RUNS
+            raise UploadError(413, f"at most {limit} runs per upload",
+                              {"body": [{"field": "runs", "message": f"at most {limit} runs per upload"}]})
+        else:
+            body_errors.append(e)
+    if body_errors:
+        raise UploadError(400, "the batch body is invalid; nothing was stored", {"body": field_errors(body_errors)})
+    errors = {i: field_errors(errs) for i, errs in per_run.items()}
+    raise UploadError(400, f"{len(errors)} runs are invalid; nothing was stored", errors)

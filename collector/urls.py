@@ -1,8 +1,10 @@
 from django.urls import path
 
-from . import api
+from . import api, policy_api
 
 urlpatterns = [
     path("runs", api.RunListCreate.as_view(), name="runs"),
     path("runs/<uuid:run_id>", api.RunDetail.as_view(), name="run-detail"),
+    path("policy", policy_api.PolicyView.as_view(), name="policy"),
+    path("policy/export", policy_api.PolicyExportView.as_view(), name="policy-export"),
 ]

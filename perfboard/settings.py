@@ -104,6 +104,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 WHITENOISE_USE_FINDERS = True
@@ -153,9 +154,7 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "perfboard@localhost")
 PERFBOARD = {
     # Ingest limits (POST /api/v1/runs).
     "MAX_UPLOAD_BYTES": env_int("PERFBOARD_MAX_UPLOAD_BYTES", 64 * 1024 * 1024),
-    "MAX_RUNS_PER_BATCH": 1000,
-    "MAX_PREDICTIONS_PER_RUN": 10_000,
-    "MAX_COMPUTE_PLAN_OPS": 50_000,
+    # (Per-run limits — 1,000 runs a batch, 10,000 predictions a run — are the wire contract: collector/schema.py.)
     # A (device, compute units) cell with fewer runs is shown as under-sampled and cannot carry a policy.
     "MIN_RUNS": env_int("PERFBOARD_MIN_RUNS", 10),
     # Policy gate: a unit is eligible when its observed failure rate is at most this.

@@ -1,0 +1,226 @@
+"""Evidence for the compute-unit policy, aggregated in the database, and the policies computed from it.
+
+This is the bridge between ``collector`` (the runs) and ``insights.policy`` (the pure statistics): it counts runs
+and failures and takes medians per (device or chip, compute units, load kind) with a few grouped queries, turns the
+rows into :class:`insights.policy.UnitEvidence`, and calls :func:`insights.unit_backoff.recommend_with_unit_backoff`
+(``insights.policy.recommend_compute_units`` with each unit backing off to the chip on its own). The
+policy API and the dashboard pages both use it, so they always agree.
+
+Query budget: evidence for one level (a device, or all devices of a chip) is two grouped queries whatever the
+number of runs; a whole table (every device of a model version) is four (two per level) plus the device list.
+
+Medians are PostgreSQL's ``percentile_cont(0.5)`` (the interpolated median, the same as ``statistics.median``); on
+SQLite the same aggregate is registered as a Python function on the connection.
+"""
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Aggregate, Case, Count, F, FloatField, Q, When
+
+from insights.policy import Policy, UnitEvidence, recommend_compute_units
+from insights.settings import COMPUTE_UNITS, FAILURE_STATUSES, PolicySettings
+from insights.unit_backoff import recommend_with_unit_backoff
+
+from .models import Device, ModelVersion, Run
+
+# Documented defaults of the PERFBOARD keys this module reads (perfboard/settings.py may override them).
+DEFAULT_PREDICTIONS_PER_SESSION = 100
+
+
+# --- the median aggregate ---------------------------------------------------------------------------------------
+
+class _SQLiteMedian:
+    """sqlite3 aggregate: the interpolated median of the non-NULL values (NULL for none)."""
+
+    def __init__(self):
+        self.values = []
+
+    def step(self, value):
+        if value is not None:
+            self.values.append(value)
+
+    def finalize(self):
+        return statistics.median(self.values) if self.values else None
+
+
+class Median(Aggregate):
+    """Median of a column per group: ``percentile_cont(0.5) WITHIN GROUP (ORDER BY x)`` on PostgreSQL.
+
+    NULLs are ignored, as by every SQL aggregate, so ``Median(Case(When(cond, then=F("x"))))`` is the median over
+    the rows matching ``cond``. On SQLite a Python aggregate (``perfboard_median``) is registered on the connection
+    the first time a query uses it.
+    """
+
+    function = "PERCENTILE_CONT"
+    name = "Median"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        connection.ensure_connection()
+        connection.connection.create_aggregate("perfboard_median", 1, _SQLiteMedian)
+        clone = self.copy()
+        clone.function = "perfboard_median"
+        clone.template = "%(function)s(%(expressions)s)"
+        return super(Median, clone).as_sql(compiler, connection, **extra_context)
+
+
+def _ok(field: str):
+    """The column's value on successful runs, NULL on failed ones (so aggregates skip them)."""
+    return Case(When(status="ok", then=F(field)), output_field=FloatField())
+
+
+# --- settings ---------------------------------------------------------------------------------------------------
+
+def policy_settings() -> PolicySettings:
+    """``insights`` thresholds from ``settings.PERFBOARD`` (MIN_RUNS, MAX_FAILURE_RATE, POLICY_DEFAULT_COMPUTE_UNITS).
+    """
+    conf = settings.PERFBOARD
+    base = PolicySettings()
+    return PolicySettings(
+        min_runs=int(conf.get("MIN_RUNS", base.min_runs)),
+        max_failure_rate=float(conf.get("MAX_FAILURE_RATE", base.max_failure_rate)),
+        default_compute_units=conf.get("POLICY_DEFAULT_COMPUTE_UNITS", base.default_compute_units),
+        final_fallback=base.final_fallback,
+        confidence=base.confidence,
+    )
+
+
+def default_predictions_per_session() -> int:
+    return int(settings.PERFBOARD.get("POLICY_PREDICTIONS_PER_SESSION", DEFAULT_PREDICTIONS_PER_SESSION))
+
+
+# --- evidence ---------------------------------------------------------------------------------------------------
+
+def gather_evidence(runs, by: str, units: Iterable[str] = COMPUTE_UNITS) -> dict[object, list[UnitEvidence]]:
+    """Per value of ``by`` (``"device_id"`` or ``"device__chip"``), the evidence of each compute unit with runs.
+
+    Two grouped queries. Runs are counted whatever their status; failures per status (crash, oom, error, timeout);
+    load medians per load kind, first-prediction and warm-prediction medians from successful runs only (a warm
+    median is the median over runs of each run's own median prediction).
+    """
+    units = list(units)
+    runs = runs.filter(compute_units__in=units).order_by()
+    failures = {status: Count("id", filter=Q(status=status)) for status in FAILURE_STATUSES}
+    by_kind = runs.values(by, "compute_units", "load_kind").annotate(
+        n=Count("id"), loads=Count("load_ms", filter=Q(status="ok")), load=Median(_ok("load_ms")), **failures)
+    by_unit = runs.values(by, "compute_units").annotate(
+        first=Median(_ok("first_prediction_ms")), warm=Median(_ok("prediction_median_ms")))
+
+    acc = defaultdict(lambda: {"runs": 0, "failures": defaultdict(int), "load": {}, "loads": {},
+                               "first": None, "warm": None})
+    for row in by_kind:
+        a = acc[row[by], row["compute_units"]]
+        a["runs"] += row["n"]
+        for status in FAILURE_STATUSES:
+            if row[status]:
+                a["failures"][status] += row[status]
+        if row["load"] is not None:
+            a["load"][row["load_kind"]] = float(row["load"])
+            a["loads"][row["load_kind"]] = row["loads"]
+    for row in by_unit:
+        a = acc[row[by], row["compute_units"]]
+        a["first"] = None if row["first"] is None else float(row["first"])
+        a["warm"] = None if row["warm"] is None else float(row["warm"])
+
+    out = defaultdict(list)
+    for (key, unit), a in sorted(acc.items(), key=lambda kv: COMPUTE_UNITS.index(kv[0][1])):
+        out[key].append(UnitEvidence(unit, a["runs"], dict(a["failures"]), a["load"], a["loads"], a["first"],
+                                     a["warm"]))
+    return dict(out)
+
+
+def runs_of(model_version: ModelVersion, os_major: int | None = None):
+    runs = Run.objects.filter(model_version=model_version)
+    return runs if os_major is None else runs.filter(os_major=os_major)
+
+
+# --- policies ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DevicePolicy:
+    """A device (None when the identifier is not known at all), its policy, and the OS scope of the evidence."""
+
+    identifier: str
+    device: Device | None
+    policy: Policy
+    os_scope: str  # "all", or the OS major version the evidence was restricted to
+
+    @property
+    def chip(self) -> str:
+        return self.device.chip if self.device else ""
+
+    @property
+    def name(self) -> str:
+        return self.device.display_name if self.device else f"{self.identifier} (unknown)"
+
+
+def policy_for_device(model_version: ModelVersion, identifier: str, predictions_per_session: int,
+                      load_kind: str | None = None, os_major: int | None = None,
+                      units: Iterable[str] = COMPUTE_UNITS, conf: PolicySettings | None = None) -> DevicePolicy:
+    """The policy of one device identifier (four aggregate queries, eight when an OS restriction finds nothing).
+
+    An identifier Perfboard has never seen has no device and no chip evidence: the default, ``basis: default``.
+    With ``os_major`` the evidence is first restricted to runs on that OS major version (the on-device compiler
+    changes with it); if that leaves no eligible unit on the device or its chip, the policy is taken from all OS
+    versions, and ``os_scope`` says so.
+    """
+    conf = conf or policy_settings()
+    units = list(units)
+    device = Device.objects.filter(identifier=identifier).first()
+    scopes = [os_major, None] if os_major is not None else [None]
+    policy = None
+    for scope in scopes:
+        device_evidence, chip_evidence = [], []
+        if device is not None:
+            runs = runs_of(model_version, scope)
+            device_evidence = gather_evidence(runs.filter(device=device), "device_id", units).get(device.pk, [])
+            if device.chip:
+                chip_evidence = gather_evidence(runs.filter(device__chip=device.chip), "device__chip",
+                                                units).get(device.chip, [])
+        policy = recommend_with_unit_backoff(device_evidence, chip_evidence, predictions_per_session, load_kind,
+                                             conf)
+        if policy.basis != "default":
+            return DevicePolicy(identifier, device, policy, "all" if scope is None else str(scope))
+    if os_major is not None and device is not None:
+        policy = _with_reason(policy, f"{policy.reason} (no usable runs on iOS {os_major}; all OS versions were "
+                                      f"considered)")
+    return DevicePolicy(identifier, device, policy, "all")
+
+
+def _with_reason(policy: Policy, reason: str) -> Policy:
+    return Policy(policy.compute_units, policy.fallback, policy.basis, reason, policy.evidence)
+
+
+def policy_table(model_version: ModelVersion, predictions_per_session: int, load_kind: str | None = None,
+                 devices: str = "catalogue", units: Iterable[str] = COMPUTE_UNITS,
+                 conf: PolicySettings | None = None) -> list[DevicePolicy]:
+    """The policy of every device, ordered by chip generation then name (five queries in all).
+
+    ``devices="catalogue"``: every device of the catalogue (known identifiers), plus unknown identifiers that have
+    runs of this model version; devices without runs of their own get their chip's policy or the default, which is
+    what an app shipping the table needs. ``devices="measured"``: only devices with runs of this model version.
+    """
+    conf = conf or policy_settings()
+    units = list(units)
+    runs = runs_of(model_version)
+    per_device = gather_evidence(runs, "device_id", units)
+    per_chip = gather_evidence(runs.exclude(device__chip=""), "device__chip", units)
+    measured = Q(pk__in=list(per_device))
+    rows = Device.objects.filter(measured | Q(known=True) if devices == "catalogue" else measured)
+    rows = sorted(rows, key=lambda d: (d.chip_rank is None, d.chip_rank or 0, d.name or d.identifier, d.identifier))
+    table = []
+    for device in rows:
+        chip_evidence = per_chip.get(device.chip, []) if device.chip else []
+        policy = recommend_with_unit_backoff(per_device.get(device.pk, []), chip_evidence, predictions_per_session,
+                                             load_kind, conf)
+        table.append(DevicePolicy(device.identifier, device, policy, "all"))
+    return table
+
+
+def default_policy(predictions_per_session: int, conf: PolicySettings | None = None) -> Policy:
+    """What an app should use on an identifier missing from an exported table."""
+    return recommend_compute_units([], [], predictions_per_session, None, conf or policy_settings())
