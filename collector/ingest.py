@@ -6,11 +6,11 @@ same run_id both classify it as new; the loser's insert fails on the unique inde
 once, when it finds the winner's row and answers duplicate.
 """
 import hashlib
-import json
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from msgspec.json import encode as encode_json  # ~10x json.dumps on float lists, the COPY's hot spot
 
 from insights.summary import prediction_summary
 
@@ -195,7 +195,7 @@ def copy_rows(rows: list[dict], ids: list[int]) -> None:
         with cursor.cursor.copy(f"COPY {Run._meta.db_table} ({columns}) FROM STDIN") as copy:
             for pk, row in zip(ids, rows):
                 values = [row[a] for a in RUN_COLUMNS]
-                values[json_at] = json.dumps(values[json_at])
+                values[json_at] = encode_json(values[json_at]).decode()
                 copy.write_row([pk, *values])
 
 
