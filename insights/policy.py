@@ -12,7 +12,7 @@ predictions (:func:`break_even_predictions`).
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .intervals import wilson_interval
 from .settings import COMPUTE_UNITS, LOAD_KINDS, PolicySettings
@@ -66,6 +66,7 @@ class UnitAssessment:
     expected_session_ms: float | None
     eligible: bool
     note: str
+    source: str = "device"  # whose runs: "device" or "chip"
 
     def to_dict(self) -> dict:
         def ms(v):
@@ -74,7 +75,8 @@ class UnitAssessment:
                 "crash_rate_upper": round(self.crash_rate_upper, 4), "load_ms_median": ms(self.load_ms_median),
                 "first_prediction_ms_median": ms(self.first_prediction_ms_median),
                 "prediction_ms_median": ms(self.prediction_ms_median),
-                "expected_session_ms": ms(self.expected_session_ms), "eligible": self.eligible, "note": self.note}
+                "expected_session_ms": ms(self.expected_session_ms), "eligible": self.eligible, "note": self.note,
+                "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -149,8 +151,8 @@ def break_even_predictions(a: UnitAssessment, b: UnitAssessment) -> float | None
 def assess_units(evidence: Sequence[UnitEvidence], predictions_per_session: int, load_kind: str | None = None,
                  vetoed: Mapping[str, str] | None = None,
                  settings: PolicySettings = PolicySettings()) -> dict[str, UnitAssessment]:
-    """Price and gate every unit of one level. ``vetoed`` maps a unit to the reason it is excluded whatever this
-    level says (failures seen on the device itself)."""
+    """Price and gate every unit. ``vetoed`` maps a unit to the reason it is excluded whatever its evidence says
+    (failures seen on the device itself)."""
     if predictions_per_session < 1:
         raise ValueError("predictions_per_session must be at least 1")
     if load_kind is not None and load_kind not in LOAD_KINDS:
@@ -183,19 +185,15 @@ def assess_units(evidence: Sequence[UnitEvidence], predictions_per_session: int,
     return out
 
 
-def _failure_vetoes(levels: Sequence[Sequence[UnitEvidence]], settings: PolicySettings) -> dict[str, str]:
-    """Units whose observed failure rate is above the threshold at a more specific level, however few its runs.
+def _failure_vetoes(evidence: Sequence[UnitEvidence], level: str,
+                    settings: PolicySettings) -> dict[str, str]:
+    """Units whose observed failure rate at ``level`` is above the threshold, however few their runs.
 
     Without this a device whose 3 runs of ``all`` crashed twice would get ``all`` from its chip's clean record.
     """
-    vetoes = {}
-    for level_name, evidence in zip(("device", "chip"), levels):
-        for unit in evidence:
-            if unit.runs and unit.failure_rate > settings.max_failure_rate and unit.compute_units not in vetoes:
-                vetoes[unit.compute_units] = (f"failure rate {unit.failure_rate:.1%} ({unit.failure_count} of "
-                                              f"{unit.runs} runs) on this {level_name}, above "
-                                              f"{settings.max_failure_rate:.1%}")
-    return vetoes
+    return {unit.compute_units: (f"failure rate {unit.failure_rate:.1%} ({unit.failure_count} of {unit.runs} runs) "
+                                 f"on this {level}, above {settings.max_failure_rate:.1%}")
+            for unit in evidence if unit.runs and unit.failure_rate > settings.max_failure_rate}
 
 
 def _chain(chosen: str, ranked: Sequence[str], settings: PolicySettings) -> list[str]:
@@ -206,40 +204,63 @@ def _chain(chosen: str, ranked: Sequence[str], settings: PolicySettings) -> list
     return chain
 
 
+def _evidence_per_unit(device: Sequence[UnitEvidence], chip: Sequence[UnitEvidence],
+                       settings: PolicySettings) -> tuple[list[UnitEvidence], dict[str, str]]:
+    """For each unit, the device's evidence if it has enough runs (or the chip has none), else the chip's.
+
+    Per unit, not per level: a device measured at length on the Neural Engine but only 9 times on the GPU must not
+    lose the GPU from the comparison (for a one-step diffusion session the GPU's fast load is the right answer).
+    """
+    on_device = {u.compute_units: u for u in device}
+    on_chip = {u.compute_units: u for u in chip}
+    chosen, sources = [], {}
+    for name in COMPUTE_UNITS:
+        mine, shared = on_device.get(name), on_chip.get(name)
+        if mine and (mine.runs >= settings.min_runs or not shared or shared.runs <= mine.runs):
+            chosen.append(mine)
+            sources[name] = "device"
+        elif shared:
+            chosen.append(shared)
+            sources[name] = "chip"
+    return chosen, sources
+
+
 def recommend_compute_units(device: Sequence[UnitEvidence], chip: Sequence[UnitEvidence],
                             predictions_per_session: int, load_kind: str | None = None,
                             settings: PolicySettings = PolicySettings()) -> Policy:
-    """The policy for one device: its own evidence if any unit is eligible there, else its chip's, else the default.
+    """The policy for one device from its own runs, backed off to its chip's runs, then to a conservative default.
 
-    ``chip`` is the evidence of all devices with the device's chip (the device's own runs may be included). Among
-    eligible units (enough runs, observed failure rate at most the threshold) the one with the shortest expected
-    session wins. A unit that failed too often on the device is excluded at the chip and default levels too.
+    ``chip`` is the evidence of all devices with the device's chip (the device's own runs may be included). Each unit
+    is judged on the device's runs when it has at least ``min_runs`` there, else on the chip's. Among eligible units
+    (enough runs, observed failure rate at most the threshold) the shortest expected session wins. ``basis`` is
+    ``device`` when every eligible unit (the final fallback aside) was judged on the device, ``chip`` when any leaned
+    on the chip, ``default`` when none was eligible. A unit that failed too often on the device is excluded whatever
+    its chip shows.
     """
-    device_vetoes = _failure_vetoes((device,), settings)
-    vetoes = _failure_vetoes((device, chip), settings)
+    vetoes = _failure_vetoes(device, "device", settings)
+    evidence, sources = _evidence_per_unit(device, chip, settings)
+    assessed = assess_units(evidence, predictions_per_session, load_kind, vetoes, settings)
+    assessed = {name: replace(a, source=sources[name]) for name, a in assessed.items()}
     workload = f"{predictions_per_session} prediction{'s' if predictions_per_session != 1 else ''} per session"
     gate = (f"at least {settings.min_runs} runs and an observed failure rate of at most "
             f"{settings.max_failure_rate:.1%}")
-    levels = (("device", device, device_vetoes), ("chip", chip, device_vetoes))
-    for basis, evidence, veto in levels:
-        assessed = assess_units(evidence, predictions_per_session, load_kind, veto, settings)
-        ranked = sorted((a for a in assessed.values() if a.eligible), key=lambda a: a.expected_session_ms)
-        if ranked:
-            chosen = ranked[0].compute_units
-            where = "this device" if basis == "device" else (
-                "devices with the same chip (too little data for this device)")
-            reason = (f"fastest expected session for {workload} among units with {gate}, "
-                      f"measured on {where}")
-            return Policy(chosen, _chain(chosen, [a.compute_units for a in ranked], settings), basis, reason,
-                          assessed)
+    ranked = sorted((a for a in assessed.values() if a.eligible),  # on a tie the final fallback goes last
+                    key=lambda a: (a.expected_session_ms, a.compute_units == settings.final_fallback))
+    if ranked:
+        chosen = ranked[0].compute_units
+        from_chip = [a.compute_units for a in ranked
+                     if a.source == "chip" and a.compute_units != settings.final_fallback]
+        basis = "chip" if from_chip else "device"
+        where = "this device" if not from_chip else (
+            f"devices with the same chip for {', '.join(from_chip)} (too few runs on this device)")
+        reason = f"fastest expected session for {workload} among units with {gate}, measured on {where}"
+        return Policy(chosen, _chain(chosen, [a.compute_units for a in ranked], settings), basis, reason, assessed)
     default = settings.default_compute_units
     reason = (f"too little data: no unit has {gate} on this device or its chip; "
               f"{default} is the conservative default (no Neural Engine compile)")
-    if default in vetoes:
-        reason = f"too little data, and the default {default} has a {vetoes[default]}; falling back to " \
-                 f"{settings.final_fallback}"
+    failing = {**_failure_vetoes(chip, "chip", settings), **vetoes}
+    if default in failing:
+        reason = (f"too little data, and the default {default} has a {failing[default]}; falling back to "
+                  f"{settings.final_fallback}")
         default = settings.final_fallback
-    evidence = device if device else chip
-    assessed = assess_units(evidence, predictions_per_session, load_kind, vetoes, settings)
     return Policy(default, _chain(default, [], settings), "default", reason, assessed)
-

@@ -48,6 +48,15 @@ def test_rate_at_the_threshold_passes_and_upper_bound_is_only_reported():
     assert policy.evidence["cpuAndGPU"].crash_rate_upper == pytest.approx(0.133, abs=1e-3)
 
 
+def test_each_unit_backs_off_alone_so_a_thinly_measured_gpu_still_competes():
+    device = [unit("cpuAndNeuralEngine", runs=40, **FAST_PREDICT), unit("cpuAndGPU", runs=9, **FAST_LOAD)]
+    chip = [unit("cpuAndNeuralEngine", runs=200, **FAST_PREDICT), unit("cpuAndGPU", runs=200, **FAST_LOAD)]
+    policy = recommend_compute_units(device, chip, 1)  # one diffusion step: the fast load wins
+    assert (policy.compute_units, policy.basis) == ("cpuAndGPU", "chip")
+    assert (policy.evidence["cpuAndGPU"].source, policy.evidence["cpuAndNeuralEngine"].source) == ("chip", "device")
+    assert policy.evidence["cpuAndGPU"].runs == 200
+
+
 def test_small_samples_back_off_to_chip_then_default():
     small = [unit("cpuAndNeuralEngine", runs=5, **FAST_PREDICT), unit("cpuAndGPU", runs=9)]
     chip = [unit("cpuAndNeuralEngine", runs=60, **FAST_PREDICT), unit("cpuAndGPU", runs=60, **FAST_LOAD)]
