@@ -85,3 +85,24 @@ def client_for():
 @pytest.fixture
 def runner(client_for, runner_token):
     return client_for(runner_token)
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker (in a thread of this process) consuming the broker of CELERY_BROKER_URL.
+
+    Skipped on the embedded default, where there is no broker and tasks run in-process. The worker's thread opens its
+    own connection to the test database, so tests using it see committed rows only (transactional_db).
+    """
+    from django.conf import settings
+
+    if not settings.CELERY_BROKER_URL:
+        pytest.skip("needs a real broker: set CELERY_BROKER_URL (CI uses Redis)")
+    from celery.contrib.testing.worker import start_worker
+
+    from perfboard.celery import app
+
+    app.conf.task_always_eager = False
+    app.control.purge()  # messages left by an earlier, killed run must not run against this test's database
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        yield app
