@@ -72,11 +72,13 @@ def tensor_info(value_type) -> TensorInfo | None:
 @dataclass
 class Op:
     type: str
-    name: str
+    name: str  # first output's name: what MLComputePlan and Xcode's reports show
     function: str
     proto: object = field(repr=False)
     inputs: dict = field(default_factory=dict)  # param -> [value names]
     outputs: list = field(default_factory=list)  # [(name, TensorInfo|None)]
+
+    mil_name: str = ""  # the op's "name" attribute, which may differ from its output's name
 
     @property
     def is_const(self) -> bool:
@@ -91,13 +93,17 @@ class Op:
         return self.outputs[0][1] if self.outputs else None
 
 
-def _op_name(op_proto) -> str:
+def _mil_name(op_proto) -> str:
     attr = op_proto.attributes.get("name")
     if attr is not None and attr.HasField("immediateValue"):
         strings = attr.immediateValue.tensor.strings.values
         if strings:
             return strings[0]
-    return op_proto.outputs[0].name if op_proto.outputs else f"<{op_proto.type}>"
+    return ""
+
+
+def _op_name(op_proto) -> str:
+    return op_proto.outputs[0].name if op_proto.outputs else (_mil_name(op_proto) or f"<{op_proto.type}>")
 
 
 class FunctionGraph:
@@ -116,7 +122,7 @@ class FunctionGraph:
 
     def _add_block(self, block) -> None:
         for op_proto in block.operations:
-            op = Op(op_proto.type, _op_name(op_proto), self.name, op_proto)
+            op = Op(op_proto.type, _op_name(op_proto), self.name, op_proto, mil_name=_mil_name(op_proto))
             for param, arg in op_proto.inputs.items():
                 names = [b.name for b in arg.arguments if b.WhichOneof("binding") == "name"]
                 op.inputs[param] = names

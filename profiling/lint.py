@@ -101,6 +101,7 @@ def _dynamic_weight_finding(g, consumer, param, chain, weight_info):
     return {
         "rule": rule.id,
         "op": consumer.name,
+        "mil_name": consumer.mil_name or consumer.name,
         "op_type": consumer.type,
         "chain": [k for k, _, _ in chain] + [consumer.type],
         "runtime_bytes": _runtime_bytes(chain),
@@ -118,6 +119,7 @@ def _simple_finding(rule, op, function, detail=None):
     f = {
         "rule": rule.id,
         "op": op.name,
+        "mil_name": getattr(op, "mil_name", "") or op.name,
         "op_type": op.type,
         "chain": [op.type],
         "runtime_bytes": None,
