@@ -2,9 +2,9 @@
 
 This is the bridge between ``collector`` (the runs) and ``insights.policy`` (the pure statistics): it counts runs
 and failures and takes medians per (device or chip, compute units, load kind) with a few grouped queries, turns the
-rows into :class:`insights.policy.UnitEvidence`, and calls :func:`insights.unit_backoff.recommend_with_unit_backoff`
-(``insights.policy.recommend_compute_units`` with each unit backing off to the chip on its own). The
-policy API and the dashboard pages both use it, so they always agree.
+rows into :class:`insights.policy.UnitEvidence` (timings from successful runs only, failures by status, as
+``insights.evidence`` defines them for in-memory runs), and calls :func:`insights.policy.recommend_compute_units`.
+The policy API and the dashboard pages both use it, so they always agree.
 
 Query budget: evidence for one level (a device, or all devices of a chip) is two grouped queries whatever the
 number of runs; a whole table (every device of a model version) is four (two per level) plus the device list.
@@ -22,7 +22,6 @@ from django.db.models import Aggregate, Case, Count, F, FloatField, Q, When
 
 from insights.policy import Policy, UnitEvidence, recommend_compute_units
 from insights.settings import COMPUTE_UNITS, FAILURE_STATUSES, PolicySettings
-from insights.unit_backoff import recommend_with_unit_backoff
 
 from .models import Device, ModelVersion, Run
 
@@ -181,8 +180,7 @@ def policy_for_device(model_version: ModelVersion, identifier: str, predictions_
             if device.chip:
                 chip_evidence = gather_evidence(runs.filter(device__chip=device.chip), "device__chip",
                                                 units).get(device.chip, [])
-        policy = recommend_with_unit_backoff(device_evidence, chip_evidence, predictions_per_session, load_kind,
-                                             conf)
+        policy = recommend_compute_units(device_evidence, chip_evidence, predictions_per_session, load_kind, conf)
         if policy.basis != "default":
             return DevicePolicy(identifier, device, policy, "all" if scope is None else str(scope))
     if os_major is not None and device is not None:
@@ -215,8 +213,8 @@ def policy_table(model_version: ModelVersion, predictions_per_session: int, load
     table = []
     for device in rows:
         chip_evidence = per_chip.get(device.chip, []) if device.chip else []
-        policy = recommend_with_unit_backoff(per_device.get(device.pk, []), chip_evidence, predictions_per_session,
-                                             load_kind, conf)
+        policy = recommend_compute_units(per_device.get(device.pk, []), chip_evidence, predictions_per_session,
+                                         load_kind, conf)
         table.append(DevicePolicy(device.identifier, device, policy, "all"))
     return table
 
