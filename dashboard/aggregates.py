@@ -23,12 +23,15 @@ class Percentile(Aggregate):
         super().__init__(expression, **extra)
 
     def as_postgresql(self, compiler, connection, **extra_context):
-        template = f"%(function)s({self.p!r}) WITHIN GROUP (ORDER BY %(expressions)s)"
-        return self.as_sql(compiler, connection, template=template, **extra_context)
+        clone = self.copy()
+        clone.template = f"%(function)s({self.p!r}) WITHIN GROUP (ORDER BY %(expressions)s)"
+        return super(Percentile, clone).as_sql(compiler, connection, **extra_context)
 
     def as_sqlite(self, compiler, connection, **extra_context):
-        return self.as_sql(compiler, connection, function="perfboard_percentile",
-                           template=f"%(function)s(%(expressions)s, {self.p!r})", **extra_context)
+        clone = self.copy()
+        clone.function = "perfboard_percentile"
+        clone.template = f"%(function)s(%(expressions)s, {self.p!r})"
+        return super(Percentile, clone).as_sql(compiler, connection, **extra_context)
 
 
 class Median(Percentile):

@@ -12,6 +12,7 @@ from django.db.models import Count, Q
 
 from collector.models import Device, ModelVersion, Project, Run
 
+from .aggregates import Median, Percentile
 from .filters import Filters
 
 
@@ -177,3 +178,119 @@ def coverage(scope: Scope, span: str = "model", units=None) -> list[CoverageCell
                     cells.append(CoverageCell(mv.name, mv.version, device.identifier, device.display_name,
                                               device.chip, device.chip_rank, os_major, unit, n, failures, need))
     return cells
+
+
+# --- Overview: device x compute-unit matrices ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Metric:
+    """A per-run summary column, optionally restricted to some runs (e.g. cold loads)."""
+
+    key: str
+    label: str
+    column: str
+    only: dict = field(default_factory=dict)
+
+    def q(self):
+        return Q(**self.only) if self.only else Q()
+
+
+# The timing metrics every page can show, in the user's words. Medians are over runs of each run's own value
+# (for warm predictions: the median of each run's warm predictions).
+METRICS = {
+    m.key: m for m in [
+        Metric("warm", "Warm prediction", "prediction_median_ms"),
+        Metric("load_cold", "Cold load (first after install/OS update)", "load_ms", {"load_kind": "cold"}),
+        Metric("load_cached", "Cached load", "load_ms", {"load_kind": "cached"}),
+        Metric("load_in_memory", "In-memory load (decrypted, never on disk)", "load_ms", {"load_kind": "in_memory"}),
+        Metric("first_prediction", "First prediction", "first_prediction_ms"),
+        Metric("warm_p90", "Warm prediction p90 (per run)", "prediction_p90_ms"),
+        Metric("peak_memory", "Peak memory (MB)", "peak_memory_mb"),
+    ]
+}
+FAILURE_STATUSES = ("crash", "oom", "error", "timeout")
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    pk: int
+    identifier: str
+    name: str
+    chip: str
+    chip_rank: float | None
+    ram_gb: int | None
+
+    @classmethod
+    def of(cls, device: Device) -> "DeviceInfo":
+        return cls(device.pk, device.identifier, device.display_name, device.chip, device.chip_rank, device.ram_gb)
+
+    @property
+    def order(self):
+        return (self.chip_rank if self.chip_rank is not None else 1e9, self.name, self.identifier)
+
+
+@dataclass(frozen=True)
+class UnitStats:
+    """What the runs of one compute unit on one device (or group) showed."""
+
+    compute_units: str
+    runs: int
+    failures: dict  # status -> count, failed statuses only
+    medians: dict  # metric key -> median (None without values)
+    counts: dict  # metric key -> runs with a value
+
+    @property
+    def failure_count(self) -> int:
+        return sum(self.failures.values())
+
+    @property
+    def failure_rate(self) -> float | None:
+        return self.failure_count / self.runs if self.runs else None
+
+
+def _unit_stats_annotations(metric_keys):
+    ann = {"runs": Count("id")}
+    for status in FAILURE_STATUSES:
+        ann[f"fail_{status}"] = Count("id", filter=Q(status=status))
+    for key in metric_keys:
+        m = METRICS[key]
+        ann[f"median_{key}"] = Median(m.column, filter=m.q())
+        ann[f"count_{key}"] = Count(m.column, filter=m.q())
+    return ann
+
+
+def _unit_stats(row, metric_keys) -> UnitStats:
+    return UnitStats(
+        row["compute_units"], row["runs"],
+        {s: row[f"fail_{s}"] for s in FAILURE_STATUSES if row[f"fail_{s}"]},
+        {k: row[f"median_{k}"] for k in metric_keys}, {k: row[f"count_{k}"] for k in metric_keys})
+
+
+OVERVIEW_METRICS = ("warm", "load_cold", "load_cached", "load_in_memory", "first_prediction")
+
+
+def device_unit_stats(runs, metric_keys=OVERVIEW_METRICS, by: str = "device") -> dict[DeviceInfo, dict[str, UnitStats]]:
+    """{device: {compute_units: UnitStats}} for a Run queryset, oldest chip first. Two queries.
+
+    by="chip" groups all devices of a chip into one row (its DeviceInfo has no pk and the chip as name).
+    """
+    if by not in ("device", "chip"):
+        raise ValueError("by is 'device' or 'chip'")
+    key = "device_id" if by == "device" else "device__chip"
+    rows = list(runs.values(key, "compute_units").annotate(**_unit_stats_annotations(metric_keys)).order_by())
+    if by == "device":
+        groups = {d.pk: DeviceInfo.of(d) for d in Device.objects.filter(pk__in={r[key] for r in rows})}
+    else:
+        ranks = dict(Device.objects.filter(chip__in={r[key] for r in rows}).values_list("chip", "chip_rank"))
+        groups = {chip: DeviceInfo(None, "", chip or "unknown chip", chip, ranks.get(chip), None)
+                  for chip in {r[key] for r in rows}}
+    out: dict[DeviceInfo, dict[str, UnitStats]] = {}
+    for row in rows:
+        out.setdefault(groups[row[key]], {})[row["compute_units"]] = _unit_stats(row, metric_keys)
+    return dict(sorted(out.items(), key=lambda kv: kv[0].order))
+
+
+def well_sampled_share(stats: dict[DeviceInfo, dict[str, UnitStats]]) -> float:
+    """Share of non-empty cells with at least MIN_RUNS runs."""
+    cells = [s.runs for units in stats.values() for s in units.values()]
+    return sum(n >= min_runs() for n in cells) / len(cells) if cells else 1.0

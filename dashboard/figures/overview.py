@@ -1,0 +1,143 @@
+"""The overview's device x compute-unit matrices (heatmaps), one per metric.
+
+Time metrics are coloured by how much slower a cell is than the fastest well-sampled unit of the same device (1x
+green, 4x and more red), so each row reads as "which unit should this device use"; the value in ms and the number of
+runs are written in every cell. Crash (failure) rates are coloured by the rate itself. A cell with fewer runs than
+`min_runs` is drawn grey with its sample count and "too few": shown, not coloured as if it were certain; for failure
+rates such a cell is pale red when it did fail, because a crash on few runs is still worth looking at.
+"""
+import math
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+
+from .common import UNDERSAMPLED_COLOR, base_layout, ms, percent
+
+SPEED_SCALE = [[0.0, "#1a9850"], [0.25, "#a6d96a"], [0.5, "#fee08b"], [0.75, "#fc8d59"], [1.0, "#d73027"]]
+RATE_SCALE = [[0.0, "#ffffff"], [0.02, "#fde0dd"], [0.3, "#fa9fb5"], [1.0, "#a50f15"]]
+FEW_FAILING_COLOR = "#f6d5d5"
+MAX_SLOWDOWN = 4.0  # the colour scale saturates at 4x the fastest unit
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (device, unit) cell: the median (or rate), its sample count, an optional interval, the policy mark."""
+
+    value: float | None
+    n: int
+    low: float | None = None
+    high: float | None = None
+    recommended: bool = False
+    failures: int | None = None  # for rates: the numerator
+
+
+def heatmap(rows: list[str], units: list[str], cells: dict, *, title: str, min_runs: int,
+            kind: str = "time") -> go.Figure:
+    """rows: device labels, top to bottom (oldest chip first); units: columns; cells: {(row, unit): Cell}.
+
+    kind "time": values in ms, coloured relative to the row's fastest sampled cell. kind "rate": values in [0, 1].
+    """
+    if kind not in ("time", "rate"):
+        raise ValueError("kind is 'time' or 'rate'")
+    sure_z, sure_text, sure_hover = [], [], []
+    few_z, few_text, few_hover = [], [], []
+    failing_z, failing_text, failing_hover = [], [], []
+    shapes = []
+    for r, row in enumerate(rows):
+        sampled = [cells[(row, u)].value for u in units
+                   if (row, u) in cells and cells[(row, u)].n >= min_runs and cells[(row, u)].value is not None]
+        best = min(sampled) if sampled and kind == "time" else None
+        zs, ts, hs, fz, ft, fh, xz, xt, xh = [], [], [], [], [], [], [], [], []
+        for c, unit in enumerate(units):
+            cell = cells.get((row, unit), Cell(None, 0))
+            label = _value_text(cell, kind)
+            interval = _interval_text(cell, kind)
+            hover = f"{label}<br>{cell.n} runs{interval}"
+            if cell.n >= min_runs and cell.value is not None:
+                if kind == "time":
+                    ratio = cell.value / best if best else 1.0
+                    zs.append(min(math.log(max(ratio, 1.0), MAX_SLOWDOWN), 1.0))
+                    hover += f"<br>{ratio:.2f}x the fastest unit on this device"
+                else:
+                    zs.append(cell.value)
+                mark = "★ " if cell.recommended else ""
+                ts.append(f"{mark}{label}<br>n={cell.n}")
+                hs.append(hover + ("<br>★ policy choice" if cell.recommended else ""))
+                fz.append(None), ft.append(""), fh.append("")
+                xz.append(None), xt.append(""), xh.append("")
+                if cell.recommended:
+                    shapes.append(dict(type="rect", xref="x", yref="y", x0=c - 0.48, x1=c + 0.48, y0=r - 0.46,
+                                       y1=r + 0.46, line=dict(color="#111820", width=2.5)))
+            elif kind == "rate" and cell.n and _failures(cell):
+                zs.append(None), ts.append(""), hs.append("")
+                fz.append(None), ft.append(""), fh.append("")
+                xz.append(0.0), xt.append(f"{_failures(cell)}/{cell.n} failed<br>too few runs")
+                xh.append(hover + f"<br>fewer than {min_runs} runs: rate uncertain, failures seen")
+            else:
+                zs.append(None), ts.append(""), hs.append("")
+                xz.append(None), xt.append(""), xh.append("")
+                fz.append(0.0)
+                if cell.n == 0:
+                    ft.append("no runs")
+                    fh.append("no runs")
+                else:
+                    ft.append(f"{label}<br>n={cell.n} · too few")
+                    fh.append(hover + f"<br>fewer than {min_runs} runs: not reliable")
+        sure_z.append(zs), sure_text.append(ts), sure_hover.append(hs)
+        few_z.append(fz), few_text.append(ft), few_hover.append(fh)
+        failing_z.append(xz), failing_text.append(xt), failing_hover.append(xh)
+
+    fig = go.Figure()
+    if kind == "time":
+        colorbar = dict(title=dict(text="vs fastest<br>unit on device", side="top"), tickvals=[0, 0.5, 1],
+                        ticktext=["1x", "2x", f"≥{MAX_SLOWDOWN:g}x"], len=min(1.0, 300 / max(len(rows) * 30, 1)),
+                        y=1, yanchor="top", thickness=12)
+        scale, zmin, zmax = SPEED_SCALE, 0.0, 1.0
+    else:
+        top = max([max(v for v in row if v is not None) for row in sure_z if any(v is not None for v in row)]
+                  + [0.05])
+        colorbar = dict(title=dict(text="failure rate", side="top"), tickformat=".0%", thickness=12,
+                        len=min(1.0, 300 / max(len(rows) * 30, 1)), y=1, yanchor="top")
+        scale, zmin, zmax = RATE_SCALE, 0.0, top
+    fig.add_trace(go.Heatmap(
+        z=sure_z, x=list(units), y=list(rows), text=sure_text, texttemplate="%{text}", customdata=sure_hover,
+        hovertemplate="%{y}<br>%{x}<br>%{customdata}<extra></extra>", colorscale=scale, zmin=zmin, zmax=zmax,
+        colorbar=colorbar, xgap=2, ygap=2, name="enough runs", textfont=dict(size=11)))
+    fig.add_trace(go.Heatmap(
+        z=few_z, x=list(units), y=list(rows), text=few_text, texttemplate="%{text}", customdata=few_hover,
+        hovertemplate="%{y}<br>%{x}<br>%{customdata}<extra></extra>",
+        colorscale=[[0, UNDERSAMPLED_COLOR], [1, UNDERSAMPLED_COLOR]], showscale=False, xgap=2, ygap=2,
+        name=f"fewer than {min_runs} runs", textfont=dict(size=10, color="#6b7480")))
+    if any(v is not None for row in failing_z for v in row):
+        fig.add_trace(go.Heatmap(
+            z=failing_z, x=list(units), y=list(rows), text=failing_text, texttemplate="%{text}",
+            customdata=failing_hover, hovertemplate="%{y}<br>%{x}<br>%{customdata}<extra></extra>",
+            colorscale=[[0, FEW_FAILING_COLOR], [1, FEW_FAILING_COLOR]], showscale=False, xgap=2, ygap=2,
+            name=f"fewer than {min_runs} runs, with failures", textfont=dict(size=10, color="#8b1a1a")))
+    base_layout(fig, title, height=max(260, 34 * len(rows) + 120))
+    fig.update_layout(shapes=shapes, margin=dict(l=10, r=10, t=60, b=10))
+    fig.update_xaxes(side="top", type="category", showgrid=False, title=None)
+    fig.update_yaxes(autorange="reversed", type="category", showgrid=False, title=None, automargin=True)
+    return fig
+
+
+def _failures(cell: Cell) -> int:
+    if cell.failures is not None:
+        return cell.failures
+    return round((cell.value or 0.0) * cell.n)
+
+
+def _value_text(cell: Cell, kind: str) -> str:
+    if cell.value is None:
+        return "–"
+    if kind == "time":
+        return ms(cell.value)
+    return f"{percent(cell.value)} ({_failures(cell)}/{cell.n})"
+
+
+def _interval_text(cell: Cell, kind: str) -> str:
+    if cell.low is None or cell.high is None:
+        return ""
+    if kind == "rate":
+        return f"<br>95% interval {percent(cell.low)} – {percent(cell.high)}"
+    return f"<br>95% interval {ms(cell.low)} – {ms(cell.high)}"

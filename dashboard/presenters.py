@@ -1,0 +1,79 @@
+"""Shape query results (dashboard.queries) into the plain inputs of the figure builders (dashboard.figures).
+
+Kept apart from both: queries stay about the database, figures stay about drawing, views stay glue.
+"""
+from collections import Counter
+
+from .evidence import failure_interval, recommended_unit
+from .figures.common import percent
+from .figures.overview import Cell
+from .queries import DeviceInfo, UnitStats
+
+OVERVIEW_TABS = [
+    ("warm", "Warm prediction"),
+    ("load_cold", "Cold load"),
+    ("load_cached", "Cached load"),
+    ("load_in_memory", "In-memory load"),
+    ("first_prediction", "First prediction"),
+    ("crash_rate", "Crash rate"),
+]
+OVERVIEW_TITLES = {
+    "warm": "Median warm prediction time",
+    "load_cold": "Median cold load time (first load after install or OS update: includes the on-device compile)",
+    "load_cached": "Median cached load time",
+    "load_in_memory": "Median in-memory load time (model decrypted into memory, never on disk)",
+    "first_prediction": "Median first prediction time",
+    "crash_rate": "Failure rate (crash, OOM, error, timeout) with 95% Wilson interval on hover",
+}
+
+
+def device_labels(devices) -> dict:
+    """{DeviceInfo: "iPhone 15 Pro · A17 Pro"}; a name shared by several identifiers gets the identifier too."""
+    names = Counter(d.name for d in devices)
+
+    def label(d):
+        if not d.identifier:  # a chip row
+            return d.name
+        return (f"{d.name} ({d.identifier})" if names[d.name] > 1 else d.name) + (f" · {d.chip}" if d.chip else "")
+
+    return {d: label(d) for d in devices}
+
+
+def overview_matrix(stats: dict[DeviceInfo, dict[str, UnitStats]], metric: str, units, with_policy=True):
+    """(rows, cells) for figures.overview.heatmap: rows in the order of `stats` (oldest chip first)."""
+    labels = device_labels(stats)
+    rows, cells = [], {}
+    for device, by_unit in stats.items():
+        row = labels[device]
+        rows.append(row)
+        best = recommended_unit(by_unit) if with_policy else None
+        for unit in units:
+            s = by_unit.get(unit)
+            if s is None:
+                continue
+            if metric == "crash_rate":
+                interval = failure_interval(s.failure_count, s.runs)
+                cells[(row, unit)] = Cell(s.failure_rate, s.runs, interval.low, interval.high, unit == best,
+                                          failures=s.failure_count)
+            else:
+                cells[(row, unit)] = Cell(s.medians.get(metric), s.counts.get(metric, 0), recommended=unit == best)
+    return rows, cells
+
+
+def failure_hotspots(stats: dict[DeviceInfo, dict[str, UnitStats]], max_rate: float, limit: int = 15):
+    """(device label, unit, failures, runs, rate, interval, statuses) of cells failing more often than `max_rate`,
+    worst first: where the crashes are."""
+    labels = device_labels(stats)
+    out = []
+    for device, by_unit in stats.items():
+        for unit, s in by_unit.items():
+            if s.runs and s.failure_rate > max_rate:
+                out.append({"device": labels[device], "identifier": device.identifier, "chip": device.chip,"compute_units": unit,
+                            "failures": s.failure_count, "runs": s.runs, "rate": s.failure_rate,
+                            "interval": failure_interval(s.failure_count, s.runs),
+                            "statuses": ", ".join(f"{k} {v}" for k, v in sorted(s.failures.items()))})
+    for h in out:
+        h["rate_text"] = percent(h["rate"])
+        h["interval_text"] = f"{percent(h['interval'].low)} – {percent(h['interval'].high)}"
+    out.sort(key=lambda h: (-h["interval"].low, -h["rate"]))
+    return out[:limit]
