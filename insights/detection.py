@@ -10,7 +10,8 @@ window): Mann-Whitney U on the values, and the relative change of the median mus
 
 What we took from Mozilla Perfherder (``treeherder/perfalert``, ``detect_changes``):
   * a back window before the point and a fore window from it, each with a minimum size below which nothing is judged
-    (its min_back_window / fore_window; here ``min_runs_per_window``), and a maximum back window (24, as there);
+    (its min_back_window / fore_window; here ``min_runs_per_window``), and a maximum back window (its 24; 48
+    here, see ``DetectionSettings``);
   * after a detected change the next baseline starts at that change (its ``last_seen_regression``), so a step is
     not compared against the level it left;
   * a threshold on a test statistic, not on a raw difference.

@@ -13,7 +13,7 @@ def test_step_is_found_at_the_right_version(times):
     evidence = changes[0].to_dict()
     assert evidence["change"] == pytest.approx(0.15, abs=0.04)
     assert evidence["p_value"] < 0.001
-    assert evidence["runs"] == {"baseline": 24, "current": 12}
+    assert evidence["runs"] == {"baseline": 36, "current": 12}  # all three versions before it
 
 
 def test_pure_noise_with_thermal_outliers_gives_no_alert(times):
