@@ -1,0 +1,282 @@
+"""Profiling jobs: create from an upload, run the Linux steps, hand device steps to a Mac.
+
+Tasks (profiling.tasks) are thin wrappers around run_job / run_macos_steps so the
+same code runs eagerly (embedded set-up), on a Linux worker and on a macOS worker.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from collector.models import ModelVersion
+
+from . import device
+from .compress import METHODS
+from .convert import TARGETS, InputSpec, error_message
+from .errors import ConversionError, ModelInputError, UploadRejected
+from .models import Artifact, ProfilingJob
+from .uploads import MLMODEL, MLPACKAGE, store_upload
+
+log = logging.getLogger(__name__)
+RUN_NAMESPACE = uuid.UUID("6f1d1c1e-4a8e-4b43-9d55-3f0c2b7f5e11")  # run_ids of device measurements
+
+
+def media_path(relative: str) -> str:
+    return os.path.join(settings.MEDIA_ROOT, relative)
+
+
+def macos_workers_enabled() -> bool:
+    """A macOS worker consumes queue 'macos' (PERFBOARD['PROFILING_MACOS_WORKERS'] or env)."""
+    conf = getattr(settings, "PERFBOARD", {}).get("PROFILING_MACOS_WORKERS")
+    if conf is None:
+        conf = os.environ.get("PERFBOARD_PROFILING_MACOS_WORKERS", "").lower() in ("1", "true", "yes")
+    return bool(conf)
+
+
+def _validate_options(input_kind, input_shapes, deployment_target, compression):
+    if deployment_target not in TARGETS:
+        raise UploadRejected(f"unknown deployment target {deployment_target!r}; choose one of {', '.join(TARGETS)}")
+    if compression and compression not in METHODS:
+        raise UploadRejected(f"unknown compression {compression!r}; choose one of {', '.join(METHODS)}")
+    try:
+        shapes = [InputSpec.parse(v, i) for i, v in enumerate(input_shapes or [])]
+    except (ConversionError, ValueError, TypeError, KeyError) as exc:
+        raise UploadRejected(f"invalid input shapes: {getattr(exc, 'message', exc)}") from None
+    if input_kind == "torchscript" and not shapes:
+        raise UploadRejected("a TorchScript model needs its input shapes, e.g. [[1, 3, 224, 224]]")
+    return [{"name": s.name, "shape": list(s.shape)} for s in shapes]
+
+
+def create_job(project, fileobj, filename, *, model_name, version, input_shapes=None, deployment_target="iOS17",
+               compression="", user=None, enqueue=True) -> ProfilingJob:
+    """Store the upload (refusing hostile files), create the job and its input artifact, enqueue it.
+
+    Raises UploadRejected; on refusal nothing is left on disk or in the database.
+    """
+    staging_root = media_path("profiling/staging")
+    os.makedirs(staging_root, exist_ok=True)
+    staging = tempfile.mkdtemp(dir=staging_root)
+    try:
+        stored = store_upload(fileobj, filename, staging)
+        shapes = _validate_options(stored.kind, input_shapes, deployment_target, compression)
+        with transaction.atomic():
+            mv, _ = ModelVersion.objects.get_or_create(
+                project=project, name=model_name, version=version,
+                defaults={"format": "mlprogram" if stored.kind != MLMODEL else "", "size_bytes": stored.size},
+            )
+            job = ProfilingJob.objects.create(
+                project=project, model_version=mv, created_by=user if getattr(user, "pk", None) else None,
+                input_kind=stored.kind, input_name=os.path.basename(filename)[:255], input_shapes=shapes,
+                deployment_target=deployment_target, compression=compression or "",
+            )
+            rel = f"{job.relative_dir}/input/{os.path.basename(stored.path)}"
+            os.makedirs(os.path.dirname(media_path(rel)), exist_ok=True)
+            shutil.move(stored.path, media_path(rel))
+            try:
+                Artifact.objects.create(job=job, role=Artifact.INPUT, kind=stored.kind, path=rel,
+                                        size_bytes=stored.size, sha256=stored.sha256, model_version=mv)
+            except Exception:
+                shutil.rmtree(media_path(job.relative_dir), ignore_errors=True)
+                raise
+            if enqueue:
+                transaction.on_commit(lambda: enqueue_job(job))
+        return job
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def enqueue_job(job: ProfilingJob) -> None:
+    from .tasks import run_profiling_job
+
+    result = run_profiling_job.apply_async(args=[job.pk])
+    ProfilingJob.objects.filter(pk=job.pk, task_id="").update(task_id=result.id or "")
+
+
+def _progress(job, stage, fraction, message):
+    job.stage, job.progress, job.progress_message = stage, fraction, message[:255]
+    job.save(update_fields=["stage", "progress", "progress_message"])
+
+
+def _tree_size(path: str) -> int:
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+
+
+def _save_model(job, mlmodel, role, label, model_version) -> Artifact:
+    from .convert import save_mlmodel
+
+    stem = os.path.splitext(os.path.basename(job.input_name))[0] or "model"
+    rel = f"{job.relative_dir}/{role}/{stem}_{label}.mlpackage"
+    os.makedirs(os.path.dirname(media_path(rel)), exist_ok=True)
+    save_mlmodel(mlmodel, media_path(rel))
+    return Artifact.objects.create(job=job, role=role, kind=MLPACKAGE, label=label, path=rel,
+                                   size_bytes=_tree_size(media_path(rel)), model_version=model_version)
+
+
+def _lint(artifact: Artifact) -> None:
+    from .lint import lint_path
+
+    report = lint_path(media_path(artifact.path))
+    report["source"]["path"] = os.path.basename(artifact.path)  # no server paths in reports
+    artifact.lint = report
+    artifact.save(update_fields=["lint"])
+
+
+def _derived_version(job, label, size) -> ModelVersion:
+    mv = job.model_version
+    derived, _ = ModelVersion.objects.get_or_create(
+        project=job.project, name=mv.name, version=f"{mv.version}+{label}"[:64],
+        defaults={"format": "mlprogram", "precision": label, "size_bytes": size},
+    )
+    return derived
+
+
+def run_job(job_id: int) -> ProfilingJob:
+    """Linux steps: convert (PyTorch input), lint, compress, lint; then the macOS step."""
+    job = ProfilingJob.objects.select_related("model_version", "project").get(pk=job_id)
+    if job.finished:
+        return job
+    job.status, job.started_at = ProfilingJob.RUNNING, timezone.now()
+    job.save(update_fields=["status", "started_at"])
+    stage = "prepare"
+    try:
+        base = job.artifacts.get(role=Artifact.INPUT)
+        if not base.is_coreml:
+            stage = "convert"
+            _progress(job, stage, 0.1, f"converting {base.kind} to an ML program ({job.deployment_target})")
+            from .convert import convert_torch
+
+            mlmodel = convert_torch(media_path(base.path), job.input_shapes, kind=base.kind,
+                                    minimum_deployment_target=job.deployment_target)
+            base = _save_model(job, mlmodel, Artifact.CONVERTED, "fp16", job.model_version)
+        stage = "lint"
+        _progress(job, stage, 0.4, "linting the graph")
+        _lint(base)
+        if job.compression:
+            stage = "compress"
+            _progress(job, stage, 0.5, f"compressing ({job.compression})")
+            import coremltools as ct
+
+            from .compress import compress
+            from .convert import stage as conversion_stage
+
+            with conversion_stage("compress"):
+                source = ct.models.MLModel(media_path(base.path), skip_model_load=True)
+            compressed = compress(source, job.compression)
+            art = _save_model(job, compressed, Artifact.COMPRESSED, job.compression, None)
+            art.model_version = _derived_version(job, job.compression, art.size_bytes)
+            art.save(update_fields=["model_version"])
+            stage = "lint"
+            _progress(job, stage, 0.8, "linting the compressed graph")
+            _lint(art)
+        stage = "macos"
+        _progress(job, stage, 0.9, "device measurements")
+        start_macos_steps(job)
+    except ConversionError as exc:
+        return _fail(job, exc.stage, exc.message)
+    except ModelInputError as exc:
+        return _fail(job, stage, str(exc))
+    except Exception as exc:  # noqa: BLE001 - stored as a message; the traceback goes to the log only
+        log.exception("profiling job %s failed in %s", job.pk, stage)
+        return _fail(job, stage, error_message(exc))
+    job.status, job.finished_at, job.progress = ProfilingJob.SUCCEEDED, timezone.now(), 1.0
+    job.progress_message = "done" if job.macos_status != ProfilingJob.MAC_NEEDS_WORKER else "done (Linux steps)"
+    job.save(update_fields=["status", "finished_at", "progress", "progress_message"])
+    return job
+
+
+def _fail(job, stage, message) -> ProfilingJob:
+    job.status, job.finished_at = ProfilingJob.FAILED, timezone.now()
+    job.stage = job.error_stage = stage
+    job.error_message = message
+    job.progress_message = f"failed in {stage}"
+    if job.macos_status == ProfilingJob.MAC_PENDING:
+        job.macos_status, job.macos_message = ProfilingJob.MAC_FAILED, "not run: an earlier step failed"
+    job.save()
+    return job
+
+
+def _measurable(job):
+    return [a for a in job.artifacts.order_by("id") if a.kind == MLPACKAGE]
+
+
+def start_macos_steps(job) -> None:
+    """Measure here when Core ML is available, else hand over to queue 'macos' or report it is needed."""
+    available, why = device.capability()
+    if available:
+        run_macos_steps(job.pk)
+        job.refresh_from_db(fields=["macos_status", "macos_message"])
+    elif macos_workers_enabled():
+        from .tasks import measure_on_macos
+
+        job.macos_status, job.macos_message = ProfilingJob.MAC_QUEUED, "waiting for a worker of queue 'macos'"
+        job.save(update_fields=["macos_status", "macos_message"])
+        transaction.on_commit(lambda: measure_on_macos.apply_async(args=[job.pk], queue="macos"))
+    else:
+        job.macos_status, job.macos_message = ProfilingJob.MAC_NEEDS_WORKER, why
+        job.save(update_fields=["macos_status", "macos_message"])
+
+
+def run_macos_steps(job_id: int, measure=None) -> ProfilingJob:
+    """Device measurements of every .mlpackage artifact, posted as runs. ``measure`` is injectable."""
+    job = ProfilingJob.objects.select_related("project", "model_version").get(pk=job_id)
+    if measure is None:
+        available, why = device.capability()
+        if not available:
+            job.macos_status, job.macos_message = ProfilingJob.MAC_NEEDS_WORKER, why
+            job.save(update_fields=["macos_status", "macos_message"])
+            return job
+        measure = device.measure
+    try:
+        total = 0
+        for artifact in _measurable(job):
+            total += record_measurements(job, artifact, measure(media_path(artifact.path)))
+        job.macos_status, job.macos_message = ProfilingJob.MAC_DONE, f"{total} runs recorded"
+    except Exception as exc:  # noqa: BLE001
+        log.exception("macOS steps of job %s failed", job.pk)
+        job.macos_status, job.macos_message = ProfilingJob.MAC_FAILED, error_message(exc)
+    job.save(update_fields=["macos_status", "macos_message"])
+    return job
+
+
+def record_measurements(job, artifact, measurement: dict) -> int:
+    """Turn one artifact's device measurement (device.measure() output) into runs via the ingest path.
+
+    Run ids are derived from (job, artifact, compute units), so recording twice stores nothing new.
+    """
+    from collector.ingest import store_runs
+    from collector.schema import RunIn
+
+    mv = artifact.model_version or job.model_version
+    # A stable fallback timestamp keeps the run body, hence ingest's idempotency, identical on re-recording.
+    started = measurement.get("measured_at") or job.created_at.isoformat()
+    runs = []
+    for m in measurement["runs"]:
+        body = {
+            "run_id": str(uuid.uuid5(RUN_NAMESPACE, f"{job.pk}/{artifact.pk}/{m['compute_units']}")),
+            "source": "lab",
+            "model": {"name": mv.name, "version": mv.version, "format": "mlprogram",
+                      "precision": artifact.label or "", "size_bytes": artifact.size_bytes},
+            "device": measurement["device"],
+            "app_build": "perfboard-profiling",
+            "compute_units": m["compute_units"],
+            "variant": "profiling-job",
+            "started_at": m.get("started_at") or started,
+            "status": m["status"],
+            "failure": m.get("failure"),
+            "load_kind": "cold",
+            "timings_ms": {"load": m.get("load_ms"), "first_prediction": m.get("first_prediction_ms")},
+            "predictions_ms": m.get("predictions_ms") or [],
+            "compute_plan": m.get("compute_plan"),
+        }
+        runs.append(RunIn.model_validate(body))
+    outcomes = store_runs(job.project, runs)
+    return sum(1 for o in outcomes if o.status == "created")

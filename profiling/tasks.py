@@ -1,0 +1,18 @@
+"""Celery tasks of profiling jobs. The work is in profiling.jobs; tasks only route it.
+
+run_profiling_job runs on any worker (default queue); measure_on_macos is routed to
+queue 'macos', consumed by a worker on a Mac.
+"""
+from celery import shared_task
+
+from . import jobs
+
+
+@shared_task(name="profiling.run_job", acks_late=True)
+def run_profiling_job(job_id: int) -> str:
+    return jobs.run_job(job_id).status
+
+
+@shared_task(name="profiling.measure_on_macos", acks_late=True)
+def measure_on_macos(job_id: int) -> str:
+    return jobs.run_macos_steps(job_id).macos_status
