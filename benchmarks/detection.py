@@ -6,7 +6,7 @@ Each series is one device/unit/metric over 6 model versions with 10-20 runs each
 with a per-series spread drawn from 2-8% (a run's warm median varies 2-5% run to run in a lab, loads more), plus
 thermal outliers: 5% of runs are 1.2-2x slower. A step of 0, 3, 5, 10 or 25% starts at a random version from the
 third on and stays. An alert counts as a true positive when it is at the step's version, anything else is a false
-alert. Both rules see the same windows (the version's runs against up to 24 runs before it, restarting after an
+alert. Both rules see the same windows (the version's runs against up to 48 runs before it, restarting after an
 alert, at least 8 runs each); only the decision differs. Prints precision and recall per step size and the wall
 time of ``detect_slowdowns`` over all series (5 x per-step = 10,000 by default).
 """
