@@ -77,3 +77,73 @@ def failure_hotspots(stats: dict[DeviceInfo, dict[str, UnitStats]], max_rate: fl
         h["interval_text"] = f"{percent(h['interval'].low)} – {percent(h['interval'].high)}"
     out.sort(key=lambda h: (-h["interval"].low, -h["rate"]))
     return out[:limit]
+
+
+COMPARE_METRICS = [
+    ("warm", "Warm prediction"),
+    ("warm_p90", "Warm p90"),
+    ("first_prediction", "First prediction"),
+    ("load_cold", "Cold load"),
+    ("load_cached", "Cached load"),
+    ("load_in_memory", "In-memory load"),
+    ("peak_memory", "Peak memory"),
+]
+
+
+def compare_inputs(dist, units):
+    """(rows, boxes, rates) for figures.compare.box_plot and failure_bars from queries.distribution_by_unit."""
+    from .figures.compare import Box, Rate
+
+    labels = device_labels(dist)
+    rows, boxes, rates = [], {}, {}
+    for device, by_unit in dist.items():
+        row = labels[device]
+        rows.append(row)
+        for unit in units:
+            s = by_unit.get(unit)
+            if s is None:
+                continue
+            if s.median is not None:
+                boxes[(row, unit)] = Box(s.low, s.q1, s.median, s.q3, s.high, s.n)
+            interval = failure_interval(s.failures, s.runs)
+            rates[(row, unit)] = Rate(s.failures, s.runs, interval.low, interval.high)
+    return rows, boxes, rates
+
+
+def timing_inputs(timings, units):
+    """Inputs of figures.compare.breakdown_bars and first_vs_warm from queries.unit_timings."""
+    stages, counts, first, warm, first_counts = {}, {}, {}, {}, {}
+    for t in timings:
+        if t.compute_units not in units:
+            continue
+        for kind, by_stage in t.stages.items():
+            if t.stage_runs.get(kind):
+                stages[(kind, t.compute_units)] = by_stage
+                counts[(kind, t.compute_units)] = t.stage_runs[kind]
+        first[t.compute_units] = t.first_prediction
+        warm[t.compute_units] = t.warm
+        first_counts[t.compute_units] = t.first_runs
+    return stages, counts, first, warm, first_counts
+
+
+def versions_inputs(by_version, units):
+    """(panels, points) for figures.versions.across_versions from queries.metric_by_version."""
+    from .figures.versions import Point
+
+    labels = device_labels(by_version)
+    panels, points = [], {}
+    for row, by_unit in by_version.items():
+        panels.append(labels[row])
+        for unit, by_v in by_unit.items():
+            if unit not in units:
+                continue
+            for version, band in by_v.items():
+                points[(labels[row], unit, version)] = Point(band.median, band.low, band.high, band.n)
+    return panels, points
+
+
+def time_series_inputs(by_day, units):
+    from .figures.versions import Point
+
+    return {unit: [(day, Point(b.median, b.low, b.high, b.n)) for day, b in sorted(by_day[unit].items())]
+            for unit in units if unit in by_day}

@@ -278,12 +278,7 @@ def device_unit_stats(runs, metric_keys=OVERVIEW_METRICS, by: str = "device") ->
         raise ValueError("by is 'device' or 'chip'")
     key = "device_id" if by == "device" else "device__chip"
     rows = list(runs.values(key, "compute_units").annotate(**_unit_stats_annotations(metric_keys)).order_by())
-    if by == "device":
-        groups = {d.pk: DeviceInfo.of(d) for d in Device.objects.filter(pk__in={r[key] for r in rows})}
-    else:
-        ranks = dict(Device.objects.filter(chip__in={r[key] for r in rows}).values_list("chip", "chip_rank"))
-        groups = {chip: DeviceInfo(None, "", chip or "unknown chip", chip, ranks.get(chip), None)
-                  for chip in {r[key] for r in rows}}
+    groups = _row_groups(by, {r[key] for r in rows})
     out: dict[DeviceInfo, dict[str, UnitStats]] = {}
     for row in rows:
         out.setdefault(groups[row[key]], {})[row["compute_units"]] = _unit_stats(row, metric_keys)
@@ -294,3 +289,150 @@ def well_sampled_share(stats: dict[DeviceInfo, dict[str, UnitStats]]) -> float:
     """Share of non-empty cells with at least MIN_RUNS runs."""
     cells = [s.runs for units in stats.values() for s in units.values()]
     return sum(n >= min_runs() for n in cells) / len(cells) if cells else 1.0
+
+
+# --- Compare: distributions per device and unit, failure rates, load breakdown ---------------------------------------
+
+@dataclass(frozen=True)
+class BoxStats:
+    """Distribution of one metric over runs: whiskers at the 5th and 95th percentiles."""
+
+    low: float | None
+    q1: float | None
+    median: float | None
+    q3: float | None
+    high: float | None
+    n: int  # runs with a value
+    runs: int  # all runs, failed ones included
+    failures: int
+
+
+BOX_QUANTILES = {"low": 0.05, "q1": 0.25, "median": 0.5, "q3": 0.75, "high": 0.95}
+
+
+def distribution_by_unit(runs, metric_key: str, by: str = "chip") -> dict[DeviceInfo, dict[str, BoxStats]]:
+    """{row: {compute_units: BoxStats}} of one metric, rows per device or per chip, oldest chip first.
+
+    One GROUP BY query (PostgreSQL shares one sort between the percentiles of a group) and one for row labels.
+    """
+    m = METRICS[metric_key]
+    key = "device_id" if by == "device" else "device__chip"
+    ann = {name: Percentile(m.column, p, filter=m.q()) for name, p in BOX_QUANTILES.items()}
+    ann.update(n=Count(m.column, filter=m.q()), runs=Count("id"), failures=count_failures())
+    rows = list(runs.values(key, "compute_units").annotate(**ann).order_by())
+    groups = _row_groups(by, {r[key] for r in rows})
+    out: dict[DeviceInfo, dict[str, BoxStats]] = {}
+    for r in rows:
+        out.setdefault(groups[r[key]], {})[r["compute_units"]] = BoxStats(
+            r["low"], r["q1"], r["median"], r["q3"], r["high"], r["n"], r["runs"], r["failures"])
+    return dict(sorted(out.items(), key=lambda kv: kv[0].order))
+
+
+def _row_groups(by, keys):
+    if by == "device":
+        return {d.pk: DeviceInfo.of(d) for d in Device.objects.filter(pk__in=keys)}
+    ranks = dict(Device.objects.filter(chip__in=keys).values_list("chip", "chip_rank"))
+    return {chip: DeviceInfo(None, "", chip or "unknown chip", chip, ranks.get(chip), None) for chip in keys}
+
+
+STAGES = ("decrypt", "compile", "load", "first_prediction")
+LOAD_KIND_ORDER = ("cold", "cached", "in_memory")
+
+
+@dataclass(frozen=True)
+class UnitTimings:
+    """Per compute unit: median of each launch stage per load kind, and first vs warm prediction."""
+
+    compute_units: str
+    runs: int
+    stages: dict  # load_kind -> {stage: median ms or None}
+    stage_runs: dict  # load_kind -> runs with a load time
+    first_prediction: float | None
+    warm: float | None
+    first_runs: int
+    warm_runs: int
+
+
+def unit_timings(runs) -> list[UnitTimings]:
+    """One GROUP BY compute_units query with per-load-kind medians of decrypt, compile, load, first prediction."""
+    from collector.models import COMPUTE_UNITS
+
+    ann = {"runs": Count("id"), "first": Median("first_prediction_ms"), "warm": Median("prediction_median_ms"),
+           "first_runs": Count("first_prediction_ms"), "warm_runs": Count("prediction_median_ms")}
+    for kind in LOAD_KIND_ORDER:
+        ann[f"{kind}__n"] = Count("load_ms", filter=Q(load_kind=kind))
+        for stage in STAGES:
+            ann[f"{kind}__{stage}"] = Median(f"{stage}_ms", filter=Q(load_kind=kind))
+    rows = {r["compute_units"]: r for r in runs.values("compute_units").annotate(**ann).order_by()}
+    out = []
+    for unit in COMPUTE_UNITS:
+        r = rows.get(unit)
+        if r is None:
+            continue
+        out.append(UnitTimings(
+            unit, r["runs"], {k: {s: r[f"{k}__{s}"] for s in STAGES} for k in LOAD_KIND_ORDER},
+            {k: r[f"{k}__n"] for k in LOAD_KIND_ORDER}, r["first"], r["warm"], r["first_runs"], r["warm_runs"]))
+    return out
+
+
+# --- Versions: a metric across model versions and over time ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class MedianBand:
+    """A median with an approximate 95% interval from the interquartile range (see `median_band`)."""
+
+    median: float | None
+    low: float | None
+    high: float | None
+    n: int
+
+
+def median_band(median, q1, q3, n) -> MedianBand:
+    """Median +- 1.57 IQR / sqrt(n): the approximate 95% interval of a median that box-plot notches use
+    (McGill, Tukey & Larsen 1978). Computed from quartiles the database returns, so no run is loaded; two versions
+    whose bands do not overlap differ at roughly the 5% level."""
+    if median is None or q1 is None or q3 is None or n < 1:
+        return MedianBand(median, None, None, n)
+    half = 1.57 * (q3 - q1) / n ** 0.5
+    return MedianBand(median, median - half, median + half, n)
+
+
+def _band_annotations(m: Metric):
+    return {"median": Median(m.column, filter=m.q()), "q1": Percentile(m.column, 0.25, filter=m.q()),
+            "q3": Percentile(m.column, 0.75, filter=m.q()), "n": Count(m.column, filter=m.q())}
+
+
+def metric_by_version(scope: Scope, metric_key: str, by: str = "chip"):
+    """{row DeviceInfo: {compute_units: {version string: MedianBand}}} over all versions of the selected model."""
+    m = METRICS[metric_key]
+    key = "device_id" if by == "device" else "device__chip"
+    rows = list(scope.runs("model").values("model_version_id", key, "compute_units")
+                .annotate(**_band_annotations(m)).order_by())
+    versions = {mv.pk: mv.version for mv in scope.versions}
+    groups = _row_groups(by, {r[key] for r in rows})
+    out: dict = {}
+    for r in rows:
+        if not r["n"]:
+            continue
+        out.setdefault(groups[r[key]], {}).setdefault(r["compute_units"], {})[versions[r["model_version_id"]]] = \
+            median_band(r["median"], r["q1"], r["q3"], r["n"])
+    return dict(sorted(out.items(), key=lambda kv: kv[0].order))
+
+
+def metric_by_day(scope: Scope, metric_key: str):
+    """({compute_units: {date: MedianBand}}, {version: first day seen}) over all versions of the model."""
+    from django.db.models import Min
+    from django.db.models.functions import TruncDate
+
+    m = METRICS[metric_key]
+    runs = scope.runs("model")
+    rows = list(runs.annotate(day=TruncDate("started_at")).values("day", "compute_units")
+                .annotate(**_band_annotations(m)).order_by())
+    out: dict = {}
+    for r in rows:
+        if r["n"]:
+            out.setdefault(r["compute_units"], {})[r["day"]] = median_band(r["median"], r["q1"], r["q3"], r["n"])
+    versions = {mv.pk: mv.version for mv in scope.versions}
+    starts = {versions[r["model_version_id"]]: r["first"]
+              for r in runs.values("model_version_id").annotate(first=Min("started_at")).order_by()}
+    return out, starts

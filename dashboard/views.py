@@ -7,7 +7,9 @@ from django.shortcuts import render
 from . import presenters, queries
 from .context import dashboard_context
 from .evidence import predictions_per_session
+from .figures import compare as compare_figures
 from .figures import overview as overview_figures
+from .figures import versions as versions_figures
 from .figures.common import COMPUTE_UNITS, percent, to_html
 
 
@@ -63,12 +65,74 @@ def _stub(request, page):
 
 @login_required
 def compare(request):
-    return _stub(request, "compare")
+    metric = _choice(request, "metric", dict(presenters.COMPARE_METRICS), "warm")
+    filters, scope, context = dashboard_context(request, "compare", {"metric": request.GET.get("metric"),
+                                                                     "rows": request.GET.get("rows")})
+    # One box per chip and unit unless the filters already narrowed to a chip or device: 60 devices x 4 units
+    # of boxes would not be readable.
+    by = _choice(request, "rows", ("device", "chip"), "device" if filters.device or filters.chip else "chip")
+    units = _units(filters)
+    runs = scope.runs()
+    dist = queries.distribution_by_unit(runs, metric, by=by)
+    timings = queries.unit_timings(runs) if dist else []
+    figures = {}
+    if dist:
+        label = dict(presenters.COMPARE_METRICS)[metric]
+        rows, boxes, rates = presenters.compare_inputs(dist, units)
+        value_label = "MB" if metric == "peak_memory" else "ms (log scale)"
+        figures["box"] = to_html(compare_figures.box_plot(
+            rows, units, boxes, title=f"{queries.METRICS[metric].label}: distribution over runs "
+                                      f"(box: middle half, whiskers: 5th–95th percentile)",
+            value_label=value_label, min_runs=context["min_runs"], log_y=metric != "peak_memory"), "compare-box")
+        figures["failures"] = to_html(compare_figures.failure_bars(
+            rows, units, rates, title="Failure rate (crash, OOM, error, timeout) with 95% Wilson interval"),
+            "compare-failures")
+        stages, counts, first, warm, first_counts = presenters.timing_inputs(timings, units)
+        figures["breakdown"] = to_html(compare_figures.breakdown_bars(
+            units, stages, counts, title="Launch time by stage: decrypt, compile, load, first prediction"),
+            "compare-breakdown")
+        figures["first_vs_warm"] = to_html(compare_figures.first_vs_warm(
+            units, first, warm, first_counts, title="First prediction vs warm prediction"), "compare-first-warm")
+    context.update(
+        metric=metric, rows_by=by, figures=figures,
+        tabs=[(key, label, filters.query(metric=key, rows=by)) for key, label in presenters.COMPARE_METRICS],
+        rows_queries={"device": filters.query(metric=metric, rows="device"),
+                      "chip": filters.query(metric=metric, rows="chip")},
+        total_runs=sum(s.runs for units_ in dist.values() for s in units_.values()),
+    )
+    return render(request, "dashboard/compare.html", context)
 
 
 @login_required
 def versions(request):
-    return _stub(request, "versions")
+    metric = _choice(request, "metric", dict(presenters.COMPARE_METRICS), "warm")
+    filters, scope, context = dashboard_context(request, "versions", {"metric": request.GET.get("metric"),
+                                                                      "rows": request.GET.get("rows")})
+    by = _choice(request, "rows", ("device", "chip"), "device" if filters.device or filters.chip else "chip")
+    units = _units(filters)
+    by_version = queries.metric_by_version(scope, metric, by=by)
+    figures = {}
+    if by_version:
+        m = queries.METRICS[metric]
+        value_label = "MB" if metric == "peak_memory" else "ms"
+        panels, points = presenters.versions_inputs(by_version, units)
+        figures["versions"] = to_html(versions_figures.across_versions(
+            panels, units, [mv.version for mv in scope.versions], points,
+            title=f"{m.label} by model version: median and ~95% interval (hollow: fewer than "
+                  f"{context['min_runs']} runs)", value_label=value_label, min_runs=context["min_runs"]),
+            "versions-panels")
+        by_day, starts = queries.metric_by_day(scope, metric)
+        figures["time"] = to_html(versions_figures.over_time(
+            units, presenters.time_series_inputs(by_day, units), starts,
+            title=f"{m.label} per day, all selected devices together (dotted lines: first run of each version)",
+            value_label=value_label), "versions-time")
+    context.update(
+        metric=metric, rows_by=by, figures=figures,
+        tabs=[(key, label, filters.query(metric=key, rows=by)) for key, label in presenters.COMPARE_METRICS],
+        rows_queries={"device": filters.query(metric=metric, rows="device"),
+                      "chip": filters.query(metric=metric, rows="chip")},
+    )
+    return render(request, "dashboard/versions.html", context)
 
 
 @login_required

@@ -24,7 +24,9 @@ def base_layout(fig: go.Figure, title: str | None = None, height: int | None = N
     fig.update_xaxes(gridcolor="#eef1f4", linecolor="#c9d1d9", zeroline=False, automargin=True)
     fig.update_yaxes(gridcolor="#eef1f4", linecolor="#c9d1d9", zeroline=False, automargin=True)
     if title:
-        fig.update_layout(title=dict(text=title, x=0, xanchor="left", font=dict(size=14)))
+        # Title on top of the figure, the legend between it and the plot.
+        fig.update_layout(title=dict(text=title, x=0, xanchor="left", y=0.995, yref="container", yanchor="top",
+                                     font=dict(size=14)), margin=dict(t=80))
     if height:
         fig.update_layout(height=height)
     return fig

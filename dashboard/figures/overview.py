@@ -115,7 +115,7 @@ def heatmap(rows: list[str], units: list[str], cells: dict, *, title: str, min_r
             colorscale=[[0, FEW_FAILING_COLOR], [1, FEW_FAILING_COLOR]], showscale=False, xgap=2, ygap=2,
             name=f"fewer than {min_runs} runs, with failures", textfont=dict(size=10, color="#8b1a1a")))
     base_layout(fig, title, height=max(260, 34 * len(rows) + 120))
-    fig.update_layout(shapes=shapes, margin=dict(l=10, r=10, t=60, b=10))
+    fig.update_layout(shapes=shapes, margin=dict(l=10, r=10, t=90, b=10))
     fig.update_xaxes(side="top", type="category", showgrid=False, title=None)
     fig.update_yaxes(autorange="reversed", type="category", showgrid=False, title=None, automargin=True)
     return fig
