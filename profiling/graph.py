@@ -77,6 +77,7 @@ class Op:
     proto: object = field(repr=False)
     inputs: dict = field(default_factory=dict)  # param -> [value names]
     outputs: list = field(default_factory=list)  # [(name, TensorInfo|None)]
+    inline: dict = field(default_factory=dict)  # param -> [TensorInfo] of values given inline (iOS18 constexpr data)
 
     mil_name: str = ""  # the op's "name" attribute, which may differ from its output's name
 
@@ -126,6 +127,9 @@ class FunctionGraph:
             for param, arg in op_proto.inputs.items():
                 names = [b.name for b in arg.arguments if b.WhichOneof("binding") == "name"]
                 op.inputs[param] = names
+                values = [tensor_info(b.value.type) for b in arg.arguments if b.WhichOneof("binding") == "value"]
+                if any(values):
+                    op.inline[param] = [v for v in values if v is not None]
                 for n in names:
                     self.consumers.setdefault(n, []).append(op)
             for out in op_proto.outputs:

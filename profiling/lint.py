@@ -10,7 +10,7 @@ import os
 from collections import Counter
 
 from . import rules as R
-from .graph import FLOAT_DTYPES, SHORT_DTYPE, FunctionGraph, TensorInfo, functions
+from .graph import FLOAT_DTYPES, SHORT_DTYPE, FunctionGraph, functions, tensor_info
 from .package import open_model
 from .ziputil import DEFAULT_LIMITS
 
@@ -35,9 +35,7 @@ class _Acc:
 
 
 def _storage_bytes(op) -> int:
-    """Bytes a constexpr op stores in its own tensor attributes (iOS16 style)."""
-    from .graph import tensor_info
-
+    """Bytes a constexpr op stores itself: tensor attributes (iOS16) and inline input values (iOS18)."""
     total = 0
     for key, val in op.proto.attributes.items():
         if key == "name":
@@ -45,6 +43,8 @@ def _storage_bytes(op) -> int:
         info = tensor_info(val.type)
         if info is not None and info.nbytes:
             total += info.nbytes
+    for infos in op.inline.values():
+        total += sum(i.nbytes or 0 for i in infos)
     return total
 
 
@@ -161,7 +161,14 @@ def _lint_function(g: FunctionGraph, acc: _Acc) -> None:
 
     for op in g.ops:
         out = op.out
-        if not (op.is_const or op.is_constexpr) or out is None:
+        if not (op.is_const or op.is_constexpr):
+            for infos in op.inline.values():  # constants given inline to a compute op
+                for info in infos:
+                    acc.weights[f"{SHORT_DTYPE.get(info.dtype, info.dtype.lower())}_const"] += info.nbytes or 0
+                    if info.dtype in FLOAT_DTYPES and info.shape:
+                        acc.dense["uncompressed"] += info.nbytes or 0
+            continue
+        if out is None:
             continue
         consumers = g.consumers.get(op.outputs[0][0], [])
         feeds_constexpr_only = bool(consumers) and all(c.is_constexpr for c in consumers)
@@ -212,7 +219,8 @@ def _nn_weight_params(msg):
     for fd, value in msg.ListFields():
         if fd.message_type is None:
             continue
-        items = value if fd.label == fd.LABEL_REPEATED else [value]
+        repeated = fd.is_repeated if hasattr(fd, "is_repeated") else fd.label == fd.LABEL_REPEATED
+        items = value if repeated else [value]
         for item in items:
             if fd.message_type.name == "WeightParams":
                 yield item

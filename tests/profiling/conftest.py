@@ -105,6 +105,28 @@ class Zoo:
         return self._once("sq_int8", lambda: _save(_convert(_ptq_int8(self.sq_net), self.example), self.root, "sq_int8"))
 
     @property
+    def sq_int8_ios18(self):
+        """iOS18 opset: constexpr_blockwise_shift_scale with inline (not const-op) data inputs."""
+        return self._once("sq_int8_ios18", lambda: _save(_convert(_ptq_int8(self.sq_net), self.example, target="iOS18"),
+                                                           self.root, "sq_int8_ios18"))
+
+    @property
+    def sq_neuralnetwork(self):
+        """The old NeuralNetwork format (weights inline in the spec), as a bare .mlmodel."""
+        def build():
+            import coremltools as ct
+            import torch
+
+            traced = torch.jit.trace(self.sq_net, self.example)
+            model = ct.convert(traced, inputs=[ct.TensorType(name="x", shape=self.example.shape)],
+                               convert_to="neuralnetwork")
+            path = os.path.join(self.root, "sq_nn.mlmodel")
+            model.save(path)
+            return path
+
+        return self._once("sq_neuralnetwork", build)
+
+    @property
     def sq_fp16_model(self):
         return self._once("sq_fp16_model", lambda: _convert(self.sq_net, self.example))
 

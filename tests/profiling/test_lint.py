@@ -146,3 +146,21 @@ def test_manifest_pointing_outside_is_refused(zoo, tmp_path):
     (pkg / "Manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(PackageError, match="outside"):
         lint_path(pkg)
+
+
+def test_ios18_blockwise_chain_and_inline_storage(zoo):
+    report = lint_path(zoo.sq_int8_ios18)
+    dyn = [f for f in report["findings"] if f["rule"] == "dynamic_weight"]
+    assert [f["chain"] for f in dyn] == [["constexpr_blockwise_shift_scale", "pow", "conv"]] * 3
+    # int8 data + fp16 scales passed inline to the constexpr ops are counted from their declared types.
+    numels = _conv_weight_numels(zoo)
+    assert report["weights"]["constexpr_blockwise_shift_scale"] >= sum(numels) + 10 * 32
+    assert [f["runtime_bytes"] for f in dyn] == [4 * n for n in numels]
+
+
+def test_neuralnetwork_format_is_linted(zoo):
+    report = lint_path(zoo.sq_neuralnetwork)
+    assert report["format"] == "neuralnetwork"
+    assert report["ops"]["convolution"] == 3
+    assert report["weights"]["nn_fp32"] == 4 * sum(p.numel() for p in zoo.sq_net.parameters())
+    assert report["compressed_fraction"] == 0.0
