@@ -23,14 +23,14 @@ STEPS = (0.0, 0.03, 0.05, 0.10, 0.25)
 VERSIONS = [f"1.{i}.0" for i in range(6)]
 
 
-def make_series(rng: np.random.Generator, step: float) -> tuple[list[tuple[str, float]], str, float]:
+def make_series(rng: np.random.Generator, step: float, runs_per_version=(10, 20)) -> tuple[list[tuple[str, float]], str, float]:
     """One series: its (version, value) points, the version where the step starts, and its noise spread."""
     sigma = rng.uniform(0.02, 0.08)
     level = rng.uniform(5.0, 2000.0)
     step_at = int(rng.integers(2, len(VERSIONS)))
     points = []
     for i, version in enumerate(VERSIONS):
-        runs = int(rng.integers(10, 21))
+        runs = int(rng.integers(runs_per_version[0], runs_per_version[1] + 1))
         values = level * (1 + step * (i >= step_at)) * np.exp(rng.normal(0.0, sigma, runs))
         hot = rng.random(runs) < 0.05
         values[hot] *= rng.uniform(1.2, 2.0, hot.sum())
@@ -65,10 +65,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--alpha", type=float, default=DetectionSettings.alpha)
     parser.add_argument("--max-baseline-runs", type=int, default=DetectionSettings.max_baseline_runs)
+    parser.add_argument("--runs-per-version", default="10-20", help="range of runs per version, e.g. 30-60")
     args = parser.parse_args()
+    runs_per_version = tuple(int(x) for x in args.runs_per_version.split("-"))
     settings = DetectionSettings(alpha=args.alpha, max_baseline_runs=args.max_baseline_runs)
     rng = np.random.default_rng(args.seed)
-    series = {step: [make_series(rng, step) for _ in range(args.per_step)] for step in STEPS}
+    series = {step: [make_series(rng, step, runs_per_version) for _ in range(args.per_step)] for step in STEPS}
 
     started = time.perf_counter()
     detected = {step: [[c.version for c in detect_slowdowns(points, settings) if c.is_regression]
@@ -76,7 +78,7 @@ def main() -> None:
     elapsed = time.perf_counter() - started
     naive = {step: [naive_alerts(points, settings) for points, _, _ in cases] for step, cases in series.items()}
 
-    print(f"{args.per_step} series per step size, 6 versions x 10-20 runs, noise 2-8% log-normal + 5% thermal "
+    print(f"{args.per_step} series per step size, 6 versions x {args.runs_per_version} runs, noise 2-8% log-normal + 5% thermal "
           f"outliers; detector: Mann-Whitney p < {settings.alpha} and |change| >= {settings.min_effect:.0%}")
     print(f"{'step':>5} | {'detector':^32} | {'naive: median > +10%':^32}")
     print(f"{'':>5} | {'precision':>9} {'recall':>7} {'false alerts':>14} | "
