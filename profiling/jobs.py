@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from dataclasses import replace
 
 from django.conf import settings
 from django.db import transaction
@@ -23,6 +24,7 @@ from .convert import TARGETS, InputSpec, error_message
 from .errors import ConversionError, ModelInputError, UploadRejected
 from .models import Artifact, ProfilingJob
 from .uploads import MLMODEL, MLPACKAGE, store_upload
+from .ziputil import DEFAULT_LIMITS, Limits
 
 log = logging.getLogger(__name__)
 RUN_NAMESPACE = uuid.UUID("6f1d1c1e-4a8e-4b43-9d55-3f0c2b7f5e11")  # run_ids of device measurements
@@ -54,6 +56,16 @@ def _validate_options(input_kind, input_shapes, deployment_target, compression):
     return [{"name": s.name, "shape": list(s.shape)} for s in shapes]
 
 
+def upload_limits() -> Limits:
+    """Upload limits, overridable by PERFBOARD["PROFILING_MAX_UPLOAD_BYTES"] / ["PROFILING_MAX_UNCOMPRESSED_BYTES"]."""
+    conf = getattr(settings, "PERFBOARD", {})
+    return replace(
+        DEFAULT_LIMITS,
+        max_upload_bytes=conf.get("PROFILING_MAX_UPLOAD_BYTES", DEFAULT_LIMITS.max_upload_bytes),
+        max_uncompressed_bytes=conf.get("PROFILING_MAX_UNCOMPRESSED_BYTES", DEFAULT_LIMITS.max_uncompressed_bytes),
+    )
+
+
 def create_job(project, fileobj, filename, *, model_name, version, input_shapes=None, deployment_target="iOS17",
                compression="", user=None, enqueue=True) -> ProfilingJob:
     """Store the upload (refusing hostile files), create the job and its input artifact, enqueue it.
@@ -64,7 +76,7 @@ def create_job(project, fileobj, filename, *, model_name, version, input_shapes=
     os.makedirs(staging_root, exist_ok=True)
     staging = tempfile.mkdtemp(dir=staging_root)
     try:
-        stored = store_upload(fileobj, filename, staging)
+        stored = store_upload(fileobj, filename, staging, limits=upload_limits())
         shapes = _validate_options(stored.kind, input_shapes, deployment_target, compression)
         with transaction.atomic():
             mv, _ = ModelVersion.objects.get_or_create(
@@ -144,6 +156,7 @@ def run_job(job_id: int) -> ProfilingJob:
     job = ProfilingJob.objects.select_related("model_version", "project").get(pk=job_id)
     if job.finished:
         return job
+    _reset_outputs(job)  # a redelivered task (worker lost mid-job) starts again from the input
     job.status, job.started_at = ProfilingJob.RUNNING, timezone.now()
     job.save(update_fields=["status", "started_at"])
     stage = "prepare"
@@ -191,6 +204,17 @@ def run_job(job_id: int) -> ProfilingJob:
     job.progress_message = "done" if job.macos_status != ProfilingJob.MAC_NEEDS_WORKER else "done (Linux steps)"
     job.save(update_fields=["status", "finished_at", "progress", "progress_message"])
     return job
+
+
+def _reset_outputs(job) -> None:
+    for artifact in job.artifacts.exclude(role=Artifact.INPUT):
+        shutil.rmtree(media_path(artifact.path), ignore_errors=True)
+        artifact.delete()
+    job.artifacts.filter(role=Artifact.INPUT).update(lint=None)
+
+
+def delete_job_files(job) -> None:
+    shutil.rmtree(media_path(job.relative_dir), ignore_errors=True)
 
 
 def _fail(job, stage, message) -> ProfilingJob:

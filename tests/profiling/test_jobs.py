@@ -241,3 +241,19 @@ def test_job_runs_on_a_real_celery_worker(celery_worker, settings, tmp_path, zoo
     assert job.status == ProfilingJob.SUCCEEDED, (job.status, job.error_message)
     assert job.task_id
     assert job.artifacts.get().lint["has_dynamic_weight"]
+
+
+def test_rerun_starts_from_the_input_and_delete_removes_files(acme, media, torch_files, django_capture_on_commit_callbacks):
+    from profiling.jobs import run_job
+
+    job = _run(lambda: create_job(acme, open(torch_files / "sq.pt", "rb"), "sq.pt", model_name="sq", version="rr",
+                                  input_shapes=[[1, 3, 16, 16]]), django_capture_on_commit_callbacks)
+    assert job.status == ProfilingJob.SUCCEEDED
+    # Simulate a redelivered task: the job is marked running again and re-run.
+    ProfilingJob.objects.filter(pk=job.pk).update(status=ProfilingJob.RUNNING)
+    run_job(job.pk)
+    assert sorted(job.artifacts.values_list("role", flat=True)) == ["converted", "input"]
+    job_dir = media / job.relative_dir
+    assert job_dir.exists()
+    job.delete()
+    assert not job_dir.exists()
