@@ -11,10 +11,10 @@ from .filters import Filters
 from .queries import device_options, min_runs, resolve_scope
 
 
-def dashboard_context(request, page: str, extra_params: dict | None = None):
+def dashboard_context(request, page: str, extra_params: dict | None = None, query=None):
     """(filters, scope, context). `extra_params` are the page's own query parameters (e.g. metric), kept by the
-    filter bar and by navigation links within the page."""
-    filters = Filters.from_query(request.GET)
+    filter bar and by navigation links within the page; `query` replaces request.GET as the source of filters."""
+    filters = Filters.from_query(request.GET if query is None else query)
     scope = resolve_scope(visible_projects(request), filters)
     devices, chips = device_options()
     context = {

@@ -147,3 +147,36 @@ def time_series_inputs(by_day, units):
 
     return {unit: [(day, Point(b.median, b.low, b.high, b.n)) for day, b in sorted(by_day[unit].items())]
             for unit in units if unit in by_day}
+
+
+def failure_inputs(rows, units):
+    """(totals {unit: runs}, by_status {(unit, status): n}, by_stage {(unit, stage): n}) from
+    queries.failures_by_unit."""
+    totals, by_status, by_stage = {}, {}, {}
+    for r in rows:
+        u = r["compute_units"]
+        if u not in units:
+            continue
+        totals[u] = totals.get(u, 0) + r["n"]
+        if r["status"] != "ok":
+            by_status[(u, r["status"])] = by_status.get((u, r["status"]), 0) + r["n"]
+            stage = r["failure_stage"] or "unknown"
+            by_stage[(u, stage)] = by_stage.get((u, stage), 0) + r["n"]
+    return totals, by_status, by_stage
+
+
+def coverage_inputs(cells, model_version):
+    """(rows, os_majors, units, counts) of one model version's cells (queries.coverage) for the coverage matrix."""
+    from .figures.common import COMPUTE_UNITS
+
+    mine = [c for c in cells if (c.model, c.version) == (model_version.name, model_version.version)]
+    names = Counter(c.device_name for c in {(c.device, c.device_name): c for c in mine}.values())
+    label = {}
+    for c in mine:
+        name = f"{c.device_name} ({c.device})" if names[c.device_name] > 1 else c.device_name
+        label[c.device] = f"{name} · {c.chip}" if c.chip else name
+    rows = list(dict.fromkeys(label[c.device] for c in mine))
+    os_majors = sorted({c.os_major for c in mine})
+    units = [u for u in COMPUTE_UNITS if any(c.compute_units == u for c in mine)]
+    counts = {(label[c.device], c.os_major, c.compute_units): c.runs for c in mine}
+    return rows, os_majors, units, counts

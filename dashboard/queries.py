@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 
 from collector.models import Device, ModelVersion, Project, Run
 
@@ -436,3 +436,45 @@ def metric_by_day(scope: Scope, metric_key: str):
     starts = {versions[r["model_version_id"]]: r["first"]
               for r in runs.values("model_version_id").annotate(first=Min("started_at")).order_by()}
     return out, starts
+
+
+# --- Fleet ---------------------------------------------------------------------------------------------------------
+
+def fleet_counts(runs) -> dict:
+    """Runs, distinct devices and model versions, failures, first and last run: one query."""
+    from django.db.models import Max, Min
+
+    return runs.aggregate(runs=Count("id"), devices=Count("device", distinct=True),
+                          versions=Count("model_version", distinct=True), failures=count_failures(),
+                          first=Min("started_at"), last=Max("started_at"))
+
+
+def failures_by_unit(runs) -> list[dict]:
+    """[{compute_units, status, failure_stage, n}] for every combination seen (ok runs too, for the totals)."""
+    return list(runs.values("compute_units", "status", "failure_stage").annotate(n=Count("id")).order_by())
+
+
+def recent_runs(runs, limit: int = 20):
+    """The last uploads (by id, i.e. insertion order: uses the primary key index, whatever the table size)."""
+    return list(runs.select_related("device", "model_version").defer("predictions_ms").order_by("-id")[:limit])
+
+
+# --- Run detail ------------------------------------------------------------------------------------------------------
+
+def run_for(visible, run_id):
+    """The run if one of the visible projects owns it, else None."""
+    return (Run.objects.filter(project__in=visible, run_id=run_id)
+            .select_related("project", "model_version", "device").first())
+
+
+def compute_plan_summary(run, limit: int = 200):
+    """({device: {"ops": n, "cost": summed estimated cost}}, the `limit` costliest ops, total op count)."""
+    from django.db.models import Sum
+
+    from collector.models import ComputePlanEntry
+
+    entries = ComputePlanEntry.objects.filter(run=run)
+    by_device = {r["device"]: {"ops": r["ops"], "cost": r["cost"]}
+                 for r in entries.values("device").annotate(ops=Count("id"), cost=Sum("estimated_cost")).order_by()}
+    top = list(entries.order_by(F("estimated_cost").desc(nulls_last=True), "id")[:limit])
+    return by_device, top, sum(d["ops"] for d in by_device.values())

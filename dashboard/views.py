@@ -2,13 +2,18 @@
 figure builders (dashboard.figures). No statistics and no SQL here."""
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import render
+
+from collector.auth import visible_projects
 
 from . import presenters, queries
 from .context import dashboard_context
 from .evidence import predictions_per_session
 from .figures import compare as compare_figures
+from .figures import fleet as fleet_figures
 from .figures import overview as overview_figures
+from .figures import run as run_figures
 from .figures import versions as versions_figures
 from .figures.common import COMPUTE_UNITS, percent, to_html
 
@@ -56,11 +61,6 @@ def overview(request):
         predictions_per_session=predictions_per_session(), max_failure_rate_pct=percent(max_rate),
     )
     return render(request, "dashboard/overview.html", context)
-
-
-def _stub(request, page):
-    filters, scope, context = dashboard_context(request, page)
-    return render(request, "dashboard/stub.html", context)
 
 
 @login_required
@@ -137,9 +137,56 @@ def versions(request):
 
 @login_required
 def fleet(request):
-    return _stub(request, "fleet")
+    filters, scope, context = dashboard_context(request, "fleet")
+    units = _units(filters)
+    # Counts, failures and recent uploads span every model of the project; the coverage matrix is per version.
+    project_runs = scope.runs("project")
+    counts = queries.fleet_counts(project_runs)
+    figures = {}
+    if counts["runs"]:
+        totals, by_status, by_stage = presenters.failure_inputs(queries.failures_by_unit(project_runs), units)
+        figures["status"] = to_html(fleet_figures.failures_by_status(
+            units, totals, by_status, title="Failure rate by status and compute unit (all models)"), "fleet-status")
+        figures["stage"] = to_html(fleet_figures.failures_by_stage(
+            units, by_stage, title="Failed runs by the stage that failed"), "fleet-stage")
+    coverage_cells = queries.coverage(scope, "version") if scope.model_version else []
+    if coverage_cells:
+        rows, os_majors, cov_units, cov_counts = presenters.coverage_inputs(coverage_cells, scope.model_version)
+        figures["coverage"] = to_html(fleet_figures.coverage_matrix(
+            rows, os_majors, cov_units, cov_counts, min_runs=context["min_runs"],
+            title=f"Coverage of {scope.model_version}: runs per device, iOS major and compute units"),
+            "fleet-coverage")
+    under = sorted((c for c in coverage_cells if c.under_sampled), key=lambda c: (c.runs, c.chip_rank or 1e9))
+    context.update(
+        counts=counts, figures=figures, recent=queries.recent_runs(project_runs),
+        failure_rate=percent(counts["failures"] / counts["runs"]) if counts["runs"] else None,
+        coverage_total=len(coverage_cells), coverage_under=len(under), coverage_next=under[:15],
+        coverage_api=f"/api/v1/coverage?{filters.query()}&under_sampled=true",
+    )
+    return render(request, "dashboard/fleet.html", context)
 
 
 @login_required
 def run_detail(request, run_id):
-    return _stub(request, "run")
+    run = queries.run_for(visible_projects(request), run_id)
+    if run is None:
+        raise Http404("No such run in your projects.")
+    # The frame's filter bar and links keep the run's project, model and version.
+    query = {"project": run.project.slug, "model": run.model_version.name, "version": run.model_version.version}
+    filters, scope, context = dashboard_context(request, "run", query=query)
+    by_device, top_ops, op_count = queries.compute_plan_summary(run) if run.has_compute_plan else ({}, [], 0)
+    timings = {"decrypt": run.decrypt_ms, "compile": run.compile_ms, "load": run.load_ms,
+               "first_prediction": run.first_prediction_ms}
+    figures = {
+        "warmup": to_html(run_figures.warmup_curve(run.first_prediction_ms, run.predictions_ms or [],
+                                                   title="Warm-up: every prediction in call order"), "run-warmup"),
+    }
+    if any(v is not None for v in timings.values()):
+        figures["timings"] = to_html(run_figures.launch_timings(timings, title="Launch timings"), "run-timings")
+    if by_device:
+        figures["plan"] = to_html(run_figures.plan_placement(by_device, title="Compute plan: where the ops run"),
+                                  "run-plan")
+    context.update(run=run, figures=figures, top_ops=top_ops, op_count=op_count, timings=timings,
+                   same_cell_query=filters.query(device=run.device.identifier, compute_units=(run.compute_units,),
+                                                 chip="", metric="warm"))
+    return render(request, "dashboard/run.html", context)
