@@ -1,0 +1,232 @@
+"""Which series a regression check tests, and which detected changes become alerts (issue 6). Pure Python.
+
+The database side (``alerts.check``) hands over one model's runs as plain rows (:data:`COLUMNS`, from a
+``values_list``); this module cuts them into series, runs :mod:`insights.detection` on each and returns
+:class:`Finding` objects, the alerts to be.
+
+A series is (model, chip or device, compute units, metric, OS cohort):
+
+* metrics: cold, cached and in-memory loads as three series (a cached load is 5-10x shorter than a cold one;
+  mixed, a change in the share of cold loads would look like a regression), first prediction, warm median and p90
+  (each run's own summary), peak memory, and the failure rate (crash, oom, error, timeout);
+* timings come from successful runs only: a failed run's partial timings describe the failure;
+* level: every chip's devices together, and every device alone;
+* OS cohort: all OS versions together, and each OS major alone (an OS update invalidates the compile cache; a
+  regression confined to one OS must not hide inside the others). A cohort with too few runs simply yields nothing:
+  the detector needs ``min_runs_per_window`` runs on both sides.
+
+One regression is tested in several series (the chip's, each of its devices', each OS cohort's). For a chip and
+compute units, levels are tried from coarse to fine: chip/all OS, chip/each OS, device/all OS, device/each OS; a
+(kind, metric) that a coarser level showed is not reported again by a finer one. So a slowdown on every A16 device
+is one chip-level alert, not five, and a finer series (fewer runs) cannot add the same step placed at a wrong
+version; a slowdown confined to one device or one OS still gets its own alert, since the coarser series miss it.
+
+Placement (:func:`find_placement_shifts`): per chip, compute units and OS major the newest uploaded plan of each
+version is compared with the previous version's, and per chip, compute units and version each OS major's plan with
+the previous OS major's; :func:`insights.detection.placement_shift` decides.
+"""
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .detection import Change, detect_crash_rate_increases, detect_slowdowns, placement_shift
+from .settings import FAILURE_STATUSES, DetectionSettings
+
+# One run as the check reads it: the order of ``values_list`` in alerts.check.
+COLUMNS = ("id", "version", "device", "chip", "compute_units", "os_major", "load_kind", "status", "started_at",
+           "load_ms", "first_prediction_ms", "prediction_median_ms", "prediction_p90_ms", "peak_memory_mb")
+_I = {name: i for i, name in enumerate(COLUMNS)}
+
+# metric name -> (column, load kind the series is restricted to)
+TIME_METRICS = {
+    "load_ms_cold": ("load_ms", "cold"),
+    "load_ms_cached": ("load_ms", "cached"),
+    "load_ms_in_memory": ("load_ms", "in_memory"),
+    "first_prediction_ms": ("first_prediction_ms", None),
+    "prediction_ms_median": ("prediction_median_ms", None),
+    "prediction_ms_p90": ("prediction_p90_ms", None),
+    "peak_memory_mb": ("peak_memory_mb", None),
+}
+CRASH_METRIC = "crash_rate"
+PLACEMENT_METRIC = "neural_engine_share"
+METRIC_LABELS = {
+    "load_ms_cold": "cold load", "load_ms_cached": "cached load", "load_ms_in_memory": "in-memory load",
+    "first_prediction_ms": "first prediction", "prediction_ms_median": "warm prediction (median)",
+    "prediction_ms_p90": "warm prediction (p90)", "peak_memory_mb": "peak memory", CRASH_METRIC: "failure rate",
+    PLACEMENT_METRIC: "Neural Engine placement",
+}
+
+
+def version_key(version: str):
+    """Orders versions numerically ("3.10.0" after "3.9.1"); non-numeric parts sort as text after numbers."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-+_]", version))
+
+
+@dataclass(frozen=True)
+class SeriesKey:
+    """``device`` is None for a whole chip; ``os_major`` is None for all OS versions together."""
+
+    model: str
+    chip: str
+    device: str | None
+    compute_units: str
+    metric: str
+    os_major: int | None = None
+    baseline_os_major: int | None = None  # placement shifts between OS versions only
+
+    @property
+    def load_kind(self) -> str | None:
+        return TIME_METRICS.get(self.metric, (None, None))[1]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A regression to alert on: the series, the detected change and the run ids behind both windows."""
+
+    kind: str  # slowdown, crash_rate or placement
+    key: SeriesKey
+    version: str
+    baseline_version: str
+    baseline: float
+    current: float
+    change: float
+    p_value: float | None
+    runs_baseline: int
+    runs_current: int
+    baseline_run_ids: list[int] = field(default_factory=list)
+    current_run_ids: list[int] = field(default_factory=list)
+    ops: list[str] = field(default_factory=list)
+
+
+def _finding(kind: str, key: SeriesKey, change: Change, ids: Sequence[int]) -> Finding:
+    c = change.comparison
+    return Finding(kind, key, change.version, change.baseline_version, c.baseline, c.current, c.change, c.p_value,
+                   c.runs_baseline, c.runs_current,
+                   [ids[i] for i in change.baseline_runs], [ids[i] for i in change.current_runs])
+
+
+def _series_findings(model: str, chip: str, device: str | None, units: str, os_major: int | None,
+                     rows: list[tuple], settings: DetectionSettings) -> list[Finding]:
+    """Every regression in one (level, compute units, OS cohort) group of runs, ordered by version then time."""
+    out = []
+    version, status, load_kind = _I["version"], _I["status"], _I["load_kind"]
+    crash_points = [(r[version], r[status] in FAILURE_STATUSES) for r in rows]
+    key = SeriesKey(model, chip, device, units, CRASH_METRIC, os_major)
+    for change in detect_crash_rate_increases(crash_points, settings):
+        out.append(_finding("crash_rate", key, change, [r[0] for r in rows]))
+    ok = [r for r in rows if r[status] == "ok"]
+    for metric, (column, kind) in TIME_METRICS.items():
+        col = _I[column]
+        picked = [r for r in ok if r[col] is not None and (kind is None or r[load_kind] == kind)]
+        if len(picked) < 2 * settings.min_runs_per_window:
+            continue
+        changes = [c for c in detect_slowdowns([(r[version], r[col]) for r in picked], settings) if c.is_regression]
+        key = SeriesKey(model, chip, device, units, metric, os_major)
+        out.extend(_finding("slowdown", key, c, [r[0] for r in picked]) for c in changes)
+    return out
+
+
+def find_regressions(model: str, rows: Iterable[tuple], settings: DetectionSettings = DetectionSettings(),
+                     versions: Iterable[str] | None = None) -> list[Finding]:
+    """Slowdowns and failure-rate increases of one model, from its runs as :data:`COLUMNS` tuples.
+
+    ``versions``: report only changes at these versions (a check started for one model version); the series
+    still reach back over the versions before them. Each regression is reported once, at the coarsest series that
+    shows it (see the module docstring).
+    """
+    ordered = sorted(rows, key=lambda r: (version_key(r[_I["version"]]), r[_I["started_at"]], r[0]))
+    wanted = set(versions) if versions is not None else None
+    by_chip_units: dict[tuple, list[tuple]] = defaultdict(list)
+    for r in ordered:
+        by_chip_units[(r[_I["chip"]], r[_I["compute_units"]])].append(r)
+
+    found: list[Finding] = []
+    for (chip, units), group in sorted(by_chip_units.items()):
+        if wanted is not None and not any(r[_I["version"]] in wanted for r in group):
+            continue
+        by_os = _split(group, "os_major")
+        by_device = _split(group, "device")
+        levels = [[(None, None, group)],
+                  [(None, os_major, rows) for os_major, rows in sorted(by_os.items()) if len(by_os) > 1],
+                  # a chip of one device: its series are the chip's
+                  [(device, None, rows) for device, rows in sorted(by_device.items()) if len(by_device) > 1],
+                  [(device, os_major, rows) for device, rows_device in sorted(by_device.items())
+                   for os_major, rows in sorted(_split(rows_device, "os_major").items())
+                   if len(by_os) > 1 and len(_split(rows_device, "os_major")) > 1]]
+        covered: set = set()  # (kind, metric) already shown by a coarser series of this chip and compute units
+        for level in levels:
+            shown = set()
+            for device, os_major, rows in level:
+                for f in _series_findings(model, chip, device, units, os_major, rows, settings):
+                    if (f.kind, f.key.metric) in covered:
+                        continue  # the coarser series' alert covers it (a finer one often misplaces the step)
+                    shown.add((f.kind, f.key.metric))
+                    if wanted is None or f.version in wanted:
+                        found.append(f)
+            covered |= shown
+    return found
+
+
+def _split(rows: list[tuple], column: str) -> dict:
+    out: dict = defaultdict(list)
+    i = _I[column]
+    for r in rows:
+        out[r[i]].append(r)
+    return out
+
+
+# --- Placement ------------------------------------------------------------------------------------------------
+
+# One uploaded plan's run as the check reads it.
+PLAN_COLUMNS = ("id", "version", "chip", "compute_units", "os_major", "started_at")
+
+
+def newest_plan_runs(rows: Iterable[tuple]) -> dict[tuple, int]:
+    """(version, chip, compute units, os major) -> id of the newest run with a compute plan there."""
+    newest: dict[tuple, tuple] = {}
+    for run_id, version, chip, units, os_major, started_at in rows:
+        k = (version, chip, units, os_major)
+        if k not in newest or (started_at, run_id) > newest[k]:
+            newest[k] = (started_at, run_id)
+    return {k: v[1] for k, v in newest.items()}
+
+
+def find_placement_shifts(model: str, plans: dict[tuple, tuple[int, list[dict]]],
+                          settings: DetectionSettings = DetectionSettings(),
+                          versions: Iterable[str] | None = None) -> list[Finding]:
+    """Ops that left the Neural Engine between consecutive versions (same chip, units, OS major) or between
+    consecutive OS majors (same chip, units, version).
+
+    ``plans``: (version, chip, compute units, os major) -> (run id, plan as ``[{"op", "device",
+    "estimated_cost"}]``). ``baseline``/``current`` of a finding are the Neural Engine's share of ops, ``change``
+    their difference (negative: ops left it).
+    """
+    wanted = set(versions) if versions is not None else None
+    found = []
+
+    def compare(key, version, baseline_version, before, after):
+        if wanted is not None and version not in wanted:
+            return
+        shift = placement_shift(before[1], after[1], settings)
+        if shift.is_regression:
+            found.append(Finding("placement", key, version, baseline_version, shift.ops_share_baseline,
+                                 shift.ops_share_current, shift.ops_share_current - shift.ops_share_baseline,
+                                 None, 1, 1, [before[0]], [after[0]], sorted(shift.ops_left_neural_engine)))
+
+    by_cohort: dict[tuple, list] = defaultdict(list)
+    by_version: dict[tuple, list] = defaultdict(list)
+    for (version, chip, units, os_major), plan in plans.items():
+        by_cohort[(chip, units, os_major)].append((version, plan))
+        by_version[(chip, units, version)].append((os_major, plan))
+    for (chip, units, os_major), items in sorted(by_cohort.items(), key=str):
+        items.sort(key=lambda item: version_key(item[0]))
+        for (v0, p0), (v1, p1) in zip(items, items[1:]):
+            compare(SeriesKey(model, chip, None, units, PLACEMENT_METRIC, os_major), v1, v0, p0, p1)
+    for (chip, units, version), items in sorted(by_version.items(), key=str):
+        items.sort(key=lambda item: item[0])
+        for (o0, p0), (o1, p1) in zip(items, items[1:]):
+            compare(SeriesKey(model, chip, None, units, PLACEMENT_METRIC, o1, baseline_os_major=o0),
+                    version, version, p0, p1)
+    return found
