@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "collector",
     "dashboard",
     "profiling",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -144,7 +145,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE = {}  # entries are added by the apps that own the tasks (see perfboard/schedule.py)
+CELERY_BEAT_SCHEDULE = {"check-regressions": {"task": "alerts.check_regressions", "schedule": 3600.0}}  # hourly
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
@@ -161,7 +162,8 @@ PERFBOARD = {
     "MAX_FAILURE_RATE": env_float("PERFBOARD_MAX_FAILURE_RATE", 0.005),
     # Regression detection: smallest relative change worth an alert, and the significance level.
     "MIN_EFFECT": env_float("PERFBOARD_MIN_EFFECT", 0.05),
-    "ALPHA": env_float("PERFBOARD_ALPHA", 0.01),
+    "ALPHA": env_float("PERFBOARD_ALPHA", 0.001),  # strict: every version boundary of every series is tested
+    "RETRY_BASE_SECONDS": env_float("PERFBOARD_RETRY_BASE_SECONDS", 10.0),  # task retries: base * 2**n, jittered
 }
 
 LOGGING = {

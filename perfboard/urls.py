@@ -13,5 +13,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/coverage", dashboard_api.Coverage.as_view(), name="coverage"),
+    path("alerts/", include("alerts.urls")),
     path("", include("dashboard.urls")),
 ]

@@ -1,0 +1,86 @@
+"""GET /api/v1/alerts (the spec's list), GET/PATCH /api/v1/alerts/<id> (one alert; triage by members)."""
+import django_filters
+from django.utils import timezone
+from rest_framework import generics, permissions
+from rest_framework.response import Response
+
+from collector.auth import TokenPrincipal, visible_projects
+from collector.models import COMPUTE_UNITS, choices
+
+from .models import KINDS, STATES, Alert
+from .serializers import AlertDetailSerializer, AlertSerializer, StateChangeSerializer
+
+
+class AlertFilter(django_filters.FilterSet):
+    project = django_filters.CharFilter(field_name="project__slug")
+    model = django_filters.CharFilter()
+    version = django_filters.CharFilter()
+    device = django_filters.CharFilter(field_name="device__identifier")
+    chip = django_filters.CharFilter()
+    compute_units = django_filters.ChoiceFilter(choices=choices(COMPUTE_UNITS))
+    kind = django_filters.ChoiceFilter(choices=choices(KINDS))
+    state = django_filters.ChoiceFilter(choices=choices(STATES))
+    metric = django_filters.CharFilter()
+
+    class Meta:
+        model = Alert
+        fields = []
+
+
+def visible_alerts(request):
+    return (Alert.objects.filter(project__in=visible_projects(request))
+            .select_related("project", "device", "state_changed_by"))
+
+
+class Triager(permissions.BasePermission):
+    """Reading: as for runs (collector.auth.ProjectReader). Changing a state: a logged-in person, not a token,
+    so that who changed it is a name."""
+
+    message = "Changing an alert's state needs a logged-in member of its project."
+
+    def has_permission(self, request, view):
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return bool(request.user and request.user.is_authenticated and not isinstance(request.user, TokenPrincipal))
+
+
+class AlertList(generics.ListAPIView):
+    """Regression alerts of the caller's project, newest first."""
+
+    serializer_class = AlertSerializer
+    filterset_class = AlertFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Alert.objects.none()
+        return visible_alerts(self.request).order_by("-created_at", "-id")
+
+
+class AlertDetail(generics.RetrieveUpdateAPIView):
+    """One alert with its evidence run ids; PATCH {"state": "acknowledged"} triages it."""
+
+    serializer_class = AlertDetailSerializer
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_permissions(self):
+        return super().get_permissions() + [Triager()]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Alert.objects.none()
+        return visible_alerts(self.request)
+
+    def patch(self, request, *args, **kwargs):
+        alert = self.get_object()  # 404 for another project's alert
+        change = StateChangeSerializer(data=request.data)
+        change.is_valid(raise_exception=True)
+        set_state(alert, change.validated_data["state"], request.user)
+        return Response(AlertDetailSerializer(alert).data)
+
+
+def set_state(alert: Alert, state: str, user) -> None:
+    """Record a triage decision and who made it, when."""
+    alert.state = state
+    alert.state_changed_by = user
+    alert.state_changed_at = timezone.now()
+    alert.save(update_fields=["state", "state_changed_by", "state_changed_at"])

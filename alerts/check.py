@@ -1,0 +1,192 @@
+"""The regression check: stored runs -> :mod:`insights.regressions` -> alerts. Run hourly by Celery beat
+(``alerts.tasks.check_regressions``), on demand by ``manage.py check_regressions`` or from the alerts page.
+
+Reading is bounded: per model, one ``values_list`` of the columns the series need (:data:`RUN_COLUMNS`), never
+model instances, and only for the chips that received runs since the last check (the project's watermark on
+``received_at``); compute plans are read for the newest plan run of each (version, chip, units, OS) only.
+
+Writing is idempotent (Treeherder's pattern): alerts are written in one transaction holding the project's
+:class:`~alerts.models.CheckState` row (``select_for_update``), found by their unique fingerprint before being
+created. A check run twice, or a worker killed and its task run again (acks late), finds the alerts it made and
+creates nothing twice; the watermark only moves after the alerts are committed.
+"""
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from collector.models import ComputePlanEntry, Device, Project, Run
+from insights.regressions import (PLAN_COLUMNS, Finding, find_placement_shifts, find_regressions,
+                                  newest_plan_runs)
+from insights.settings import DetectionSettings
+
+from .models import Alert, CheckState, fingerprint
+
+log = logging.getLogger(__name__)
+
+# The database columns behind insights.regressions.COLUMNS, in that order.
+RUN_COLUMNS = ("id", "model_version__version", "device__identifier", "device__chip", "compute_units", "os_major",
+               "load_kind", "status", "started_at", "load_ms", "first_prediction_ms", "prediction_median_ms",
+               "prediction_p90_ms", "peak_memory_mb")
+PLAN_RUN_COLUMNS = ("id", "model_version__version", "device__chip", "compute_units", "os_major", "started_at")
+assert len(PLAN_RUN_COLUMNS) == len(PLAN_COLUMNS)
+
+# Runs are re-read from this long before the watermark: a run stored by a transaction that committed after the last
+# check read the table, but stamped before it, is still seen. Re-reading costs time only; alerts are idempotent.
+WATERMARK_OVERLAP = timedelta(minutes=15)
+
+# Optional PERFBOARD keys that tune the detector beyond MIN_EFFECT and ALPHA (DetectionSettings documents them).
+_OPTIONAL_SETTINGS = {
+    "DETECTION_MIN_RUNS": "min_runs_per_window",
+    "DETECTION_MAX_BASELINE_RUNS": "max_baseline_runs",
+    "DETECTION_CRASH_ALPHA": "crash_alpha",
+    "DETECTION_MAX_FAILURE_BASELINE_RUNS": "max_failure_baseline_runs",
+    "MIN_PLACEMENT_SHARE_DROP": "min_placement_share_drop",
+}
+
+
+def detection_settings() -> DetectionSettings:
+    """DetectionSettings fed from settings.PERFBOARD (MIN_EFFECT, ALPHA, MAX_FAILURE_RATE and optional keys)."""
+    conf = settings.PERFBOARD
+    values = {"min_effect": conf["MIN_EFFECT"], "alpha": conf["ALPHA"]}
+    if "MAX_FAILURE_RATE" in conf:
+        values["max_failure_rate"] = conf["MAX_FAILURE_RATE"]
+    values.update({field: conf[key] for key, field in _OPTIONAL_SETTINGS.items() if key in conf})
+    return DetectionSettings(**values)
+
+
+@dataclass
+class CheckResult:
+    project: str
+    groups: int = 0  # (model, chips) groups read
+    findings: int = 0
+    created: list[int] = field(default_factory=list)
+    updated: int = 0
+
+    def as_dict(self) -> dict:
+        return {"project": self.project, "groups": self.groups, "findings": self.findings,
+                "created": len(self.created), "updated": self.updated}
+
+
+def check_all(model: str | None = None, version: str | None = None) -> list[CheckResult]:
+    """The scheduled check over every project (or, with model/version, that model version in every project)."""
+    return [check_project(p, model, version) for p in Project.objects.order_by("id")]
+
+
+def check_project(project: Project, model: str | None = None, version: str | None = None) -> CheckResult:
+    """Check one project. Without ``model``: the series that received runs since the watermark, which then moves.
+    With ``model`` (and optionally ``version``): every series of that model, alerts only at that version; the
+    watermark is left alone."""
+    result = CheckResult(project.slug)
+    state, _ = CheckState.objects.get_or_create(project=project)
+    CheckState.objects.filter(pk=state.pk).update(last_started_at=timezone.now())
+    runs = Run.objects.filter(project=project)
+    versions = [version] if version else None
+    high = None
+    if model:
+        scope = runs.filter(model_version__name=model)
+        if version:
+            scope = scope.filter(model_version__version=version)
+        groups = _chips_by_model(scope)
+    else:
+        fresh = runs
+        if state.received_watermark is not None:
+            fresh = runs.filter(received_at__gt=state.received_watermark - WATERMARK_OVERLAP)
+        high = fresh.aggregate(high=Max("received_at"))["high"]
+        groups = _chips_by_model(fresh) if high else {}
+    conf = detection_settings()
+    findings: list[Finding] = []
+    for name, chips in sorted(groups.items()):
+        of_model = runs.filter(model_version__name=name, device__chip__in=sorted(chips))
+        findings += find_regressions(name, of_model.values_list(*RUN_COLUMNS).iterator(chunk_size=5000), conf,
+                                     versions)
+        findings += find_placement_shifts(name, _plans(of_model), conf, versions)
+        result.groups += 1
+    result.findings = len(findings)
+    result.created, result.updated = save_findings(project, findings)
+    done = {"last_finished_at": timezone.now(), "last_alerts_created": len(result.created)}
+    if high is not None and (state.received_watermark is None or high > state.received_watermark):
+        done["received_watermark"] = high
+    CheckState.objects.filter(pk=state.pk).update(**done)
+    log.info("regression check %s", result.as_dict())
+    return result
+
+
+def _chips_by_model(runs) -> dict[str, set[str]]:
+    groups: dict[str, set[str]] = {}
+    for name, chip in runs.values_list("model_version__name", "device__chip").distinct():
+        groups.setdefault(name, set()).add(chip)
+    return groups
+
+
+def _plans(runs) -> dict[tuple, tuple[int, list[dict]]]:
+    """(version, chip, compute units, os major) -> (run id, plan) of the newest run with a compute plan there."""
+    newest = newest_plan_runs(runs.filter(has_compute_plan=True).values_list(*PLAN_RUN_COLUMNS))
+    if not newest:
+        return {}
+    entries: dict[int, list[dict]] = {}
+    for run_id, op, device, cost in (ComputePlanEntry.objects.filter(run_id__in=list(newest.values()))
+                                     .order_by("run_id", "id").values_list("run_id", "op", "device",
+                                                                           "estimated_cost")):
+        entries.setdefault(run_id, []).append({"op": op, "device": device, "estimated_cost": cost})
+    return {k: (run_id, entries.get(run_id, [])) for k, run_id in newest.items()}
+
+
+def _fingerprint(f: Finding) -> str:
+    k = f.key
+    return fingerprint(f.kind, k.model, f.version, k.chip, k.compute_units, k.metric, k.os_major,
+                       k.baseline_os_major)
+
+
+def _evidence(f: Finding, devices: dict) -> dict:
+    """What a later check may refresh: the numbers and the series that showed them."""
+    return {"device_id": devices.get(f.key.device), "os_major": f.key.os_major,
+            "baseline_os_major": f.key.baseline_os_major, "baseline_version": f.baseline_version, "baseline": f.baseline, "current": f.current,
+            "change": f.change, "p_value": f.p_value, "runs_baseline": f.runs_baseline,
+            "runs_current": f.runs_current, "ops": f.ops, "baseline_run_ids": f.baseline_run_ids,
+            "current_run_ids": f.current_run_ids}
+
+
+def save_findings(project: Project, findings: list[Finding]) -> tuple[list[int], int]:
+    """Create the alerts not stored yet; refresh the evidence of stored ones still ``new``. Returns (ids of created
+    alerts, number refreshed). New alerts are notified once the transaction has committed."""
+    if not findings:
+        return [], 0
+    by_print: dict[str, Finding] = {}
+    for f in findings:  # ordered coarse to fine: the first series that showed a regression describes it
+        by_print.setdefault(_fingerprint(f), f)
+    identifiers = {f.key.device for f in findings if f.key.device}
+    devices = dict(Device.objects.filter(identifier__in=identifiers).values_list("identifier", "id"))
+    created, updated = [], 0
+    now = timezone.now()
+    with transaction.atomic():
+        # One writer per project at a time: the second waits here, then finds the first one's alerts.
+        CheckState.objects.select_for_update().get_or_create(project=project)
+        stored = {a.fingerprint: a for a in
+                  Alert.objects.select_for_update().filter(project=project, fingerprint__in=list(by_print))}
+        for fp, f in by_print.items():
+            evidence = _evidence(f, devices)
+            alert = stored.get(fp)
+            if alert is None:
+                alert = Alert.objects.create(
+                    project=project, kind=f.kind, model=f.key.model, version=f.version,
+                    chip=f.key.chip, compute_units=f.key.compute_units, metric=f.key.metric,
+                    load_kind=f.key.load_kind or "", fingerprint=fp, created_at=now, updated_at=now, **evidence)
+                created.append(alert.id)
+            elif alert.state == "new" and any(getattr(alert, k) != v for k, v in evidence.items()):
+                Alert.objects.filter(pk=alert.pk).update(updated_at=now, **evidence)
+                updated += 1
+        if created:
+            ids = list(created)
+            transaction.on_commit(lambda: _notify(ids))
+    return created, updated
+
+
+def _notify(alert_ids: list[int]) -> None:
+    from .notify import notify_new_alerts
+
+    notify_new_alerts(alert_ids)

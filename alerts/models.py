@@ -1,0 +1,106 @@
+"""Regression alerts (issue 6): what a check found, its evidence and its triage state; per-project notification
+settings; the check's watermark.
+
+An alert's identity is its ``fingerprint`` (kind, model, version, chip, compute units, metric; see
+:func:`fingerprint`), unique per project: a check run twice, or by two workers at once, finds the existing alert instead of adding one.
+"""
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from collector.models import COMPUTE_UNITS, LOAD_KINDS, Device, Project, choices
+
+KINDS = ["slowdown", "crash_rate", "placement"]
+STATES = ["new", "acknowledged", "invalid", "fixed"]
+
+
+def fingerprint(kind, model, version, chip, compute_units, metric, os_major=None, baseline_os_major=None):
+    """The identity of a regression: the same values give the same alert, whatever the evidence's numbers.
+
+    A slowdown or failure-rate rise is one regression per (model version, chip, compute units, metric), whichever
+    series showed it (the chip's, one device's, one OS cohort's: a later check with more runs may see it in another
+    one). A placement shift is one per OS cohort: the plans compared differ per OS.
+    """
+    parts = [kind, model, version, chip, compute_units, metric]
+    if kind == "placement":
+        parts += ["" if os_major is None else str(os_major),
+                  "" if baseline_os_major is None else str(baseline_os_major)]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+class Alert(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=12, choices=choices(KINDS))
+    state = models.CharField(max_length=12, choices=choices(STATES), default="new")
+    model = models.CharField(max_length=200, help_text="Model name.")
+    version = models.CharField(max_length=64, help_text="The model version that regressed.")
+    baseline_version = models.CharField(max_length=64)
+    device = models.ForeignKey(Device, on_delete=models.PROTECT, null=True, blank=True, related_name="alerts",
+                               help_text="Empty when the alert is raised for a whole chip.")
+    chip = models.CharField(max_length=32)
+    compute_units = models.CharField(max_length=20, choices=choices(COMPUTE_UNITS))
+    metric = models.CharField(max_length=32, help_text="e.g. prediction_ms_median, load_ms_cold, crash_rate.")
+    load_kind = models.CharField(max_length=10, choices=choices(LOAD_KINDS), blank=True)
+    os_major = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty: all OS versions.")
+    baseline_os_major = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Placement shifts between OS versions: the OS the plan moved from.")
+    baseline = models.FloatField(help_text="Median (times, memory), rate (crash_rate) or Neural Engine op share.")
+    current = models.FloatField()
+    change = models.FloatField(help_text="Relative for times (0.157 = 15.7% slower); a difference for rates.")
+    p_value = models.FloatField(null=True, blank=True)
+    runs_baseline = models.PositiveIntegerField()
+    runs_current = models.PositiveIntegerField()
+    ops = models.JSONField(default=list, blank=True, help_text="Ops that left the Neural Engine (placement).")
+    baseline_run_ids = models.JSONField(default=list, blank=True)
+    current_run_ids = models.JSONField(default=list, blank=True)
+    fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now, help_text="Evidence last refreshed by a check.")
+    state_changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                         related_name="+")
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    webhook_delivered_at = models.DateTimeField(null=True, blank=True)
+    email_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "fingerprint"], name="alert_once_per_regression")]
+        indexes = [
+            models.Index(fields=["project", "-created_at"], name="alert_project_newest"),
+            models.Index(fields=["project", "model", "version"], name="alert_project_version"),
+        ]
+
+    @property
+    def level(self) -> str:
+        return self.device.identifier if self.device_id else self.chip
+
+    def __str__(self):
+        return f"{self.kind} {self.model} {self.version} {self.level} {self.compute_units} {self.metric}"
+
+
+class NotificationSettings(models.Model):
+    """Where a project's new alerts are sent. The webhook body is signed: ``X-Perfboard-Signature: sha256=<hex>``,
+    the HMAC-SHA256 of the raw body with ``webhook_secret``."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="notification_settings")
+    webhook_url = models.URLField(blank=True)
+    webhook_secret = models.CharField(max_length=200, blank=True)
+    email_recipients = models.TextField(blank=True, help_text="E-mail addresses, separated by commas or lines.")
+
+    def recipients(self) -> list[str]:
+        return [a.strip() for a in self.email_recipients.replace("\n", ",").split(",") if a.strip()]
+
+    def __str__(self):
+        return f"notifications of {self.project}"
+
+
+class CheckState(models.Model):
+    """The scheduled check's progress per project. ``received_watermark``: runs received up to then were checked.
+    The row is also the lock that serialises writing alerts of one project (select_for_update)."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="check_state")
+    received_watermark = models.DateTimeField(null=True, blank=True)
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_alerts_created = models.PositiveIntegerField(default=0)

@@ -1,0 +1,126 @@
+"""Telling a project about its new alerts: a signed webhook and e-mail (issue 6).
+
+The webhook is a JSON POST of :func:`alert_payload`, signed with the project's secret::
+
+    X-Perfboard-Signature: sha256=<hex HMAC-SHA256 of the raw body>
+    X-Perfboard-Delivery: alert-<id>        (the same on every retry: receivers can drop repeats)
+
+Receivers verify with :func:`signature` over the body bytes they received. Delivery failures (connection errors,
+timeouts, 5xx, 408, 429) raise :class:`DeliveryFailed`, which the task wrapper retries with backoff; other 4xx
+answers mean the receiver refuses the payload, which no retry changes (:class:`DeliveryRefused`).
+"""
+import hashlib
+import hmac
+import json
+import logging
+
+import requests
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Alert, NotificationSettings
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Perfboard-Signature"
+TIMEOUT_SECONDS = 10
+
+
+class DeliveryFailed(Exception):
+    """A delivery that may succeed later (retried)."""
+
+
+class DeliveryRefused(Exception):
+    """The receiver answered that it does not want this payload (not retried)."""
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def alert_payload(alert: Alert) -> dict:
+    from .serializers import AlertSerializer
+
+    return {"event": "alert.created", "project": alert.project.slug, "alert": AlertSerializer(alert).data}
+
+
+def notify_new_alerts(alert_ids: list[int]) -> None:
+    """Queue a webhook delivery and an e-mail per new alert, as the project's settings ask."""
+    from .tasks import deliver_webhook, send_alert_email
+
+    if not alert_ids:
+        return
+    projects = set(Alert.objects.filter(id__in=alert_ids).values_list("project_id", flat=True))
+    conf = {n.project_id: n for n in NotificationSettings.objects.filter(project_id__in=projects)}
+    for alert_id, project_id in Alert.objects.filter(id__in=alert_ids).values_list("id", "project_id"):
+        n = conf.get(project_id)
+        if n is None:
+            continue
+        if n.webhook_url:
+            deliver_webhook.delay(alert_id)
+        if n.recipients():
+            send_alert_email.delay(alert_id)
+
+
+def deliver(alert_id: int) -> str:
+    """POST one alert to its project's webhook, once: a delivered alert is not sent again."""
+    alert = Alert.objects.select_related("project", "device").get(pk=alert_id)
+    if alert.webhook_delivered_at is not None:
+        return "already delivered"
+    conf = NotificationSettings.objects.filter(project=alert.project).first()
+    if conf is None or not conf.webhook_url:
+        return "no webhook"
+    body = json.dumps(alert_payload(alert), separators=(",", ":"), sort_keys=True).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "Perfboard",
+               "X-Perfboard-Event": "alert.created", "X-Perfboard-Delivery": f"alert-{alert.id}",
+               SIGNATURE_HEADER: signature(conf.webhook_secret, body)}
+    try:
+        response = requests.post(conf.webhook_url, data=body, headers=headers, timeout=TIMEOUT_SECONDS)
+    except requests.RequestException as exc:
+        raise DeliveryFailed(f"webhook {conf.webhook_url}: {exc}") from exc
+    if response.status_code >= 500 or response.status_code in (408, 429):
+        raise DeliveryFailed(f"webhook {conf.webhook_url} answered {response.status_code}")
+    if response.status_code >= 400:
+        raise DeliveryRefused(f"webhook {conf.webhook_url} answered {response.status_code}")
+    Alert.objects.filter(pk=alert.pk).update(webhook_delivered_at=timezone.now())
+    return "delivered"
+
+
+def email(alert_id: int) -> str:
+    """One e-mail per new alert to the project's recipients, through Django's mail settings."""
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().select_related("project", "device").get(pk=alert_id)
+        if alert.email_sent_at is not None:
+            return "already sent"
+        conf = NotificationSettings.objects.filter(project=alert.project).first()
+        recipients = conf.recipients() if conf else []
+        if not recipients:
+            return "no recipients"
+        subject, text = email_text(alert)
+        send_mail(subject, text, None, recipients)  # an SMTP error propagates: the task retries
+        Alert.objects.filter(pk=alert.pk).update(email_sent_at=timezone.now())
+    return "sent"
+
+
+def email_text(alert: Alert) -> tuple[str, str]:
+    from insights.regressions import METRIC_LABELS
+
+    metric = METRIC_LABELS.get(alert.metric, alert.metric)
+    where = f"{alert.device.display_name} ({alert.chip})" if alert.device_id else f"all {alert.chip} devices"
+    if alert.os_major:
+        where += f", iOS {alert.os_major}"
+    if alert.kind == "crash_rate":
+        what = f"failure rate {alert.baseline:.1%} -> {alert.current:.1%}"
+    elif alert.kind == "placement":
+        what = (f"Neural Engine share of ops {alert.baseline:.0%} -> {alert.current:.0%}; ops that left it: "
+                f"{', '.join(alert.ops) or '(renamed ops)'}")
+    else:
+        what = f"{metric} {alert.baseline:.4g} -> {alert.current:.4g} ({alert.change:+.1%})"
+    subject = f"[Perfboard] {alert.model} {alert.version}: {alert.kind.replace('_', ' ')} on {where}"
+    lines = [f"Project: {alert.project.slug}", f"Model: {alert.model} {alert.version} "
+             f"(baseline {alert.baseline_version})", f"Where: {where}, compute units {alert.compute_units}",
+             f"What: {what}", f"Runs: {alert.runs_baseline} baseline, {alert.runs_current} current"]
+    if alert.p_value is not None:
+        lines.append(f"p-value: {alert.p_value:.2g}")
+    return subject, "\n".join(lines) + "\n"

@@ -1,0 +1,13 @@
+"""Alert pages, mounted at alerts/ by perfboard/urls.py."""
+from django.urls import path
+
+from . import views
+
+app_name = "alerts"
+
+urlpatterns = [
+    path("", views.alert_list, name="list"),
+    path("check", views.start_check, name="check"),
+    path("<int:pk>", views.alert_detail, name="detail"),
+    path("<int:pk>/state", views.change_state, name="state"),
+]

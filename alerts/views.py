@@ -1,0 +1,142 @@
+"""Alert pages: the list (filters, grouped per model version), one alert with its evidence plot, triage (POST),
+and starting a check for one model version. Thin: queries here are lookups; statistics live in insights, figures in
+alerts.figures."""
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from collector.auth import visible_projects
+from collector.models import COMPUTE_UNITS, Run, choices
+from dashboard.figures.common import to_html
+from insights.regressions import METRIC_LABELS, TIME_METRICS
+
+from . import figures
+from .api import set_state
+from .models import KINDS, STATES, Alert
+from .tasks import check_regressions
+
+PAGE_SIZE = 100
+
+
+class AlertFilterForm(forms.Form):
+    project = forms.SlugField(required=False)
+    model = forms.CharField(required=False, max_length=200)
+    version = forms.CharField(required=False, max_length=64)
+    device = forms.CharField(required=False, max_length=64)
+    chip = forms.CharField(required=False, max_length=32)
+    compute_units = forms.ChoiceField(required=False, choices=[("", "any")] + choices(COMPUTE_UNITS))
+    kind = forms.ChoiceField(required=False, choices=[("", "any")] + choices(KINDS))
+    state = forms.ChoiceField(required=False, choices=[("", "any")] + choices(STATES))
+
+
+class CheckForm(forms.Form):
+    project = forms.SlugField()
+    model = forms.CharField(max_length=200)
+    version = forms.CharField(max_length=64)
+
+
+def _alerts(request):
+    return Alert.objects.filter(project__in=visible_projects(request)).select_related(
+        "project", "device", "state_changed_by")
+
+
+def _context(**values):
+    return {"page": "alerts", "states": STATES, **values}
+
+
+@login_required
+def alert_list(request):
+    form = AlertFilterForm(request.GET)
+    form.is_valid()
+    data = {k: v for k, v in form.cleaned_data.items() if v}
+    alerts = _alerts(request)
+    lookups = {"project": "project__slug", "device": "device__identifier"}
+    alerts = alerts.filter(**{lookups.get(k, k): v for k, v in data.items()}).order_by(
+        "-created_at", "model", "version", "-id")
+    page = Paginator(alerts, PAGE_SIZE).get_page(request.GET.get("page"))
+    groups: dict[tuple, list] = {}
+    for alert in page:
+        alert.metric_label = METRIC_LABELS.get(alert.metric, alert.metric)
+        groups.setdefault((alert.project.slug, alert.model, alert.version), []).append(alert)
+    projects = list(visible_projects(request).order_by("slug"))
+    return render(request, "alerts/list.html", _context(
+        form=form, page_obj=page, groups=[{"project": p, "model": m, "version": v, "alerts": a}
+                                          for (p, m, v), a in groups.items()],
+        projects=projects, filter_errors=[f"{k}: {' '.join(v)}" for k, v in form.errors.items()]))
+
+
+@login_required
+def alert_detail(request, pk):
+    alert = get_object_or_404(_alerts(request), pk=pk)
+    return render(request, "alerts/detail.html", _context(
+        alert=alert, metric_label=METRIC_LABELS.get(alert.metric, alert.metric), figure=_figure(alert)))
+
+
+def _figure(alert: Alert) -> str:
+    if alert.kind == "crash_rate":
+        fig = figures.rate_evidence(alert.baseline, alert.runs_baseline, alert.current, alert.runs_current,
+                                    baseline_version=alert.baseline_version, version=alert.version)
+    elif alert.kind == "placement":
+        before = (f"{alert.baseline_version} iOS {alert.baseline_os_major}" if alert.baseline_os_major
+                  else alert.baseline_version)
+        fig = figures.placement_evidence(alert.baseline, alert.current, baseline_label=before,
+                                         current_label=f"{alert.version}"
+                                         + (f" iOS {alert.os_major}" if alert.os_major else ""))
+    else:
+        column = TIME_METRICS.get(alert.metric, (alert.metric, None))[0]
+        ids = list(alert.baseline_run_ids) + list(alert.current_run_ids)
+        values = dict((i, (t, v)) for i, t, v in Run.objects.filter(id__in=ids).values_list("id", "started_at",
+                                                                                           column))
+        pick = lambda run_ids: [values[i] for i in run_ids if i in values]  # noqa: E731
+        fig = figures.timing_evidence(pick(alert.baseline_run_ids), pick(alert.current_run_ids),
+                                      metric_label=METRIC_LABELS.get(alert.metric, alert.metric),
+                                      baseline_version=alert.baseline_version, version=alert.version,
+                                      baseline_value=alert.baseline, current_value=alert.current,
+                                      unit="MB" if alert.metric == "peak_memory_mb" else "ms")
+    return to_html(fig, "alert-evidence")
+
+
+@login_required
+@require_POST
+def change_state(request, pk):
+    alert = get_object_or_404(_alerts(request), pk=pk)  # another project's alert: 404
+    state = request.POST.get("state")
+    if state not in STATES:
+        messages.error(request, f"Unknown state {state!r}.")
+    elif state != alert.state:
+        set_state(alert, state, request.user)
+        messages.success(request, f"Alert {alert.id} is now {state}.")
+    return _back(request, reverse("alerts:detail", args=[alert.pk]))
+
+
+def _back(request, default: str):
+    """To the page the form was on (a local ``next``), else to ``default``."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(default)
+
+
+@login_required
+@require_POST
+def start_check(request):
+    form = CheckForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A check needs a project, a model and a version.")
+        return redirect("alerts:list")
+    project = visible_projects(request).filter(slug=form.cleaned_data["project"]).first()
+    if project is None:
+        raise Http404("no such project")
+    model, version = form.cleaned_data["model"], form.cleaned_data["version"]
+    check_regressions.delay(project.slug, model, version)
+    messages.success(request, f"Regression check of {model} {version} started; new alerts appear here.")
+    return redirect(reverse("alerts:list") + "?" + urlencode({"project": project.slug, "model": model,
+                                                             "version": version}))
