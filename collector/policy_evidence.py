@@ -195,16 +195,17 @@ def _with_reason(policy: Policy, reason: str) -> Policy:
 
 def policy_table(model_version: ModelVersion, predictions_per_session: int, load_kind: str | None = None,
                  devices: str = "catalogue", units: Iterable[str] = COMPUTE_UNITS,
-                 conf: PolicySettings | None = None) -> list[DevicePolicy]:
+                 conf: PolicySettings | None = None, runs=None) -> list[DevicePolicy]:
     """The policy of every device, ordered by chip generation then name (five queries in all).
 
     ``devices="catalogue"``: every device of the catalogue (known identifiers), plus unknown identifiers that have
     runs of this model version; devices without runs of their own get their chip's policy or the default, which is
     what an app shipping the table needs. ``devices="measured"``: only devices with runs of this model version.
+    ``runs``: the runs to judge on, when not all of the version's (the dashboard narrows them by source, OS, dates).
     """
     conf = conf or policy_settings()
     units = list(units)
-    runs = runs_of(model_version)
+    runs = runs_of(model_version) if runs is None else runs.filter(model_version=model_version)
     per_device = gather_evidence(runs, "device_id", units)
     per_chip = gather_evidence(runs.exclude(device__chip=""), "device__chip", units)
     measured = Q(pk__in=list(per_device))

@@ -4,7 +4,7 @@ Policy pages (dashboard/views_policy.py) add their paths below, named "policy" (
 """
 from django.urls import path
 
-from . import views
+from . import views, views_policy
 
 app_name = "dashboard"
 
@@ -14,4 +14,6 @@ urlpatterns = [
     path("versions", views.versions, name="versions"),
     path("fleet", views.fleet, name="fleet"),
     path("runs/<uuid:run_id>", views.run_detail, name="run"),
+    path("policy", views_policy.policy, name="policy"),
+    path("policy/cold-start", views_policy.cold_start, name="coldstart"),
 ]

@@ -1,5 +1,4 @@
-"""Fixtures of the policy tests: hand-made runs through the upload path, and a simulated fleet loaded once per module.
-"""
+"""Fixtures of the policy tests: hand-made runs, and a simulated fleet loaded once for the package."""
 import pytest
 
 from benchmarks.fleet import generate
@@ -16,10 +15,10 @@ def fleet_runs(draw=6000, seed=7):
     return (r for r in generate(draw, seed) if (r["model"]["name"], r["model"]["version"]) in FLEET_VERSIONS)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def fleet(django_db_setup, django_db_blocker):
-    """The seeded fleet slice of :func:`fleet_runs` in project "fleet", committed once for the whole module and
-    deleted after it. Yields (project, runner token, policy token)."""
+    """The seeded fleet slice of :func:`fleet_runs` in project "fleet", committed once for the tests/policy
+    package and deleted after it. Yields (project, runner token, policy token)."""
     with django_db_blocker.unblock():
         Project.objects.filter(slug=FLEET_SLUG).delete()
         bulk_load(FLEET_SLUG, fleet_runs())

@@ -1,0 +1,182 @@
+"""What the policy pages ask the database, and how their answers become the plain inputs of
+``dashboard.figures.policy`` and of the templates. Statistics come from ``insights``; the policies themselves from
+``collector.policy_evidence`` (the same code as ``GET /api/v1/policy``).
+
+Query budget: the policy table is five queries (``policy_table``); the cold-start split one; the variant A/B one,
+over at most ``PERFBOARD["AB_MAX_RUNS"]`` of the newest successful runs.
+"""
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Count, F, FloatField, Value
+from django.db.models.functions import Coalesce
+
+from collector.models import COMPUTE_UNITS, LOAD_KINDS, Run
+from insights.comparison import compare_variants
+from insights.policy import Policy, UnitAssessment, break_even_predictions
+from insights.settings import ComparisonSettings
+
+from .aggregates import Median
+from .figures.common import ms, percent
+from .figures.policy import Crossing, SessionLine, StageRow, VariantRow
+
+DEFAULT_AB_MAX_RUNS = 20_000
+# What an A/B comparison measures, in the user's words: (label, the stages summed, the stages a run must have).
+# Decrypt and compile are optional (only in-memory loads decrypt; cached loads do not compile).
+AB_METRICS = {
+    "time_to_first_result": ("Time to first result (decrypt + compile + load + first prediction)",
+                             ("decrypt_ms", "compile_ms", "load_ms", "first_prediction_ms"),
+                             ("load_ms", "first_prediction_ms")),
+    "first_prediction": ("First prediction", ("first_prediction_ms",), ("first_prediction_ms",)),
+    "load": ("Load (decrypt + compile + load)", ("decrypt_ms", "compile_ms", "load_ms"), ("load_ms",)),
+    "warm": ("Warm prediction (median of each run)", ("prediction_median_ms",), ("prediction_median_ms",)),
+}
+
+
+def scope_runs(scope, skip=()):
+    """The runs of the page's model version narrowed by the filters, except those named in ``skip``."""
+    if scope.model_version is None:
+        return Run.objects.none()
+    runs = Run.objects.filter(project=scope.project, model_version=scope.model_version)
+    return scope.filters.apply(runs, skip=("project", "model", "version", *skip))
+
+
+# --- policy table -----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UnitCell:
+    compute_units: str
+    runs: int
+    expected: str  # expected session time, formatted
+    upper: str  # Wilson upper bound of the failure rate, formatted
+    rate: str
+    eligible: bool
+    chosen: bool
+    note: str
+    source: str
+
+
+def policy_rows(table, units=COMPUTE_UNITS) -> list[dict]:
+    """One row per device for the template: identity, choice, chain, basis, why, and a cell per unit."""
+    rows = []
+    for entry in table:
+        policy = entry.policy
+        cells = []
+        for unit in units:
+            a = policy.evidence.get(unit)
+            if a is None:
+                cells.append(None)
+                continue
+            cells.append(UnitCell(unit, a.runs, ms(a.expected_session_ms), percent(a.crash_rate_upper),
+                                  percent(a.crash_rate), a.eligible, unit == policy.compute_units, a.note,
+                                  getattr(a, "source", "")))
+        rows.append({"identifier": entry.identifier, "name": entry.name, "chip": entry.chip,
+                     "compute_units": policy.compute_units, "fallback": policy.fallback, "basis": policy.basis,
+                     "reason": policy.reason, "cells": cells})
+    return rows
+
+
+# --- break-even -------------------------------------------------------------------------------------------------
+
+def _priced(a: UnitAssessment) -> bool:
+    return None not in (a.load_ms_median, a.first_prediction_ms_median, a.prediction_ms_median)
+
+
+def break_even_data(policy: Policy) -> tuple[list[SessionLine], list[Crossing]]:
+    """Lines of every priced unit (eligible or not) and the crossings among eligible ones: the eligible unit with
+    the cheapest start (load + first prediction) against each eligible unit predicting faster."""
+    priced = [a for a in policy.evidence.values() if _priced(a)]
+    lines = [SessionLine(a.compute_units, a.load_ms_median + a.first_prediction_ms_median, a.prediction_ms_median,
+                         a.eligible, a.note, a.runs) for a in priced]
+    eligible = [a for a in priced if a.eligible]
+    crossings = []
+    if eligible:
+        cheapest = min(eligible, key=lambda a: a.load_ms_median + a.first_prediction_ms_median)
+        for other in eligible:
+            if other is cheapest or other.prediction_ms_median >= cheapest.prediction_ms_median:
+                continue
+            n = break_even_predictions(cheapest, other)
+            if n is not None:
+                at = cheapest.load_ms_median + cheapest.first_prediction_ms_median + (
+                    n - 1) * cheapest.prediction_ms_median
+                crossings.append(Crossing(cheapest.compute_units, other.compute_units, n, at))
+    return lines, crossings
+
+
+# --- cold start -------------------------------------------------------------------------------------------------
+
+def _zero(field):
+    return Coalesce(F(field), Value(0.0), output_field=FloatField())
+
+
+def cold_start_rows(runs) -> list[StageRow]:
+    """Median decrypt, compile, load and first-prediction times and the median total per (unit, load kind), over
+    successful runs (one query). A stage a run did not report counts as 0 in its total."""
+    total = _zero("decrypt_ms") + _zero("compile_ms") + _zero("load_ms") + F("first_prediction_ms")
+    rows = (runs.filter(status="ok").order_by().values("compute_units", "load_kind")
+            .annotate(n=Count("id"), decrypt=Median("decrypt_ms"), compile=Median("compile_ms"),
+                      load=Median("load_ms"), first=Median("first_prediction_ms"), total=Median(total)))
+    out = [StageRow(r["compute_units"], r["load_kind"], r["n"], r["decrypt"], r["compile"], r["load"], r["first"],
+                    r["total"]) for r in rows]
+    return sorted(out, key=lambda r: (COMPUTE_UNITS.index(r.compute_units), LOAD_KINDS.index(r.load_kind)))
+
+
+# --- variant A/B ------------------------------------------------------------------------------------------------
+
+def ab_max_runs() -> int:
+    return int(settings.PERFBOARD.get("AB_MAX_RUNS", DEFAULT_AB_MAX_RUNS))
+
+
+def default_baseline(variants: list[str]) -> str:
+    """"baseline" if a variant is named so, else runs without a variant, else the first name."""
+    for candidate in ("baseline", ""):
+        if candidate in variants:
+            return candidate
+    return variants[0] if variants else ""
+
+
+@dataclass
+class VariantComparisons:
+    variants: list[str]
+    baseline: str
+    rows: list[VariantRow]
+    runs_read: int
+    capped: bool
+
+
+def variant_comparisons(runs, metric: str, baseline: str | None = None,
+                        conf: ComparisonSettings = ComparisonSettings()) -> VariantComparisons:
+    """Each variant against the baseline variant, per (compute units, load kind), on one metric of successful runs.
+
+    One query reads the metric of at most ``ab_max_runs()`` of the newest successful runs (the values themselves:
+    a rank test and a bootstrap need them). Comparisons need at least 2 runs on each side; fewer than
+    ``conf.min_runs`` are shown as "too few runs".
+    """
+    _, columns, required = AB_METRICS[metric]
+    needed = [columns.index(c) for c in required]
+    limit = ab_max_runs()
+    values = list(runs.filter(status="ok").order_by("-started_at", "-id")
+                  .values_list("variant", "compute_units", "load_kind", *columns)[:limit + 1])
+    capped = len(values) > limit
+    values = values[:limit]
+    groups: dict[tuple, list[float]] = {}
+    for variant, unit, kind, *stages in values:
+        if any(stages[i] is None for i in needed):
+            continue
+        groups.setdefault((variant, unit, kind), []).append(sum(s or 0.0 for s in stages))
+    variants = sorted({key[0] for key in groups})
+    if baseline is None or baseline not in variants:
+        baseline = default_baseline(variants)
+    rows = []
+    for unit in COMPUTE_UNITS:
+        for kind in LOAD_KINDS:
+            base = groups.get((baseline, unit, kind), [])
+            for candidate in variants:
+                other = groups.get((candidate, unit, kind), [])
+                if candidate == baseline or len(base) < 2 or len(other) < 2:
+                    continue
+                c = compare_variants(base, other, conf)
+                rows.append(VariantRow(unit, kind, baseline, candidate, c.baseline_median, c.candidate_median,
+                                       c.difference.estimate, c.difference.low, c.difference.high, c.p_value,
+                                       c.runs_baseline, c.runs_candidate, c.enough))
+    return VariantComparisons(variants, baseline, rows, len(values), capped)
