@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     except ModelInputError as exc:
         print(f"perfboard-lint: cannot read model: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - a spec that parses but trips the lint is unreadable, not clean
+        print(f"perfboard-lint: cannot lint model {args.path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -4,6 +4,7 @@ Sizes come from the declared tensor types (shape x dtype width), never from weig
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 from . import _proto
@@ -161,6 +162,24 @@ class FunctionGraph:
         kind = tensor.WhichOneof("value")
         if kind in ("ints", "longInts"):
             return list(getattr(tensor, kind).values)
+        return None
+
+
+    def const_floats(self, name: str) -> list[float] | None:
+        """Float values of a small immediate const (e.g. pow's exponent), else None."""
+        op = self.producer.get(name)
+        if op is None or not op.is_const:
+            return None
+        val = op.proto.attributes.get("val")
+        if val is None or not val.HasField("immediateValue"):
+            return None
+        tensor = val.immediateValue.tensor
+        kind = tensor.WhichOneof("value")
+        if kind in ("floats", "doubles", "ints"):
+            return [float(v) for v in getattr(tensor, kind).values]
+        if kind == "bytes" and tensor_info(val.type) is not None and tensor_info(val.type).dtype == "FLOAT16":
+            raw = bytes(tensor.bytes.values)
+            return [v for (v,) in struct.iter_unpack("<e", raw[: len(raw) // 2 * 2])]
         return None
 
 

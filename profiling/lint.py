@@ -88,10 +88,33 @@ def _runtime_bytes(chain) -> int | None:
     return total
 
 
+# Ops whose output is never negative: a weight made by them fits asymmetric quantization better.
+NON_NEGATIVE_OPS = {"abs", "relu", "exp", "sigmoid", "softplus", "square"}
+
+
+def _non_negative(g: FunctionGraph, chain) -> bool:
+    for kind, _name, op in chain:
+        if op is None:
+            continue
+        if kind in NON_NEGATIVE_OPS:
+            return True
+        if kind == "pow":
+            exps = g.const_floats(op.inputs.get("y", [None])[0]) if op.inputs.get("y") else None
+            if exps and all(e % 2 == 0 for e in exps):
+                return True
+    return False
+
+
 def _dynamic_weight_finding(g, consumer, param, chain, weight_info):
     source_kind, source_name, source_op = chain[0]
     rule = R.DYNAMIC_WEIGHT
     advice = rule.advice
+    if _non_negative(g, chain):
+        advice += (
+            " The transformed weights are non-negative, so after folding prefer asymmetric quantization "
+            "(coremltools.optimize.coreml mode='linear', or quantization_scheme='affine' in the torch-side "
+            "quantizer) over symmetric."
+        )
     if source_kind == "input":
         advice = (
             f"The {param} of this op is the model input {source_name!r}, so it changes at run time and "

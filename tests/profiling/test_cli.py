@@ -57,3 +57,14 @@ def test_real_process_exit_codes(zoo, helpers, tmp_path):
     assert run(zoo.plain_int8).returncode == 0
     r = run(str(tmp_path / "nope"))
     assert r.returncode == 2 and "cannot read model" in r.stderr
+
+
+def test_internal_error_is_exit_2_not_a_finding(zoo, monkeypatch, capsys):
+    import profiling.lint
+
+    def boom(path):
+        raise RuntimeError("unexpected spec layout")
+
+    monkeypatch.setattr(profiling.lint, "lint_path", boom)
+    assert main([zoo.plain_int8]) == 2
+    assert "unexpected spec layout" in capsys.readouterr().err

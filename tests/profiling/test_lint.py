@@ -164,3 +164,8 @@ def test_neuralnetwork_format_is_linted(zoo):
     assert report["ops"]["convolution"] == 3
     assert report["weights"]["nn_fp32"] == 4 * sum(p.numel() for p in zoo.sq_net.parameters())
     assert report["compressed_fraction"] == 0.0
+
+
+def test_even_power_advice_recommends_asymmetric_quantization(zoo):
+    f = next(f for f in lint_path(zoo.sq_int8)["findings"] if f["rule"] == "dynamic_weight")
+    assert "asymmetric" in f["advice"]
