@@ -1,0 +1,62 @@
+"""Database aggregates: percentiles agree with numpy on PostgreSQL and SQLite; the page queries match Python."""
+import numpy as np
+import pytest
+from django.db.models import Q
+
+from collector.models import Project, Run
+from dashboard import queries
+from dashboard.aggregates import Median, Percentile
+from dashboard.filters import Filters
+
+
+@pytest.mark.parametrize("p", [0.05, 0.25, 0.5, 0.75, 0.95])
+def test_percentile_matches_numpy(demo, p):
+    values = [v for v in Run.objects.values_list("prediction_median_ms", flat=True) if v is not None]
+    got = Run.objects.aggregate(x=Percentile("prediction_median_ms", p))["x"]
+    assert got == pytest.approx(float(np.percentile(values, p * 100)))
+
+
+def test_median_per_group_with_filter(demo):
+    rows = Run.objects.values("compute_units").annotate(m=Median("load_ms", filter=Q(load_kind="cold")))
+    for row in rows:
+        values = list(Run.objects.filter(compute_units=row["compute_units"], load_kind="cold",
+                                         load_ms__isnull=False).values_list("load_ms", flat=True))
+        assert row["m"] == pytest.approx(float(np.median(values)))
+
+
+def test_percentile_of_nothing_is_none(db):
+    assert Run.objects.aggregate(x=Median("load_ms"))["x"] is None
+    with pytest.raises(ValueError):
+        Percentile("load_ms", 1.5)
+
+
+def test_device_unit_stats_counts_and_failures(demo):
+    scope = queries.resolve_scope(Project.objects.all(), Filters(model="face-retouch", version="3.3.0"))
+    stats = queries.device_unit_stats(scope.runs())
+    runs = Run.objects.filter(model_version=scope.model_version)
+    assert sum(s.runs for u in stats.values() for s in u.values()) == runs.count()
+    assert sum(s.failure_count for u in stats.values() for s in u.values()) == runs.exclude(status="ok").count()
+    ranks = [d.chip_rank for d in stats]
+    assert ranks == sorted(ranks)  # rows by chip generation
+    chips = queries.device_unit_stats(scope.runs(), by="chip")
+    assert sum(s.runs for u in chips.values() for s in u.values()) == runs.count()
+    assert len({d.chip for d in chips}) == len(chips)
+
+
+def test_resolve_scope_defaults_and_unknown_project(demo):
+    scope = queries.resolve_scope(Project.objects.all(), Filters())
+    assert scope.project.slug == "demo" and scope.filters.model == "face-retouch"
+    assert scope.filters.version == "3.3.0"  # highest version of the first model
+    assert [mv.version for mv in scope.versions] == ["3.1.0", "3.2.0", "3.3.0"]
+    nothing = queries.resolve_scope(Project.objects.all(), Filters(project="secret"))
+    assert nothing.project is None and not nothing.runs().exists()
+
+
+def test_version_key_orders_numerically():
+    assert sorted(["3.10.0", "3.9.1", "3.9.0-beta"], key=queries.version_key) == ["3.9.0-beta", "3.9.1", "3.10.0"]
+
+
+def test_median_band_is_notch_interval():
+    band = queries.median_band(10.0, 8.0, 12.0, 16)
+    assert (band.low, band.high) == pytest.approx((10.0 - 1.57, 10.0 + 1.57))
+    assert queries.median_band(None, None, None, 0).low is None
