@@ -124,12 +124,12 @@ def _check_torch_zip(zf, infos, kind: str, limits: Limits) -> None:
     # not later in the worker.
     for info in infos:
         if not info.is_dir():
-            with zf.open(info) as fh:
-                try:
+            try:
+                with zf.open(info) as fh:
                     while fh.read(1 << 20):
                         pass
-                except Exception as exc:
-                    raise UploadRejected(f"corrupt zip entry {info.filename!r}: {exc}") from None
+            except Exception as exc:  # noqa: BLE001 - CRC errors, zlib errors, unsupported methods
+                raise UploadRejected(f"corrupt zip entry {info.filename!r}: {exc}") from None
 
 
 def store_upload(src, filename: str, dest_dir: str | os.PathLike, *, limits: Limits = DEFAULT_LIMITS) -> StoredUpload:

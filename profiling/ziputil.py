@@ -62,6 +62,8 @@ def open_zip(path: str | os.PathLike) -> zipfile.ZipFile:
         raise UploadRejected(f"corrupt zip archive: {exc}") from None
     except OSError as exc:
         raise UploadRejected(f"cannot read zip archive: {exc.strerror or exc}") from None
+    except Exception as exc:  # noqa: BLE001 - zipfile raises NotImplementedError, UnicodeDecodeError, struct.error...
+        raise UploadRejected(f"corrupt or unsupported zip archive ({type(exc).__name__}: {exc})") from None
 
 
 def inspect_zip(zf: zipfile.ZipFile, limits: Limits = DEFAULT_LIMITS) -> list[zipfile.ZipInfo]:

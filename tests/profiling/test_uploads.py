@@ -178,3 +178,31 @@ def test_package_with_bogus_spec_is_refused(tmp_path):
         ("Foo.mlpackage/Data/com.apple.CoreML/model.mlmodel", b"definitely not protobuf \xff\xff"),
     ])
     _refused(tmp_path, data, "model.zip", "not a Core ML model spec")
+
+
+def test_mutated_archives_fail_cleanly(zoo, helpers, tmp_path):
+    """Random byte flips (seeded) in a zipped package: only user-facing errors, nothing left behind."""
+    import random
+
+    from profiling.errors import ModelInputError
+
+    data = helpers.zip_dir(zoo.sq_int8, tmp_path / "ok.zip").read_bytes()
+    rng = random.Random(5)
+    dest = tmp_path / "store"
+    for i in range(150):
+        b = bytearray(data)
+        for _ in range(rng.randint(1, 6)):
+            pos = rng.randrange(len(b)) if rng.random() < 0.5 else len(b) - 1 - rng.randrange(600)
+            b[pos] = rng.randrange(256)
+        path = tmp_path / f"m{i}.zip"
+        path.write_bytes(bytes(b))
+        for attempt in (lambda: lint_path(path), lambda: store_upload(io.BytesIO(bytes(b)), "m.zip", dest)):
+            try:
+                attempt()
+            except ModelInputError:
+                pass
+        for left in os.listdir(dest):  # accepted ones are fine; remove them for the next round
+            assert not left.startswith(".upload-"), "temporary upload directory left behind"
+            import shutil
+
+            shutil.rmtree(dest / left, ignore_errors=True)
