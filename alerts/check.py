@@ -35,8 +35,9 @@ RUN_COLUMNS = ("id", "model_version__version", "device__identifier", "device__ch
 PLAN_RUN_COLUMNS = ("id", "model_version__version", "device__chip", "compute_units", "os_major", "started_at")
 assert len(PLAN_RUN_COLUMNS) == len(PLAN_COLUMNS)
 
-# Runs are re-read from this long before the watermark: a run stored by a transaction that committed after the last
-# check read the table, but stamped before it, is still seen. Re-reading costs time only; alerts are idempotent.
+# The watermark never passes the check's start minus this: a run stamped before a check read the table but committed
+# after it (a slow upload transaction) is still read by the next check. Runs received within this time before a
+# check are read again by the next one; that costs time only, alerts are idempotent.
 WATERMARK_OVERLAP = timedelta(minutes=15)
 
 # Optional PERFBOARD keys that tune the detector beyond MIN_EFFECT and ALPHA (DetectionSettings documents them).
@@ -82,8 +83,9 @@ def check_project(project: Project, model: str | None = None, version: str | Non
     With ``model`` (and optionally ``version``): every series of that model, alerts only at that version; the
     watermark is left alone."""
     result = CheckResult(project.slug)
+    started = timezone.now()
     state, _ = CheckState.objects.get_or_create(project=project)
-    CheckState.objects.filter(pk=state.pk).update(last_started_at=timezone.now())
+    CheckState.objects.filter(pk=state.pk).update(last_started_at=started)
     runs = Run.objects.filter(project=project)
     versions = [version] if version else None
     high = None
@@ -95,7 +97,7 @@ def check_project(project: Project, model: str | None = None, version: str | Non
     else:
         fresh = runs
         if state.received_watermark is not None:
-            fresh = runs.filter(received_at__gt=state.received_watermark - WATERMARK_OVERLAP)
+            fresh = runs.filter(received_at__gt=state.received_watermark)
         high = fresh.aggregate(high=Max("received_at"))["high"]
         groups = _chips_by_model(fresh) if high else {}
     conf = detection_settings()
@@ -109,8 +111,10 @@ def check_project(project: Project, model: str | None = None, version: str | Non
     result.findings = len(findings)
     result.created, result.updated = save_findings(project, findings)
     done = {"last_finished_at": timezone.now(), "last_alerts_created": len(result.created)}
-    if high is not None and (state.received_watermark is None or high > state.received_watermark):
-        done["received_watermark"] = high
+    if high is not None:
+        settled = min(high, started - WATERMARK_OVERLAP)
+        if state.received_watermark is None or settled > state.received_watermark:
+            done["received_watermark"] = settled
     CheckState.objects.filter(pk=state.pk).update(**done)
     log.info("regression check %s", result.as_dict())
     return result

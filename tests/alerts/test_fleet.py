@@ -1,0 +1,72 @@
+"""The check on the simulated fleet (benchmarks/fleet.py), whose injected regressions are known."""
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from alerts.check import check_project
+from alerts.models import Alert, CheckState
+from benchmarks.fleet import GROUND_TRUTH
+from collector.bulk import bulk_load
+from collector.models import Run
+
+pytestmark = pytest.mark.django_db
+
+SLOW, CRASH = GROUND_TRUTH["slowdown"], GROUND_TRUTH["crash"]
+# The slowdown is in warm predictions (and so in the first prediction); loads and memory did not change.
+SLOW_METRICS = {"prediction_ms_median", "prediction_ms_p90", "first_prediction_ms"}
+
+
+def summary(project):
+    return {(a.kind, a.model, a.version, a.baseline_version, a.chip) for a in Alert.objects.filter(project=project)}
+
+
+def test_fleet_yields_the_injected_slowdown_and_crashes_and_nothing_else(fleet):
+    result = check_project(fleet)
+    assert len(result.created) == result.findings > 0
+    assert summary(fleet) == {
+        ("slowdown", SLOW["model"], SLOW["version"], SLOW["baseline_version"], SLOW["chip"]),
+        ("crash_rate", CRASH["model"], CRASH["from_version"], "3.1.0", CRASH["chip"]),
+    }
+    alerts = Alert.objects.filter(project=fleet)
+    slow = alerts.filter(kind="slowdown")
+    assert {a.metric for a in slow} <= SLOW_METRICS and "prediction_ms_median" in {a.metric for a in slow}
+    for a in slow:
+        assert 0.07 < a.change < 0.3 and a.p_value < 0.001 and a.runs_baseline >= 8 and a.runs_current >= 8
+        assert len(a.baseline_run_ids) == a.runs_baseline and len(a.current_run_ids) == a.runs_current
+    crashes = alerts.filter(kind="crash_rate")
+    assert {a.compute_units for a in crashes} == set(CRASH["compute_units"])
+    for a in crashes:
+        assert a.baseline < 0.02 and 0.15 < a.current < 0.5 and a.metric == "crash_rate"
+    # Evidence runs are the alert's own series: the right model version and chip.
+    current = Run.objects.filter(id__in=crashes[0].current_run_ids)
+    assert set(current.values_list("model_version__version", "device__chip")) == {("3.2.0", CRASH["chip"])}
+
+
+def test_check_twice_gives_the_same_alerts(fleet):
+    first = check_project(fleet)
+    ids = set(Alert.objects.filter(project=fleet).values_list("id", flat=True))
+    second = check_project(fleet)
+    call_command("check_regressions", "--project", fleet.slug)
+    call_command("check_regressions", "--model", "face-retouch", "--version", "3.3.0")
+    assert second.created == [] and second.findings == first.findings
+    assert set(Alert.objects.filter(project=fleet).values_list("id", flat=True)) == ids
+
+
+def test_check_of_one_model_version_reports_that_version_only(fleet):
+    result = check_project(fleet, model="face-retouch", version="3.3.0")
+    assert result.created and summary(fleet) == {
+        ("slowdown", SLOW["model"], SLOW["version"], SLOW["baseline_version"], SLOW["chip"])}
+    assert CheckState.objects.get(project=fleet).received_watermark is None  # on demand: the schedule's untouched
+
+
+def test_scheduled_check_reads_only_series_with_new_runs(fleet, make_run):
+    long_ago = timezone.now() - timedelta(days=1)
+    Run.objects.filter(project=fleet).update(received_at=long_ago)
+    assert check_project(fleet).groups == 2  # face-retouch and style-diffusion, all their chips
+    assert CheckState.objects.get(project=fleet).received_watermark == long_ago
+    assert check_project(fleet).groups == 0  # nothing received since
+    bulk_load(fleet.slug, [make_run(model={"name": "style-diffusion", "version": "1.1.0"})])
+    again = check_project(fleet)
+    assert again.groups == 1 and again.created == []  # one model, one chip (the A16 of iPhone15,2)
