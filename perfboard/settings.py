@@ -160,6 +160,13 @@ PERFBOARD = {
     "MIN_RUNS": env_int("PERFBOARD_MIN_RUNS", 10),
     # Policy gate: a unit is eligible when its observed failure rate is at most this.
     "MAX_FAILURE_RATE": env_float("PERFBOARD_MAX_FAILURE_RATE", 0.005),
+    # Compute-unit policy (GET /api/v1/policy, the policy pages; docs/compute-units.md): the workload priced when a
+    # request names none (predictions per model load), and the unit answered when neither a device nor its chip has
+    # enough evidence (cpuAndGPU never compiles for the Neural Engine; cpuOnly always ends the fallback chain).
+    "POLICY_PREDICTIONS_PER_SESSION": env_int("PERFBOARD_POLICY_PREDICTIONS_PER_SESSION", 100),
+    "POLICY_DEFAULT_COMPUTE_UNITS": os.environ.get("PERFBOARD_POLICY_DEFAULT_COMPUTE_UNITS", "cpuAndGPU"),
+    # Variant A/B on the cold-start page reads at most this many of the newest successful runs (values, not medians).
+    "AB_MAX_RUNS": env_int("PERFBOARD_AB_MAX_RUNS", 20_000),
     # Regression detection: smallest relative change worth an alert, and the significance level.
     "MIN_EFFECT": env_float("PERFBOARD_MIN_EFFECT", 0.05),
     "ALPHA": env_float("PERFBOARD_ALPHA", 0.001),  # strict: every version boundary of every series is tested
