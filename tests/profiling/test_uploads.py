@@ -206,3 +206,20 @@ def test_mutated_archives_fail_cleanly(zoo, helpers, tmp_path):
             import shutil
 
             shutil.rmtree(dest / left, ignore_errors=True)
+
+
+@pytest.mark.parametrize("patch", ["version", "utf8_name"])
+def test_unsupported_zip_headers_are_refused(tmp_path, patch):
+    data = bytearray(_zip_bytes([("Foo.mlpackage/Manifest.json", b"{}")]))
+    cd = data.index(b"PK\x01\x02")  # central directory header
+    if patch == "version":
+        data[cd + 6] = 0xFF  # "version needed to extract": zipfile raises NotImplementedError
+    else:
+        data[cd + 9] |= 0x08  # general purpose flag bit 11 (0x800): names are UTF-8 ...
+        name_at = cd + 46
+        data[name_at] = 0xFF  # ... but this one is not: UnicodeDecodeError
+    _refused(tmp_path, bytes(data), "model.zip", "corrupt or unsupported zip")
+    p = tmp_path / "x.zip"
+    p.write_bytes(bytes(data))
+    with pytest.raises(PackageError, match="corrupt or unsupported zip"):
+        lint_path(p)
