@@ -135,6 +135,8 @@ def open_model(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Open
             return _open_dir(path)
         if not os.path.exists(path):
             raise PackageError(f"{path}: no such file or directory")
+        if not os.path.isfile(path):  # a FIFO or /dev/zero would never end
+            raise PackageError(f"{path}: not a regular file")
         with open(path, "rb") as fh:
             head = fh.read(4)
         if head in ZIP_MAGIC:

@@ -134,6 +134,11 @@ def test_unreadable_inputs_raise_package_error(tmp_path, content):
         lint_path(p)
 
 
+def test_special_files_are_refused():
+    with pytest.raises(PackageError, match="not a regular file"):
+        lint_path("/dev/zero")
+
+
 def test_manifest_pointing_outside_is_refused(zoo, tmp_path):
     import json
     import shutil
