@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Aggregate, Case, Count, F, FloatField, Q, When
 
 from insights.policy import Policy, UnitEvidence, recommend_compute_units
@@ -79,10 +80,14 @@ def policy_settings() -> PolicySettings:
     """
     conf = settings.PERFBOARD
     base = PolicySettings()
+    default = conf.get("POLICY_DEFAULT_COMPUTE_UNITS", base.default_compute_units)
+    if default not in COMPUTE_UNITS:
+        raise ImproperlyConfigured(f"PERFBOARD['POLICY_DEFAULT_COMPUTE_UNITS'] must be one of "
+                                   f"{', '.join(COMPUTE_UNITS)}, not {default!r}")
     return PolicySettings(
         min_runs=int(conf.get("MIN_RUNS", base.min_runs)),
         max_failure_rate=float(conf.get("MAX_FAILURE_RATE", base.max_failure_rate)),
-        default_compute_units=conf.get("POLICY_DEFAULT_COMPUTE_UNITS", base.default_compute_units),
+        default_compute_units=default,
         final_fallback=base.final_fallback,
         confidence=base.confidence,
     )
