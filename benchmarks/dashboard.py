@@ -1,0 +1,113 @@
+"""Server-side render time of the dashboard's overview and compare pages at 10k, 100k and 1M runs.
+
+Loads the fleet simulator's runs (bulk, COPY) into project "bench" of the configured PostgreSQL database, growing it
+size by size (10k, then 90k more, then 900k more), runs ANALYZE, then renders each page repeatedly in-process through
+Django's test client (URL routing, session, queries, figure building, template) and prints the median and p95.
+The policy mark's memoised Wilson intervals are cleared before every request, so each request pays the full price.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/dash_bench python -m benchmarks.dashboard
+    DATABASE_URL=... python -m benchmarks.dashboard --sizes 10000 100000 --repeat 20
+
+The project is kept between invocations: a size already loaded is not loaded again (`--reset` starts over).
+Goal (issue 3): p95 under 300 ms at 1M runs, and no more than twice the 10k figure.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+PAGES = [
+    ("overview", "/", {}),
+    ("overview crash rate", "/", {"metric": "crash_rate"}),
+    ("compare", "/compare", {}),
+    ("compare cold load", "/compare", {"metric": "load_cold"}),
+]
+
+
+def percentile(values, p):
+    xs = sorted(values)
+    k = (len(xs) - 1) * p
+    lo = int(k)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def grow(project_slug: str, target: int) -> int:
+    """Load runs until the project holds `target` (a new seed per step, so run_ids never collide)."""
+    from benchmarks.fleet import generate
+    from collector.bulk import bulk_load
+    from collector.models import Run
+
+    have = Run.objects.filter(project__slug=project_slug).count()
+    if have < target:
+        t0 = time.perf_counter()
+        bulk_load(project_slug, generate(target - have, seed=1000 + have))
+        print(f"  loaded {target - have:,} runs in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Run._meta.db_table}")
+    return Run.objects.filter(project__slug=project_slug).count()
+
+
+def measure(client, path, params, repeat):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from dashboard.evidence import clear_caches
+
+    client.get(path, params)  # warm-up: imports, connection
+    times, queries = [], 0
+    for _ in range(repeat):
+        clear_caches()
+        with CaptureQueriesContext(connection) as captured:
+            t0 = time.perf_counter()
+            response = client.get(path, params)
+            times.append((time.perf_counter() - t0) * 1000)
+        if response.status_code != 200:
+            raise SystemExit(f"{path} answered {response.status_code}")
+        queries = len(captured)
+    return statistics.median(times), percentile(times, 0.95), queries
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--project", default="bench")
+    parser.add_argument("--reset", action="store_true", help="delete the project's runs first")
+    args = parser.parse_args(argv)
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+
+    from collector.models import Project
+
+    if connection.vendor != "postgresql":
+        raise SystemExit("benchmarks.dashboard needs PostgreSQL: set DATABASE_URL=postgres://...")
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    if args.reset:
+        Project.objects.filter(slug=args.project).delete()
+    project, _ = Project.objects.get_or_create(slug=args.project, defaults={"name": "Dashboard benchmark"})
+    user, _ = get_user_model().objects.get_or_create(username="dashboard-bench")
+    project.members.add(user)
+    client = Client()
+    client.force_login(user)
+
+    print(f"{'runs':>10}  {'page':<22} {'median ms':>10} {'p95 ms':>8} {'queries':>8}")
+    for size in sorted(args.sizes):
+        total = grow(args.project, size)
+        for name, path, params in PAGES:
+            median, p95, queries = measure(client, path, {"project": args.project, **params}, args.repeat)
+            print(f"{total:>10,}  {name:<22} {median:>10.0f} {p95:>8.0f} {queries:>8}", flush=True)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "perfboard.settings")
+    main()
