@@ -25,6 +25,7 @@ from insights.regressions import (PLAN_COLUMNS, Finding, find_placement_shifts, 
 from insights.settings import DetectionSettings
 
 from .models import Alert, CheckState, fingerprint
+from .notify import notify_pending
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ def check_project(project: Project, model: str | None = None, version: str | Non
         result.groups += 1
     result.findings = len(findings)
     result.created, result.updated = save_findings(project, findings)
+    transaction.on_commit(lambda: notify_pending(project.id))  # new alerts, and any a killed check left unsent
     done = {"last_finished_at": timezone.now(), "last_alerts_created": len(result.created)}
     if high is not None:
         settled = min(high, started - WATERMARK_OVERLAP)
@@ -157,7 +159,7 @@ def _evidence(f: Finding, devices: dict) -> dict:
 
 def save_findings(project: Project, findings: list[Finding]) -> tuple[list[int], int]:
     """Create the alerts not stored yet; refresh the evidence of stored ones still ``new``. Returns (ids of created
-    alerts, number refreshed). New alerts are notified once the transaction has committed."""
+    alerts, number refreshed). check_project then queues their notifications."""
     if not findings:
         return [], 0
     by_print: dict[str, Finding] = {}
@@ -184,13 +186,4 @@ def save_findings(project: Project, findings: list[Finding]) -> tuple[list[int],
             elif alert.state == "new" and any(getattr(alert, k) != v for k, v in evidence.items()):
                 Alert.objects.filter(pk=alert.pk).update(updated_at=now, **evidence)
                 updated += 1
-        if created:
-            ids = list(created)
-            transaction.on_commit(lambda: _notify(ids))
     return created, updated
-
-
-def _notify(alert_ids: list[int]) -> None:
-    from .notify import notify_new_alerts
-
-    notify_new_alerts(alert_ids)

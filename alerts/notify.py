@@ -45,22 +45,29 @@ def alert_payload(alert: Alert) -> dict:
     return {"event": "alert.created", "project": alert.project.slug, "alert": AlertSerializer(alert).data}
 
 
-def notify_new_alerts(alert_ids: list[int]) -> None:
-    """Queue a webhook delivery and an e-mail per new alert, as the project's settings ask."""
+def notify_pending(project_id: int) -> int:
+    """Queue a webhook delivery and an e-mail for each alert of the project not notified yet, as the project's
+    settings ask, then mark it notified. Called once a check's alerts are committed; a check killed before that
+    leaves them unmarked, and the next check queues them (queue first, mark after: at least once, and the tasks
+    themselves do not send twice). Returns the number of alerts handled."""
     from .tasks import deliver_webhook, send_alert_email
 
-    if not alert_ids:
-        return
-    projects = set(Alert.objects.filter(id__in=alert_ids).values_list("project_id", flat=True))
-    conf = {n.project_id: n for n in NotificationSettings.objects.filter(project_id__in=projects)}
-    for alert_id, project_id in Alert.objects.filter(id__in=alert_ids).values_list("id", "project_id"):
-        n = conf.get(project_id)
-        if n is None:
+    pending = list(Alert.objects.filter(project_id=project_id, notified_at__isnull=True)
+                   .order_by("id").values_list("id", flat=True))
+    if not pending:
+        return 0
+    n = NotificationSettings.objects.filter(project_id=project_id).first()
+    wanted = [task for want, task in ((n and n.webhook_url, deliver_webhook),
+                                      (n and n.recipients(), send_alert_email)) if want]
+    for alert_id in pending:
+        try:
+            for task in wanted:
+                task.delay(alert_id)
+        except Exception:  # the alerts are committed: a notification that cannot be queued must not fail the check
+            log.exception("could not queue notifications of alert %s; the next check retries", alert_id)
             continue
-        if n.webhook_url:
-            deliver_webhook.delay(alert_id)
-        if n.recipients():
-            send_alert_email.delay(alert_id)
+        Alert.objects.filter(pk=alert_id).update(notified_at=timezone.now())
+    return len(pending)
 
 
 def deliver(alert_id: int) -> str:
