@@ -1,8 +1,12 @@
 """GET /api/v1/policy and /api/v1/policy/export on hand-made runs: shape, errors, who may read what."""
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
 
 from collector.models import Project, RunnerToken
+from collector.policy_evidence import policy_settings
 
 from .conftest import runs_of
 
@@ -179,3 +183,14 @@ def test_policy_and_export_use_a_bounded_number_of_queries(runner, measured, dja
         runner.get(POLICY, QUERY)
     with django_assert_max_num_queries(10):
         runner.get(EXPORT, {"model": "face-retouch", "version": "3.2.0"})
+
+
+def test_defaults_come_from_settings(runner, measured):
+    with override_settings(PERFBOARD={**settings.PERFBOARD, "POLICY_PREDICTIONS_PER_SESSION": 7,
+                                      "POLICY_DEFAULT_COMPUTE_UNITS": "cpuOnly", "MIN_RUNS": 13}):
+        body = runner.get(POLICY, QUERY).json()
+        assert body["predictions_per_session"] == 7
+        assert (body["compute_units"], body["basis"]) == ("cpuOnly", "default")  # 12 runs < 13
+    with override_settings(PERFBOARD={**settings.PERFBOARD, "POLICY_DEFAULT_COMPUTE_UNITS": "gpu"}):
+        with pytest.raises(ImproperlyConfigured):
+            policy_settings()
