@@ -141,6 +141,33 @@ class FunctionGraph:
                 self.inputs.update(i.name for i in inner.inputs)
                 self._add_block(inner)
 
+    def is_constant(self, name: str) -> bool:
+        """True when the value is computed from constants only (no function input reaches it)."""
+        memo = self.__dict__.setdefault("_constant_memo", {})
+        expanded = set()
+        stack = [name]
+        while stack:  # iterative post-order: graphs can be deeper than Python's recursion limit
+            cur = stack[-1]
+            if cur in memo:
+                stack.pop()
+                continue
+            op = self.producer.get(cur)
+            if op is None or op.proto.blocks:  # function input, or control flow: run-time
+                memo[cur] = False
+            elif op.is_const or op.is_constexpr:
+                memo[cur] = True
+            else:
+                inputs = [n for names in op.inputs.values() for n in names]
+                pending = [n for n in inputs if n not in memo]
+                if pending and cur not in expanded:
+                    expanded.add(cur)
+                    stack.extend(pending)
+                    continue
+                # pending after expansion only happens on a cycle: not constant
+                memo[cur] = not pending and all(memo[n] for n in inputs)
+            stack.pop()
+        return memo[name]
+
     def value_info(self, name: str) -> TensorInfo | None:
         op = self.producer.get(name)
         if op is None:

@@ -176,7 +176,9 @@ def _lint_function(g: FunctionGraph, acc: _Acc) -> None:
                     src.is_constexpr
                     or (src.is_const and (src.out is not None and (src.out.elements or 0) >= UNCOMPRESSED_MIN_ELEMENTS))
                 )
-                if stored and len(chain) >= 2:
+                # Only a stored weight transformed by constant-only ops; an activation path that
+                # merely touches a big const (e.g. an embedding gather) is not a weight.
+                if stored and len(chain) >= 2 and g.is_constant(value):
                     acc.findings.append(_dynamic_weight_finding(g, op, param, chain, g.value_info(value)))
                     if src.is_constexpr:
                         runtime_sources.add(id(src))

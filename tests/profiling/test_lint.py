@@ -174,3 +174,53 @@ def test_neuralnetwork_format_is_linted(zoo):
 def test_even_power_advice_recommends_asymmetric_quantization(zoo):
     f = next(f for f in lint_path(zoo.sq_int8)["findings"] if f["rule"] == "dynamic_weight")
     assert "asymmetric" in f["advice"]
+
+
+def _mil_model(build):
+    import coremltools as ct
+    from coremltools.converters.mil import Builder as mb
+
+    prog = build(mb, ct)
+    return ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS17)
+
+
+def test_activation_path_through_a_big_const_is_not_a_weight():
+    import numpy as np
+
+    from profiling.lint import lint_spec
+
+    emb = np.random.default_rng(0).random((1000, 64)).astype(np.float16)
+    w = np.random.default_rng(1).random((64, 64)).astype(np.float16)
+
+    def build(mb, ct):
+        @mb.program(input_specs=[mb.TensorSpec(shape=(1, 8), dtype=ct.converters.mil.mil.types.int32)],
+                    opset_version=ct.target.iOS17)
+        def prog(ids):
+            return mb.matmul(x=mb.gather(x=emb, indices=ids, axis=0), y=w)  # embedding lookup, then a weight
+        return prog
+
+    report = lint_spec(_mil_model(build).get_spec())
+    assert report["ops"]["matmul"] == 1
+    assert "dynamic_weight" not in report["summary"]
+
+
+def test_matmul_on_a_transformed_compressed_weight_is_flagged():
+    import numpy as np
+
+    from profiling.lint import lint_spec
+
+    q = np.random.default_rng(0).integers(-127, 127, (64, 64)).astype(np.int8)
+
+    def build(mb, ct):
+        @mb.program(input_specs=[mb.TensorSpec(shape=(1, 64), dtype=ct.converters.mil.mil.types.fp16)],
+                    opset_version=ct.target.iOS17)
+        def prog(x):
+            w = mb.constexpr_affine_dequantize(quantized_data=q, zero_point=np.int8(0), scale=np.float16(0.01), axis=0)
+            return mb.matmul(x=x, y=mb.square(x=w))  # (a transpose would be fused into matmul)
+        return prog
+
+    report = lint_spec(_mil_model(build).get_spec())
+    dyn = [f for f in report["findings"] if f["rule"] == "dynamic_weight"]
+    assert [f["chain"] for f in dyn] == [["constexpr_affine_dequantize", "square", "matmul"]]
+    assert dyn[0]["param"] == "y" and dyn[0]["runtime_bytes"] == 2 * 64 * 64 * 2
+    assert "asymmetric" in dyn[0]["advice"]  # square is non-negative
