@@ -97,7 +97,7 @@ def deliver(alert_id: int) -> str:
 def email(alert_id: int) -> str:
     """One e-mail per new alert to the project's recipients, through Django's mail settings."""
     with transaction.atomic():
-        alert = Alert.objects.select_for_update().select_related("project", "device").get(pk=alert_id)
+        alert = Alert.objects.select_for_update(of=("self",)).select_related("project", "device").get(pk=alert_id)
         if alert.email_sent_at is not None:
             return "already sent"
         conf = NotificationSettings.objects.filter(project=alert.project).first()
