@@ -19,6 +19,19 @@ from profiling.models import Artifact, ProfilingJob
 DATA = Path(__file__).parent / "data"
 
 
+@pytest.fixture(autouse=True)
+def jobs_run_in_process(request, monkeypatch):
+    """Run enqueued jobs right away, whatever the broker; the celery_worker test uses the real queue.
+
+    With CELERY_BROKER_URL set (CI), apply_async would only queue the job and nothing here would run it.
+    """
+    if request.node.get_closest_marker("celery_worker"):
+        return
+    from profiling import jobs
+
+    monkeypatch.setattr(jobs, "enqueue_job", lambda job: jobs.run_job(job.pk))
+
+
 @pytest.fixture
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
