@@ -77,7 +77,8 @@ def job_list(request):
         return render(request, "profiling/job_list.html", _form_context(request))
     values = request.POST.dict()
     errors = []
-    project = visible_projects(request).filter(pk=values.get("project") or 0).first()
+    project_id = values.get("project", "")
+    project = visible_projects(request).filter(pk=int(project_id)).first() if project_id.isdigit() else None
     upload = request.FILES.get("file")
     if project is None:
         errors.append("choose a project you are a member of")

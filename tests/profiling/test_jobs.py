@@ -205,6 +205,8 @@ def test_upload_form_refusal_is_shown(member_client, acme, media):
     assert resp.status_code == 400
     assert "upload refused" in resp.content.decode()
     assert ProfilingJob.objects.count() == 0
+    resp = member_client.post("/profiling/", {"project": "abc", "model_name": "m", "version": "1"})
+    assert resp.status_code == 400 and "choose a project" in resp.content.decode()
 
 
 @pytest.mark.urls("tests.profiling.urls")
