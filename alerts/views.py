@@ -15,7 +15,6 @@ from django.views.decorators.http import require_POST
 
 from collector.auth import visible_projects
 from collector.models import COMPUTE_UNITS, Run, choices
-from dashboard.figures.common import to_html
 from insights.regressions import METRIC_LABELS, TIME_METRICS
 
 from . import figures
@@ -101,7 +100,7 @@ def _figure(alert: Alert) -> str:
                                       baseline_version=alert.baseline_version, version=alert.version,
                                       baseline_value=alert.baseline, current_value=alert.current,
                                       unit="MB" if alert.metric == "peak_memory_mb" else "ms")
-    return to_html(fig, "alert-evidence")
+    return figures.to_html(fig, "alert-evidence")
 
 
 @login_required
