@@ -151,10 +151,10 @@ def _fingerprint(f: Finding) -> str:
 def _evidence(f: Finding, devices: dict) -> dict:
     """What a later check may refresh: the numbers and the series that showed them."""
     return {"device_id": devices.get(f.key.device), "os_major": f.key.os_major,
-            "baseline_os_major": f.key.baseline_os_major, "baseline_version": f.baseline_version, "baseline": f.baseline, "current": f.current,
-            "change": f.change, "p_value": f.p_value, "runs_baseline": f.runs_baseline,
-            "runs_current": f.runs_current, "ops": f.ops, "baseline_run_ids": f.baseline_run_ids,
-            "current_run_ids": f.current_run_ids}
+            "baseline_os_major": f.key.baseline_os_major, "baseline_version": f.baseline_version,
+            "baseline": f.baseline, "current": f.current, "change": f.change, "p_value": f.p_value,
+            "runs_baseline": f.runs_baseline, "runs_current": f.runs_current, "ops": f.ops,
+            "baseline_run_ids": f.baseline_run_ids, "current_run_ids": f.current_run_ids}
 
 
 def save_findings(project: Project, findings: list[Finding]) -> tuple[list[int], int]:

@@ -19,8 +19,9 @@ def timing_evidence(baseline: Sequence[tuple], current: Sequence[tuple], *, metr
     """Each run of both windows as a point in time order, ``(started_at, value)``, with each window's median as a
     line: the step the alert is about, and the noise around it."""
     fig = go.Figure()
-    for points, name, color, level in ((baseline, f"baseline (up to {baseline_version})", BASELINE_COLOR, baseline_value),
-                                       (current, f"{version}", CURRENT_COLOR, current_value)):
+    windows = ((baseline, f"baseline (up to {baseline_version})", BASELINE_COLOR, baseline_value),
+               (current, version, CURRENT_COLOR, current_value))
+    for points, name, color, level in windows:
         xs = [p[0] for p in points]
         fig.add_trace(go.Scatter(x=xs, y=[p[1] for p in points], mode="markers", name=f"{name} ({len(points)} runs)",
                                  marker=dict(color=color, size=6, opacity=0.7)))

@@ -2,7 +2,8 @@
 settings; the check's watermark.
 
 An alert's identity is its ``fingerprint`` (kind, model, version, chip, compute units, metric; see
-:func:`fingerprint`), unique per project: a check run twice, or by two workers at once, finds the existing alert instead of adding one.
+:func:`fingerprint`), unique per project: a check run twice, or by two workers at once, finds the existing alert
+instead of adding one.
 """
 import hashlib
 
