@@ -27,6 +27,14 @@ OVERVIEW_TITLES = {
 }
 
 
+def _interval(precomputed, failures, runs):
+    """(low, high) of a failure rate: precomputed by the rollup, else Wilson from insights (memoised)."""
+    if precomputed is not None:
+        return tuple(precomputed)
+    interval = failure_interval(failures, runs)
+    return interval.low, interval.high
+
+
 def device_labels(devices) -> dict:
     """{DeviceInfo: "iPhone 15 Pro · A17 Pro"}; a name shared by several identifiers gets the identifier too."""
     names = Counter(d.name for d in devices)
@@ -46,14 +54,20 @@ def overview_matrix(stats: dict[DeviceInfo, dict[str, UnitStats]], metric: str, 
     for device, by_unit in stats.items():
         row = labels[device]
         rows.append(row)
-        best = recommended_unit(by_unit) if with_policy else None
+        precomputed = [u for u, s in by_unit.items() if s.recommended is not None]
+        if not with_policy:
+            best = None
+        elif precomputed:
+            best = next((u for u, s in by_unit.items() if s.recommended), None)
+        else:
+            best = recommended_unit(by_unit)
         for unit in units:
             s = by_unit.get(unit)
             if s is None:
                 continue
             if metric == "crash_rate":
-                interval = failure_interval(s.failure_count, s.runs)
-                cells[(row, unit)] = Cell(s.failure_rate, s.runs, interval.low, interval.high, unit == best,
+                low, high = _interval(s.failure_interval, s.failure_count, s.runs)
+                cells[(row, unit)] = Cell(s.failure_rate, s.runs, low, high, unit == best,
                                           failures=s.failure_count)
             else:
                 cells[(row, unit)] = Cell(s.medians.get(metric), s.counts.get(metric, 0), recommended=unit == best)
@@ -68,14 +82,15 @@ def failure_hotspots(stats: dict[DeviceInfo, dict[str, UnitStats]], max_rate: fl
     for device, by_unit in stats.items():
         for unit, s in by_unit.items():
             if s.runs and s.failure_rate > max_rate:
+                low, high = _interval(s.failure_interval, s.failure_count, s.runs)
                 out.append({"device": labels[device], "identifier": device.identifier, "chip": device.chip,"compute_units": unit,
                             "failures": s.failure_count, "runs": s.runs, "rate": s.failure_rate,
-                            "interval": failure_interval(s.failure_count, s.runs),
+                            "low": low, "high": high,
                             "statuses": ", ".join(f"{k} {v}" for k, v in sorted(s.failures.items()))})
     for h in out:
         h["rate_text"] = percent(h["rate"])
-        h["interval_text"] = f"{percent(h['interval'].low)} – {percent(h['interval'].high)}"
-    out.sort(key=lambda h: (-h["interval"].low, -h["rate"]))
+        h["interval_text"] = f"{percent(h['low'])} – {percent(h['high'])}"
+    out.sort(key=lambda h: (-h["low"], -h["rate"]))
     return out[:limit]
 
 
@@ -105,8 +120,8 @@ def compare_inputs(dist, units):
                 continue
             if s.median is not None:
                 boxes[(row, unit)] = Box(s.low, s.q1, s.median, s.q3, s.high, s.n)
-            interval = failure_interval(s.failures, s.runs)
-            rates[(row, unit)] = Rate(s.failures, s.runs, interval.low, interval.high)
+            low, high = _interval(s.failure_interval, s.failures, s.runs)
+            rates[(row, unit)] = Rate(s.failures, s.runs, low, high)
     return rows, boxes, rates
 
 

@@ -142,7 +142,7 @@ class CoverageCell:
                 "under_sampled": self.under_sampled, "runs_needed": self.needed}
 
 
-def coverage(scope: Scope, span: str = "model", units=None) -> list[CoverageCell]:
+def coverage(scope: Scope, span: str = "model", units=None, rows=None) -> list[CoverageCell]:
     """Runs per (model version, device, OS major, compute units), including the cells nobody has run yet.
 
     The grid is every model version in the span x every device and OS major seen in those runs x every compute
@@ -151,9 +151,9 @@ def coverage(scope: Scope, span: str = "model", units=None) -> list[CoverageCell
     """
     from collector.models import COMPUTE_UNITS
 
-    runs = scope.runs(span)
-    rows = list(runs.values("model_version_id", "device_id", "os_major", "compute_units")
-                .annotate(n=Count("id"), failures=count_failures()).order_by())
+    if rows is None:  # else precomputed rows of the same shape (dashboard.rollups)
+        rows = list(scope.runs(span).values("model_version_id", "device_id", "os_major", "compute_units")
+                    .annotate(n=Count("id"), failures=count_failures()).order_by())
     if not rows:
         return []
     versions = {mv.pk: mv for mv in scope.model_versions}
@@ -238,6 +238,8 @@ class UnitStats:
     failures: dict  # status -> count, failed statuses only
     medians: dict  # metric key -> median (None without values)
     counts: dict  # metric key -> runs with a value
+    failure_interval: tuple | None = None  # (low, high), when precomputed (dashboard.rollups)
+    recommended: bool | None = None  # the policy mark, when precomputed
 
     @property
     def failure_count(self) -> int:
@@ -305,6 +307,7 @@ class BoxStats:
     n: int  # runs with a value
     runs: int  # all runs, failed ones included
     failures: int
+    failure_interval: tuple | None = None  # (low, high), when precomputed (dashboard.rollups)
 
 
 BOX_QUANTILES = {"low": 0.05, "q1": 0.25, "median": 0.5, "q3": 0.75, "high": 0.95}

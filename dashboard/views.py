@@ -7,7 +7,7 @@ from django.shortcuts import render
 
 from collector.auth import visible_projects
 
-from . import presenters, queries
+from . import presenters, queries, rollups
 from .context import dashboard_context
 from .evidence import predictions_per_session
 from .figures import compare as compare_figures
@@ -32,13 +32,12 @@ def overview(request):
     metric = _choice(request, "metric", dict(presenters.OVERVIEW_TABS), "warm")
     rows_param = _choice(request, "rows", ("device", "chip"), "")
     filters, scope, context = dashboard_context(request, "overview", {"metric": metric, "rows": rows_param})
-    runs = scope.runs()
     by = rows_param or "device"
-    stats = queries.device_unit_stats(runs, by=by)
+    stats = rollups.overview_stats(scope, by=by)
     if not rows_param and queries.well_sampled_share(stats) < 0.5:
         # Too few runs per device to read anything: one row per chip instead (the page says so, one click back).
         by = "chip"
-        stats = queries.device_unit_stats(runs, by="chip")
+        stats = rollups.overview_stats(scope, by="chip")
     figure = None
     if stats:
         units = _units(filters)
@@ -60,6 +59,7 @@ def overview(request):
         total_runs=sum(s.runs for units in stats.values() for s in units.values()), row_count=len(stats),
         predictions_per_session=predictions_per_session(), max_failure_rate_pct=percent(max_rate),
     )
+    context["rollup_computed_at"] = rollups.computed_at(scope)
     return render(request, "dashboard/overview.html", context)
 
 
@@ -72,9 +72,7 @@ def compare(request):
     # of boxes would not be readable.
     by = _choice(request, "rows", ("device", "chip"), "device" if filters.device or filters.chip else "chip")
     units = _units(filters)
-    runs = scope.runs()
-    dist = queries.distribution_by_unit(runs, metric, by=by)
-    timings = queries.unit_timings(runs) if dist else []
+    dist, timings = rollups.compare_data(scope, metric, by=by)
     figures = {}
     if dist:
         label = dict(presenters.COMPARE_METRICS)[metric]
@@ -100,6 +98,7 @@ def compare(request):
                       "chip": filters.query(metric=metric, rows="chip")},
         total_runs=sum(s.runs for units_ in dist.values() for s in units_.values()),
     )
+    context["rollup_computed_at"] = rollups.computed_at(scope)
     return render(request, "dashboard/compare.html", context)
 
 
@@ -110,7 +109,7 @@ def versions(request):
                                                                       "rows": request.GET.get("rows")})
     by = _choice(request, "rows", ("device", "chip"), "device" if filters.device or filters.chip else "chip")
     units = _units(filters)
-    by_version = queries.metric_by_version(scope, metric, by=by)
+    by_version = rollups.metric_by_version(scope, metric, by=by)
     figures = {}
     if by_version:
         m = queries.METRICS[metric]
@@ -132,6 +131,7 @@ def versions(request):
         rows_queries={"device": filters.query(metric=metric, rows="device"),
                       "chip": filters.query(metric=metric, rows="chip")},
     )
+    context["rollup_computed_at"] = rollups.computed_at(scope)
     return render(request, "dashboard/versions.html", context)
 
 
@@ -149,7 +149,7 @@ def fleet(request):
             units, totals, by_status, title="Failure rate by status and compute unit (all models)"), "fleet-status")
         figures["stage"] = to_html(fleet_figures.failures_by_stage(
             units, by_stage, title="Failed runs by the stage that failed"), "fleet-stage")
-    coverage_cells = queries.coverage(scope, "version") if scope.model_version else []
+    coverage_cells = rollups.coverage(scope)
     if coverage_cells:
         rows, os_majors, cov_units, cov_counts = presenters.coverage_inputs(coverage_cells, scope.model_version)
         figures["coverage"] = to_html(fleet_figures.coverage_matrix(
@@ -163,6 +163,7 @@ def fleet(request):
         coverage_total=len(coverage_cells), coverage_under=len(under), coverage_next=under[:15],
         coverage_api=f"/api/v1/coverage?{filters.query()}&under_sampled=true",
     )
+    context["rollup_computed_at"] = rollups.computed_at(scope)
     return render(request, "dashboard/fleet.html", context)
 
 

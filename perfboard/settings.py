@@ -171,6 +171,9 @@ PERFBOARD = {
     "MIN_EFFECT": env_float("PERFBOARD_MIN_EFFECT", 0.05),
     "ALPHA": env_float("PERFBOARD_ALPHA", 0.001),  # strict: every version boundary of every series is tested
     "RETRY_BASE_SECONDS": env_float("PERFBOARD_RETRY_BASE_SECONDS", 10.0),  # task retries: base * 2**n, jittered
+    # Dashboard: a model version's page aggregates (dashboard/rollups.py) are recomputed when runs of that version
+    # arrived since, but at most once per this many seconds; meanwhile pages show them with the time they were made.
+    "DASHBOARD_ROLLUP_MAX_AGE": env_float("PERFBOARD_DASHBOARD_ROLLUP_MAX_AGE", 60),
 }
 
 LOGGING = {

@@ -13,22 +13,48 @@ UNDERSAMPLED_COLOR = "#e9ecef"
 CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"]}
 
 
-def base_layout(fig: go.Figure, title: str | None = None, height: int | None = None) -> go.Figure:
-    """A light look set by hand: plotly's named templates cost ~100 ms per figure (a deep copy) on every render."""
-    fig.update_layout(
-        template="none", paper_bgcolor="white", plot_bgcolor="white", margin=dict(l=10, r=10, t=50 if title else 20, b=10),
+AXIS = dict(gridcolor="#eef1f4", linecolor="#c9d1d9", zeroline=False, automargin=True)
+EMPTY_TEMPLATE = {"data": {}, "layout": {}}
+
+
+def merge(base: dict, changes: dict) -> dict:
+    """`base` updated by `changes`, recursing into nested dicts (like Figure.update_layout)."""
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def layout(title: str | None = None, height: int | None = None, **changes) -> dict:
+    """The shared look as a layout dict; `changes` are merged in (nested dicts too)."""
+    base = dict(
+        template=EMPTY_TEMPLATE, paper_bgcolor="white", plot_bgcolor="white",
+        margin=dict(l=10, r=10, t=80 if title else 20, b=10),
         font=dict(family="-apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif", size=12, color="#1d232b"),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
-        hoverlabel=dict(bgcolor="white"),
+        hoverlabel=dict(bgcolor="white"), xaxis=dict(AXIS), yaxis=dict(AXIS),
     )
-    fig.update_xaxes(gridcolor="#eef1f4", linecolor="#c9d1d9", zeroline=False, automargin=True)
-    fig.update_yaxes(gridcolor="#eef1f4", linecolor="#c9d1d9", zeroline=False, automargin=True)
     if title:
         # Title on top of the figure, the legend between it and the plot.
-        fig.update_layout(title=dict(text=title, x=0, xanchor="left", y=0.995, yref="container", yanchor="top",
-                                     font=dict(size=14)), margin=dict(t=80))
+        base["title"] = dict(text=title, x=0, xanchor="left", y=0.995, yref="container", yanchor="top",
+                             font=dict(size=14))
     if height:
-        fig.update_layout(height=height)
+        base["height"] = height
+    return merge(base, changes)
+
+
+def figure(data: list[dict], layout: dict) -> go.Figure:
+    """A Figure from plain trace and layout dicts, built in one go without plotly's property validation.
+
+    Validation costs tens of milliseconds per figure (hundreds with a named template) on every page view, and the
+    builders' outputs are fixed by their tests; plotly.js ignores nothing it is given here.
+    """
+    return go.Figure(data=data, layout=layout, _validate=False)
+
+
+def base_layout(fig: go.Figure, title: str | None = None, height: int | None = None) -> go.Figure:
+    """Apply the shared look to a Figure built with graph objects (validated: slower than `figure(data, layout)`)."""
+    fig.update_layout(layout(title, height))
     return fig
 
 

@@ -1,45 +1,36 @@
 """The fleet page: failure rates by status and stage per unit, and the coverage matrix."""
-import plotly.graph_objects as go
-
-from .common import UNIT_COLORS, base_layout
+from .common import UNIT_COLORS, figure, layout
 
 STATUS_COLORS = {"crash": "#c62828", "oom": "#ef6c00", "error": "#6d4c41", "timeout": "#7b1fa2"}
-STAGE_ORDER = ("decrypt", "compile", "load", "first_prediction", "prediction")
+STAGE_ORDER = ("decrypt", "compile", "load", "first_prediction", "prediction", "unknown")
 
 
-def failures_by_status(units: list[str], totals: dict, failures: dict, *, title: str) -> go.Figure:
+def failures_by_status(units: list[str], totals: dict, failures: dict, *, title: str):
     """Stacked failure rate per unit, one colour per status: totals {unit: runs}, failures {(unit, status): n}."""
-    fig = go.Figure()
+    data = []
     for status, color in STATUS_COLORS.items():
         ys = [failures.get((u, status), 0) / totals[u] if totals.get(u) else 0 for u in units]
         if not any(ys):
             continue
-        fig.add_trace(go.Bar(x=units, y=ys, name=status, marker_color=color,
-                             customdata=[[failures.get((u, status), 0), totals.get(u, 0)] for u in units],
-                             hovertemplate="%{x}: " + status + " in %{customdata[0]} of %{customdata[1]} runs"
-                                           " (%{y:.2%})<extra></extra>"))
-    base_layout(fig, title, height=340)
-    fig.update_layout(barmode="stack")
-    fig.update_yaxes(tickformat=".1%", title="share of runs", rangemode="tozero")
-    return fig
+        data.append(dict(type="bar", x=list(units), y=ys, name=status, marker=dict(color=color),
+                         customdata=[[failures.get((u, status), 0), totals.get(u, 0)] for u in units],
+                         hovertemplate="%{x}: " + status + " in %{customdata[0]} of %{customdata[1]} runs"
+                                       " (%{y:.2%})<extra></extra>"))
+    return figure(data, layout(title, height=340, barmode="stack",
+                               yaxis=dict(tickformat=".1%", title=dict(text="share of runs"), rangemode="tozero")))
 
 
-def failures_by_stage(units: list[str], by_stage: dict, *, title: str) -> go.Figure:
+def failures_by_stage(units: list[str], by_stage: dict, *, title: str):
     """Failed runs per stage (decrypt ... prediction), grouped by unit: by_stage {(unit, stage): n}."""
-    fig = go.Figure()
-
     stages = [s for s in STAGE_ORDER if any(by_stage.get((u, s)) for u in units)]
-    for u in units:
-        fig.add_trace(go.Bar(x=stages, y=[by_stage.get((u, s), 0) for s in stages], name=u,
-                             marker_color=UNIT_COLORS.get(u)))
-    base_layout(fig, title, height=340)
-    fig.update_layout(barmode="group")
-    fig.update_yaxes(title="failed runs", rangemode="tozero")
-    return fig
+    data = [dict(type="bar", x=stages, y=[by_stage.get((u, s), 0) for s in stages], name=u,
+                 marker=dict(color=UNIT_COLORS.get(u))) for u in units]
+    return figure(data, layout(title, height=340, barmode="group",
+                               yaxis=dict(title=dict(text="failed runs"), rangemode="tozero")))
 
 
 def coverage_matrix(rows: list[str], os_majors: list[int], units: list[str], counts: dict, *, title: str,
-                    min_runs: int) -> go.Figure:
+                    min_runs: int):
     """Runs per device (rows) x (OS major, unit) (columns); counts {(row, os_major, unit): runs}.
 
     Cells with at least `min_runs` runs are green (darker = more), under-sampled cells pale orange with their
@@ -58,19 +49,14 @@ def coverage_matrix(rows: list[str], os_majors: list[int], units: list[str], cou
             else:
                 ze.append(None), zf.append(1.0 if n else 0.0)
         z_enough.append(ze), z_few.append(zf), text.append(t)
-    fig = go.Figure()
-    hover = "%{y}<br>%{x}<br>%{text} runs<extra></extra>"
-    fig.add_trace(go.Heatmap(z=z_few, x=x, y=rows, text=text, texttemplate="%{text}", hovertemplate=hover,
-                             colorscale=[[0, "#ffffff"], [0.5, "#ffffff"], [0.5, "#fde2c4"], [1, "#fde2c4"]],
-                             zmin=0, zmax=1, showscale=False, xgap=1, ygap=1, textfont=dict(size=9, color="#8a4b08"),
-                             name=f"fewer than {min_runs} runs"))
-    fig.add_trace(go.Heatmap(z=z_enough, x=x, y=rows, text=text, texttemplate="%{text}", hovertemplate=hover,
-                             colorscale=[[0, "#c7e9c0"], [1, "#238b45"]], showscale=False, xgap=1, ygap=1,
-                             textfont=dict(size=9), name="enough runs"))
-    base_layout(fig, title, height=max(280, 22 * len(rows) + 160))
-    fig.update_layout(margin=dict(t=110))
-    fig.update_xaxes(side="top", tickfont=dict(size=10))
-    fig.update_yaxes(autorange="reversed", type="category", tickfont=dict(size=10))
-    return fig
-
-
+    common = dict(type="heatmap", x=x, y=list(rows), text=text, texttemplate="%{text}", showscale=False, xgap=1,
+                  ygap=1, hovertemplate="%{y}<br>%{x}<br>%{text} runs<extra></extra>")
+    data = [
+        dict(common, z=z_few, colorscale=[[0, "#ffffff"], [0.5, "#ffffff"], [0.5, "#fde2c4"], [1, "#fde2c4"]],
+             zmin=0, zmax=1, textfont=dict(size=9, color="#8a4b08"), name=f"fewer than {min_runs} runs"),
+        dict(common, z=z_enough, colorscale=[[0, "#c7e9c0"], [1, "#238b45"]], textfont=dict(size=9),
+             name="enough runs"),
+    ]
+    return figure(data, layout(title, height=max(280, 22 * len(rows) + 160), margin=dict(t=110),
+                               xaxis=dict(side="top", tickfont=dict(size=10)),
+                               yaxis=dict(autorange="reversed", type="category", tickfont=dict(size=10))))

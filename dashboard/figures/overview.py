@@ -9,9 +9,7 @@ rates such a cell is pale red when it did fail, because a crash on few runs is s
 import math
 from dataclasses import dataclass
 
-import plotly.graph_objects as go
-
-from .common import UNDERSAMPLED_COLOR, base_layout, ms, percent
+from .common import UNDERSAMPLED_COLOR, figure, layout, ms, percent
 
 SPEED_SCALE = [[0.0, "#1a9850"], [0.25, "#a6d96a"], [0.5, "#fee08b"], [0.75, "#fc8d59"], [1.0, "#d73027"]]
 RATE_SCALE = [[0.0, "#ffffff"], [0.02, "#fde0dd"], [0.3, "#fa9fb5"], [1.0, "#a50f15"]]
@@ -32,7 +30,7 @@ class Cell:
 
 
 def heatmap(rows: list[str], units: list[str], cells: dict, *, title: str, min_runs: int,
-            kind: str = "time") -> go.Figure:
+            kind: str = "time"):
     """rows: device labels, top to bottom (oldest chip first); units: columns; cells: {(row, unit): Cell}.
 
     kind "time": values in ms, coloured relative to the row's fastest sampled cell. kind "rate": values in [0, 1].
@@ -87,7 +85,6 @@ def heatmap(rows: list[str], units: list[str], cells: dict, *, title: str, min_r
         few_z.append(fz), few_text.append(ft), few_hover.append(fh)
         failing_z.append(xz), failing_text.append(xt), failing_hover.append(xh)
 
-    fig = go.Figure()
     if kind == "time":
         colorbar = dict(title=dict(text="vs fastest<br>unit on device", side="top"), tickvals=[0, 0.5, 1],
                         ticktext=["1x", "2x", f"≥{MAX_SLOWDOWN:g}x"], len=min(1.0, 300 / max(len(rows) * 30, 1)),
@@ -99,26 +96,24 @@ def heatmap(rows: list[str], units: list[str], cells: dict, *, title: str, min_r
         colorbar = dict(title=dict(text="failure rate", side="top"), tickformat=".0%", thickness=12,
                         len=min(1.0, 300 / max(len(rows) * 30, 1)), y=1, yanchor="top")
         scale, zmin, zmax = RATE_SCALE, 0.0, top
-    fig.add_trace(go.Heatmap(
-        z=sure_z, x=list(units), y=list(rows), text=sure_text, texttemplate="%{text}", customdata=sure_hover,
-        hovertemplate="%{y}<br>%{x}<br>%{customdata}<extra></extra>", colorscale=scale, zmin=zmin, zmax=zmax,
-        colorbar=colorbar, xgap=2, ygap=2, name="enough runs", textfont=dict(size=11)))
-    fig.add_trace(go.Heatmap(
-        z=few_z, x=list(units), y=list(rows), text=few_text, texttemplate="%{text}", customdata=few_hover,
-        hovertemplate="%{y}<br>%{x}<br>%{customdata}<extra></extra>",
-        colorscale=[[0, UNDERSAMPLED_COLOR], [1, UNDERSAMPLED_COLOR]], showscale=False, xgap=2, ygap=2,
-        name=f"fewer than {min_runs} runs", textfont=dict(size=10, color="#6b7480")))
+    hover = "%{y}<br>%{x}<br>%{customdata}<extra></extra>"
+    common = dict(type="heatmap", x=list(units), y=list(rows), texttemplate="%{text}", hovertemplate=hover,
+                  xgap=2, ygap=2)
+    data = [
+        dict(common, z=sure_z, text=sure_text, customdata=sure_hover, colorscale=scale, zmin=zmin, zmax=zmax,
+             colorbar=colorbar, name="enough runs", textfont=dict(size=11)),
+        dict(common, z=few_z, text=few_text, customdata=few_hover, showscale=False,
+             colorscale=[[0, UNDERSAMPLED_COLOR], [1, UNDERSAMPLED_COLOR]], name=f"fewer than {min_runs} runs",
+             textfont=dict(size=10, color="#6b7480")),
+    ]
     if any(v is not None for row in failing_z for v in row):
-        fig.add_trace(go.Heatmap(
-            z=failing_z, x=list(units), y=list(rows), text=failing_text, texttemplate="%{text}",
-            customdata=failing_hover, hovertemplate="%{y}<br>%{x}<br>%{customdata}<extra></extra>",
-            colorscale=[[0, FEW_FAILING_COLOR], [1, FEW_FAILING_COLOR]], showscale=False, xgap=2, ygap=2,
-            name=f"fewer than {min_runs} runs, with failures", textfont=dict(size=10, color="#8b1a1a")))
-    base_layout(fig, title, height=max(260, 34 * len(rows) + 120))
-    fig.update_layout(shapes=shapes, margin=dict(l=10, r=10, t=90, b=10))
-    fig.update_xaxes(side="top", type="category", showgrid=False, title=None)
-    fig.update_yaxes(autorange="reversed", type="category", showgrid=False, title=None, automargin=True)
-    return fig
+        data.append(dict(common, z=failing_z, text=failing_text, customdata=failing_hover, showscale=False,
+                         colorscale=[[0, FEW_FAILING_COLOR], [1, FEW_FAILING_COLOR]],
+                         name=f"fewer than {min_runs} runs, with failures", textfont=dict(size=10, color="#8b1a1a")))
+    return figure(data, layout(
+        title, height=max(260, 34 * len(rows) + 120), shapes=shapes, margin=dict(l=10, r=10, t=90, b=10),
+        xaxis=dict(side="top", type="category", showgrid=False),
+        yaxis=dict(autorange="reversed", type="category", showgrid=False)))
 
 
 def _failures(cell: Cell) -> int:

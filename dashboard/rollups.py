@@ -1,0 +1,300 @@
+"""Per-model-version rollups, so the overview, compare and versions pages stay fast at millions of runs.
+
+A page over one model version needs, per (device or chip) and compute unit, the runs, failures per status, and five
+quantiles of seven per-run metrics; exact medians cannot be summed from partial aggregates, so they are computed
+over all the version's runs in four GROUP BY queries (`refresh`) and stored, with the Wilson intervals and the policy
+mark, in `CellRollup` rows (a few hundred per version). A page view then reads those rows.
+
+Freshness: `current(model_version)` compares the newest run id in the database (primary-key index: constant time)
+with the one the rollup saw. If runs arrived since, and at least one belongs to this version (an index range scan
+over the new ids only), the rollup is recomputed, unless it is younger than PERFBOARD["DASHBOARD_ROLLUP_MAX_AGE"]
+seconds: then the page shows it with its time. `python manage.py refresh_dashboard_rollups` recomputes every
+version ahead of page views (e.g. after a bulk load or from a schedule).
+
+Pages narrowed by OS, source, variant, time range or a single device do not use rollups (see `applicable`).
+"""
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from collector.models import Device, Run
+
+from .aggregates import Percentile
+from .evidence import failure_interval, recommended_unit
+from .models import CellRollup, RollupState
+from .queries import (BOX_QUANTILES, FAILURE_STATUSES, LOAD_KIND_ORDER, METRICS, STAGES, BoxStats, DeviceInfo,
+                      UnitStats, UnitTimings, count_failures)
+
+ROLLUP_METRICS = tuple(METRICS)
+
+
+def max_age() -> float:
+    return float(settings.PERFBOARD.get("DASHBOARD_ROLLUP_MAX_AGE", 60))
+
+
+def applicable(filters) -> bool:
+    """Whether a page with these filters can be answered from rollups: only project, model, version, chip and
+    compute units may be set (chip and units select rollup rows; the rest would change the medians)."""
+    return not any(getattr(filters, name) not in (None, "", ()) for name in (
+        "device", "os_min", "os_max", "source", "variant", "since", "until"))
+
+
+# --- computing ------------------------------------------------------------------------------------------------------
+
+def _cell_annotations():
+    ann = {"runs": Count("id")}
+    for status in FAILURE_STATUSES:
+        ann[f"fail_{status}"] = Count("id", filter=Q(status=status))
+    for key in ROLLUP_METRICS:
+        m = METRICS[key]
+        ann[f"{key}__n"] = Count(m.column, filter=m.q())
+        for name, p in BOX_QUANTILES.items():
+            ann[f"{key}__{name}"] = Percentile(m.column, p, filter=m.q())
+    return ann
+
+
+def _version_annotations():
+    from .aggregates import Median
+
+    ann = {"runs": Count("id"), "first": Median("first_prediction_ms"), "warm": Median("prediction_median_ms"),
+           "first_runs": Count("first_prediction_ms"), "warm_runs": Count("prediction_median_ms")}
+    for kind in LOAD_KIND_ORDER:
+        ann[f"{kind}__n"] = Count("load_ms", filter=Q(load_kind=kind))
+        for stage in STAGES:
+            ann[f"{kind}__{stage}"] = Median(f"{stage}_ms", filter=Q(load_kind=kind))
+    return ann
+
+
+def cell_stats(row) -> dict:
+    """The JSON stored per device/chip cell: failures per status, their Wilson interval, quantiles per metric."""
+    failures = {s: row[f"fail_{s}"] for s in FAILURE_STATUSES if row[f"fail_{s}"]}
+    interval = failure_interval(sum(failures.values()), row["runs"])
+    return {
+        "failures": failures, "failure_interval": [interval.low, interval.high],
+        "metrics": {key: {"n": row[f"{key}__n"], **{name: row[f"{key}__{name}"] for name in BOX_QUANTILES}}
+                    for key in ROLLUP_METRICS},
+    }
+
+
+def refresh(model_version) -> RollupState:
+    """Recompute the rollup of one model version (four GROUP BY queries over its runs) and store it."""
+    newest = Run.objects.aggregate(m=Max("id"))["m"] or 0
+    runs = Run.objects.filter(model_version=model_version)
+    by_device = list(runs.values("device_id", "compute_units").annotate(**_cell_annotations()).order_by())
+    by_chip = list(runs.values("device__chip", "compute_units").annotate(**_cell_annotations()).order_by())
+    by_unit = list(runs.values("compute_units").annotate(**_version_annotations()).order_by())
+    coverage = list(runs.values("device_id", "os_major", "compute_units")
+                    .annotate(n=Count("id"), failures=count_failures()).order_by())
+    chips = dict(Device.objects.filter(pk__in={r["device_id"] for r in by_device}).values_list("pk", "chip"))
+
+    rows = []
+    for level, data, key in (("device", by_device, "device_id"), ("chip", by_chip, "device__chip")):
+        groups: dict = {}
+        for r in data:
+            groups.setdefault(r[key], []).append(r)
+        for group_key, cells in groups.items():
+            stats = {r["compute_units"]: cell_stats(r) for r in cells}
+            best = recommended_unit({r["compute_units"]: _unit_stats(r["compute_units"], r["runs"],
+                                                                     stats[r["compute_units"]]) for r in cells})
+            for r in cells:
+                stats[r["compute_units"]]["recommended"] = r["compute_units"] == best
+                rows.append(CellRollup(
+                    model_version=model_version, level=level, compute_units=r["compute_units"], runs=r["runs"],
+                    device_id=group_key if level == "device" else None,
+                    chip=(chips.get(group_key, "") if level == "device" else group_key) or "",
+                    stats=stats[r["compute_units"]]))
+    for r in by_unit:
+        stats = {"stages": {k: {s: r[f"{k}__{s}"] for s in STAGES} for k in LOAD_KIND_ORDER},
+                 "stage_runs": {k: r[f"{k}__n"] for k in LOAD_KIND_ORDER},
+                 **{k: r[k] for k in ("first", "warm", "first_runs", "warm_runs")}}
+        rows.append(CellRollup(model_version=model_version, level="version", compute_units=r["compute_units"],
+                               runs=r["runs"], stats=stats))
+    for r in coverage:
+        rows.append(CellRollup(model_version=model_version, level="coverage", device_id=r["device_id"],
+                               chip=chips.get(r["device_id"], "") or "", os_major=r["os_major"],
+                               compute_units=r["compute_units"], runs=r["n"], stats={"failures": r["failures"]}))
+    with transaction.atomic():
+        state, _ = RollupState.objects.select_for_update().get_or_create(
+            model_version=model_version, defaults={"max_run_id": 0, "runs": 0, "computed_at": timezone.now()})
+        CellRollup.objects.filter(model_version=model_version).delete()
+        CellRollup.objects.bulk_create(rows, batch_size=1000)
+        state.max_run_id, state.runs = newest, sum(r["runs"] for r in by_unit)
+        state.computed_at = timezone.now()
+        state.save()
+    return state
+
+
+def current(model_version) -> RollupState:
+    """The version's rollup state, recomputed first if it is missing or stale (see the module docstring)."""
+    return current_many([model_version])[model_version.pk]
+
+
+def current_many(model_versions) -> dict:
+    """{version pk: RollupState} for several versions, each recomputed if missing or stale; two queries when all
+    are fresh."""
+    states = {s.pk: s for s in RollupState.objects.filter(model_version__in=[mv.pk for mv in model_versions])}
+    newest = None
+    out = {}
+    for mv in model_versions:
+        state = states.get(mv.pk)
+        if state is None:
+            out[mv.pk] = refresh(mv)
+            continue
+        if newest is None:
+            newest = Run.objects.aggregate(m=Max("id"))["m"] or 0
+        if newest <= state.max_run_id or timezone.now() - state.computed_at < timedelta(seconds=max_age()):
+            out[mv.pk] = state
+        elif Run.objects.filter(id__gt=state.max_run_id, model_version=mv).exists():
+            out[mv.pk] = refresh(mv)
+        else:
+            RollupState.objects.filter(pk=state.pk).update(max_run_id=newest)
+            state.max_run_id = newest
+            out[mv.pk] = state
+    return out
+
+
+# --- reading: the same shapes the live queries return ---------------------------------------------------------------
+
+def _unit_stats(unit, runs, stats) -> UnitStats:
+    metrics = stats["metrics"]
+    return UnitStats(unit, runs, dict(stats["failures"]), {k: v["median"] for k, v in metrics.items()},
+                     {k: v["n"] for k, v in metrics.items()}, tuple(stats["failure_interval"]),
+                     stats.get("recommended"))
+
+
+def _cells(model_version, by, filters):
+    """[(DeviceInfo of the row, CellRollup)] of one version, or of several when given a list."""
+    versions = model_version if isinstance(model_version, (list, tuple)) else [model_version]
+    cells = CellRollup.objects.filter(model_version__in=[mv.pk for mv in versions], level=by)
+    if filters.chip:
+        cells = cells.filter(chip=filters.chip)
+    if filters.compute_units:
+        cells = cells.filter(compute_units__in=filters.compute_units)
+    cells = list(cells)
+    if by == "device":
+        groups = {d.pk: DeviceInfo.of(d) for d in Device.objects.filter(pk__in={c.device_id for c in cells})}
+        key = lambda c: groups[c.device_id]  # noqa: E731
+    else:
+        ranks = dict(Device.objects.filter(chip__in={c.chip for c in cells}).values_list("chip", "chip_rank"))
+        infos = {chip: DeviceInfo(None, "", chip or "unknown chip", chip, ranks.get(chip), None)
+                 for chip in {c.chip for c in cells}}
+        key = lambda c: infos[c.chip]  # noqa: E731
+    return [(key(c), c) for c in cells]
+
+
+def device_unit_stats(model_version, filters, by="device"):
+    """Like queries.device_unit_stats, from the rollup."""
+    out: dict = {}
+    for info, c in _cells(model_version, by, filters):
+        out.setdefault(info, {})[c.compute_units] = _unit_stats(c.compute_units, c.runs, c.stats)
+    return dict(sorted(out.items(), key=lambda kv: kv[0].order))
+
+
+def distribution_by_unit(model_version, filters, metric_key, by="chip"):
+    """Like queries.distribution_by_unit, from the rollup."""
+    out: dict = {}
+    for info, c in _cells(model_version, by, filters):
+        m = c.stats["metrics"][metric_key]
+        failures = sum(c.stats["failures"].values())
+        out.setdefault(info, {})[c.compute_units] = BoxStats(
+            m["low"], m["q1"], m["median"], m["q3"], m["high"], m["n"], c.runs, failures,
+            tuple(c.stats["failure_interval"]))
+    return dict(sorted(out.items(), key=lambda kv: kv[0].order))
+
+
+def unit_timings(model_version, filters) -> list[UnitTimings]:
+    """Like queries.unit_timings over the whole version (so not for a chip filter: see the caller)."""
+    from collector.models import COMPUTE_UNITS
+
+    rows = {c.compute_units: c for c in CellRollup.objects.filter(model_version=model_version, level="version")}
+    out = []
+    for unit in COMPUTE_UNITS:
+        c = rows.get(unit)
+        if c is None or (filters.compute_units and unit not in filters.compute_units):
+            continue
+        st = c.stats
+        out.append(UnitTimings(unit, c.runs, st["stages"], st["stage_runs"], st["first"], st["warm"],
+                               st["first_runs"], st["warm_runs"]))
+    return out
+
+
+def coverage_counts(model_version):
+    """[(device_id, chip, os_major, compute_units, runs, failures)] of one version, from the rollup."""
+    return [(c.device_id, c.chip, c.os_major, c.compute_units, c.runs, c.stats.get("failures", 0))
+            for c in CellRollup.objects.filter(model_version=model_version, level="coverage")]
+
+
+# --- what the pages call: the rollup when it applies, else the live query -------------------------------------------
+
+def _ensure(scope, model_version):
+    """`current(model_version)` once per page view (the scope remembers which versions it checked)."""
+    checked = scope.__dict__.setdefault("_rollups_checked", {})
+    if model_version.pk not in checked:
+        checked[model_version.pk] = current(model_version)
+
+
+def computed_at(scope):
+    """When the oldest rollup this page view used was computed (None when it used none)."""
+    states = list(scope.__dict__.get("_rollups_checked", {}).values())
+    return min((s.computed_at for s in states), default=None)
+
+def overview_stats(scope, by="device"):
+    from . import queries
+
+    if scope.model_version is not None and applicable(scope.filters):
+        _ensure(scope, scope.model_version)
+        return device_unit_stats(scope.model_version, scope.filters, by)
+    return queries.device_unit_stats(scope.runs(), by=by)
+
+
+def compare_data(scope, metric_key, by="chip"):
+    """(distribution per row and unit, unit timings)."""
+    from . import queries
+
+    if scope.model_version is not None and applicable(scope.filters):
+        _ensure(scope, scope.model_version)
+        dist = distribution_by_unit(scope.model_version, scope.filters, metric_key, by)
+        if not dist:
+            return dist, []
+        timings = (unit_timings(scope.model_version, scope.filters) if not scope.filters.chip
+                   else queries.unit_timings(scope.runs()))
+        return dist, timings
+    dist = queries.distribution_by_unit(scope.runs(), metric_key, by=by)
+    return dist, (queries.unit_timings(scope.runs()) if dist else [])
+
+
+def metric_by_version(scope, metric_key, by="chip"):
+    """Like queries.metric_by_version, from each version's rollup when the filters allow."""
+    from . import queries
+
+    if not scope.versions or not applicable(scope.filters):
+        return queries.metric_by_version(scope, metric_key, by=by)
+    out: dict = {}
+    scope.__dict__.setdefault("_rollups_checked", {}).update(current_many(scope.versions))
+    version_of = {mv.pk: mv.version for mv in scope.versions}
+    for info, c in _cells(scope.versions, by, scope.filters):
+        m = c.stats["metrics"][metric_key]
+        if m["n"]:
+            out.setdefault(info, {}).setdefault(c.compute_units, {})[version_of[c.model_version_id]] = \
+                queries.median_band(m["median"], m["q1"], m["q3"], m["n"])
+    return dict(sorted(out.items(), key=lambda kv: kv[0].order))
+
+
+def coverage(scope):
+    """Coverage cells of the selected version (queries.coverage), from the rollup when the filters allow."""
+    from . import queries
+
+    if scope.model_version is None:
+        return []
+    if not applicable(scope.filters):
+        return queries.coverage(scope, "version")
+    _ensure(scope, scope.model_version)
+    units = scope.filters.compute_units
+    rows = [{"model_version_id": scope.model_version.pk, "device_id": d, "os_major": o, "compute_units": u,
+             "n": n, "failures": f}
+            for d, chip, o, u, n, f in coverage_counts(scope.model_version)
+            if (not scope.filters.chip or chip == scope.filters.chip) and (not units or u in units)]
+    return queries.coverage(scope, "version", rows=rows)

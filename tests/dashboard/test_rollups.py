@@ -1,0 +1,85 @@
+"""Rollups give the same answers as the live queries, and are recomputed when runs of their version arrive."""
+import pytest
+
+from collector.bulk import bulk_load
+from collector.models import Project
+from dashboard import queries, rollups
+from dashboard.filters import Filters
+from dashboard.models import CellRollup, RollupState
+
+
+def scope_for(**filters):
+    return queries.resolve_scope(Project.objects.all(), Filters(**filters))
+
+
+def same_stats(a, b):
+    assert {d.name for d in a} == {d.name for d in b}
+    for (da, ua), (db, ub) in zip(a.items(), b.items()):
+        assert da.name == db.name and set(ua) == set(ub)
+        for unit in ua:
+            x, y = ua[unit], ub[unit]
+            assert (x.runs, x.failures) == (y.runs, y.failures)
+            for key in y.medians:  # the live query's metrics (the rollup has more)
+                assert x.counts[key] == y.counts[key]
+                assert x.medians[key] == (pytest.approx(y.medians[key]) if y.medians[key] is not None else None)
+
+
+@pytest.mark.parametrize("by", ["device", "chip"])
+def test_overview_from_rollup_equals_live(demo, by):
+    scope = scope_for(chip="A15 Bionic" if by == "device" else "", compute_units=("all", "cpuAndGPU"))
+    assert rollups.applicable(scope.filters)
+    same_stats(rollups.overview_stats(scope, by), queries.device_unit_stats(scope.runs(), by=by))
+
+
+def test_compare_and_versions_from_rollup_equal_live(demo):
+    scope = scope_for()
+    dist, timings = rollups.compare_data(scope, "load_cold", by="chip")
+    live = queries.distribution_by_unit(scope.runs(), "load_cold", by="chip")
+    for (a, ua), (b, ub) in zip(dist.items(), live.items()):
+        assert a.name == b.name
+        for unit in ua:
+            assert ua[unit].median == pytest.approx(ub[unit].median) and ua[unit].n == ub[unit].n
+            assert ua[unit].q3 == pytest.approx(ub[unit].q3) and ua[unit].failures == ub[unit].failures
+    live_timings = queries.unit_timings(scope.runs())
+    assert [(t.compute_units, t.runs, t.warm_runs) for t in timings] == \
+        [(t.compute_units, t.runs, t.warm_runs) for t in live_timings]
+    assert [t.stages["cold"]["load"] for t in timings] == pytest.approx([t.stages["cold"]["load"] for t in live_timings])
+    by_version = rollups.metric_by_version(scope, "warm")
+    live_versions = queries.metric_by_version(scope, "warm")
+    assert {d.name for d in by_version} == {d.name for d in live_versions}
+    for d, units in live_versions.items():
+        got = next(units_ for info, units_ in by_version.items() if info.name == d.name)
+        for unit, per_version in units.items():
+            for version, band in per_version.items():
+                assert got[unit][version].median == pytest.approx(band.median)
+                assert got[unit][version].low == pytest.approx(band.low)
+
+
+def test_coverage_from_rollup_equals_live(demo):
+    scope = scope_for()
+    assert [c.to_dict() for c in rollups.coverage(scope)] == [c.to_dict() for c in queries.coverage(scope, "version")]
+
+
+def test_narrowing_filters_bypass_rollups(demo):
+    for narrowing in ({"source": "lab"}, {"os_min": 18}, {"device": "iPhone14,5"}, {"variant": "x"}):
+        assert not rollups.applicable(Filters(**narrowing))
+    scope = scope_for(source="lab")
+    stats = rollups.overview_stats(scope, "chip")
+    assert not RollupState.objects.exists()
+    same_stats(stats, queries.device_unit_stats(scope.runs(), by="chip"))
+
+
+def test_rollup_is_recomputed_when_its_version_gets_runs(demo, fleet_runs, settings, make_run):
+    scope = scope_for(model="face-retouch", version="3.2.0")
+    first = rollups.current(scope.model_version)
+    assert first.runs == scope.runs().count() and CellRollup.objects.filter(model_version=scope.model_version).exists()
+    settings.PERFBOARD = {**settings.PERFBOARD, "DASHBOARD_ROLLUP_MAX_AGE": 3600}
+    bulk_load("demo", [make_run(model={"name": "face-retouch", "version": "3.2.0"})])
+    assert rollups.current(scope.model_version).runs == first.runs  # young enough: served as it is
+    settings.PERFBOARD = {**settings.PERFBOARD, "DASHBOARD_ROLLUP_MAX_AGE": 0}
+    assert rollups.current(scope.model_version).runs == first.runs + 1
+    # Runs of another version do not make this one recompute.
+    bulk_load("demo", [make_run(model={"name": "segmenter-lite", "version": "2.0.0"})])
+    before = RollupState.objects.get(pk=scope.model_version.pk).computed_at
+    state = rollups.current(scope.model_version)
+    assert state.computed_at == before and state.max_run_id == scope.runs().model.objects.order_by("-id")[0].id
