@@ -83,3 +83,13 @@ def test_rollup_is_recomputed_when_its_version_gets_runs(demo, fleet_runs, setti
     before = RollupState.objects.get(pk=scope.model_version.pk).computed_at
     state = rollups.current(scope.model_version)
     assert state.computed_at == before and state.max_run_id == scope.runs().model.objects.order_by("-id")[0].id
+
+
+def test_refresh_command(demo):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("refresh_dashboard_rollups", "--project", "demo", stdout=out)
+    assert RollupState.objects.count() == 6 and "face-retouch 3.3.0" in out.getvalue()
