@@ -14,5 +14,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/coverage", dashboard_api.Coverage.as_view(), name="coverage"),
     path("alerts/", include("alerts.urls")),
+    path("profiling/", include("profiling.urls")),
     path("", include("dashboard.urls")),
 ]

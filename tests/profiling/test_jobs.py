@@ -173,7 +173,6 @@ def member_client(client, acme, django_user_model):
     return client
 
 
-@pytest.mark.urls("tests.profiling.urls")
 def test_pages_and_json(member_client, acme, media, zoo, helpers, tmp_path, django_capture_on_commit_callbacks):
     z = helpers.zip_dir(zoo.sq_int8, tmp_path / "sq.zip")
     with django_capture_on_commit_callbacks(execute=True):
@@ -198,7 +197,6 @@ def test_pages_and_json(member_client, acme, media, zoo, helpers, tmp_path, djan
     assert list_page.status_code == 200 and "face" in list_page.content.decode()
 
 
-@pytest.mark.urls("tests.profiling.urls")
 def test_upload_form_refusal_is_shown(member_client, acme, media):
     resp = member_client.post("/profiling/", {"project": acme.pk, "model_name": "m", "version": "1",
                                               "file": io.BytesIO(b"not a model"), "compression": ""})
@@ -209,7 +207,6 @@ def test_upload_form_refusal_is_shown(member_client, acme, media):
     assert resp.status_code == 400 and "choose a project" in resp.content.decode()
 
 
-@pytest.mark.urls("tests.profiling.urls")
 def test_diff_view(member_client, acme, media, zoo, helpers, tmp_path, django_capture_on_commit_callbacks):
     jobs = []
     for name, pkg in (("fp16", zoo.sq_fp16), ("int8", zoo.sq_int8)):
@@ -226,7 +223,6 @@ def test_diff_view(member_client, acme, media, zoo, helpers, tmp_path, django_ca
     assert "Findings only in B" in html
 
 
-@pytest.mark.urls("tests.profiling.urls")
 def test_other_projects_jobs_are_hidden(client, django_user_model, acme, media, zoo, helpers, tmp_path,
                                         django_capture_on_commit_callbacks):
     job = _run(lambda: create_job(acme, open(helpers.bare_mlmodel_copy(zoo.sq_int8, tmp_path), "rb"), "m.mlmodel",
