@@ -5,7 +5,8 @@ caller's projects (404 otherwise), and answer what ``collector.policy_evidence``
 tokens (read-only, shipped in apps) and logged-in members may call both; a token only ever sees its own project.
 """
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -115,8 +116,11 @@ class PolicyView(APIView):
 
     @extend_schema(
         parameters=[PolicyQuery],
-        responses={200: OpenApiResponse(description="the policy: compute_units, fallback (ends at cpuOnly), basis "
-                                                    "(device, chip or default), reason, evidence per unit"),
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT,
+                                        description="the policy: compute_units, fallback (ends at cpuOnly), basis "
+                                                    "(device, chip or default), reason, evidence per unit",
+                                        examples=[OpenApiExample("a device with its own evidence",
+                                                                 value=POLICY_EXAMPLE)]),
                    400: OpenApiResponse(description="a bad parameter, named as the key of the answer"),
                    401: OpenApiResponse(description="no valid token or login"),
                    404: OpenApiResponse(description="unknown model or version in the caller's project")},
