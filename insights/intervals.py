@@ -8,6 +8,8 @@ Every function returns an :class:`Interval` whose numbers are finite, so it seri
 from dataclasses import dataclass
 from math import comb
 
+import math
+
 import numpy as np
 from scipy import stats
 
@@ -36,8 +38,15 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Interva
         raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
     if n == 0:
         return Interval(0.0, 0.0, 1.0, 0, confidence, False)
-    ci = stats.binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
-    return Interval(successes / n, float(ci.low), float(ci.high), n, confidence, True)
+    # The score formula itself (as in scipy's proportion_ci(method="wilson"), checked against it in the tests):
+    # binomtest would also compute a p-value nobody reads, ~2 ms a call, which made a policy export take 0.35 s.
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    low = 0.0 if successes == 0 else max(0.0, float(centre - half))  # exact ends: no 1e-17 from rounding
+    high = 1.0 if successes == n else min(1.0, float(centre + half))
+    return Interval(p, low, high, n, confidence, True)
 
 
 def median_interval(values, confidence: float = 0.95) -> Interval:

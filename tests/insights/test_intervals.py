@@ -53,3 +53,14 @@ def test_bootstrap_is_seeded_and_brackets_the_estimate():
     first, second = bootstrap_median_difference(a, b, seed=3), bootstrap_median_difference(a, b, seed=3)
     assert first == second
     assert first.low <= first.estimate <= first.high < 0
+
+
+@pytest.mark.parametrize("k, n", [(0, 1), (0, 25), (1, 3), (7, 40), (40, 40), (3, 1000)])
+def test_wilson_matches_scipy(k, n):
+    from scipy import stats
+
+    from insights.intervals import wilson_interval
+
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    got = wilson_interval(k, n)
+    assert got.low == pytest.approx(ci.low, abs=1e-12) and got.high == pytest.approx(ci.high, abs=1e-12)
