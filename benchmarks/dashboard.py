@@ -1,8 +1,9 @@
 """Server-side render time of the dashboard's overview and compare pages at 10k, 100k and 1M runs.
 
-Loads the fleet simulator's runs (bulk, COPY) into project "bench" of the configured PostgreSQL database, growing it
-size by size (10k, then 90k more, then 900k more), runs ANALYZE, then renders each page repeatedly in-process through
-Django's test client (URL routing, session, queries, figure building, template) and prints the median and p95.
+Loads the fleet simulator's runs (bulk, COPY) into one project per size ("bench-10000", "bench-100000",
+"bench-1000000") of the configured PostgreSQL database (so the largest size shares the table with the others), runs
+ANALYZE, then renders each page repeatedly in-process through Django's test client (URL routing, session, queries,
+figure building, template) and prints the median and p95.
 The pages read per-version rollups (dashboard/rollups.py); the time to compute them after a load is printed
 separately ("rollup refresh"), as is the cost of pages whose filters bypass them (marked *). Memoised Wilson
 intervals are cleared before every request.
@@ -10,7 +11,7 @@ intervals are cleared before every request.
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/dash_bench python -m benchmarks.dashboard
     DATABASE_URL=... python -m benchmarks.dashboard --sizes 10000 100000 --repeat 20
 
-The project is kept between invocations: a size already loaded is not loaded again (`--reset` starts over).
+The projects are kept between invocations: a size already loaded is not loaded again (`--reset` starts over).
 Goal (issue 3): p95 under 300 ms at 1M runs, and no more than twice the 10k figure.
 """
 import argparse
@@ -39,7 +40,9 @@ def percentile(values, p):
 
 
 def grow(project_slug: str, target: int) -> int:
-    """Load runs until the project holds `target` (a new seed per step, so run_ids never collide)."""
+    """Load runs until the project holds `target` (a seed per project and step, so run_ids never collide)."""
+    import zlib
+
     from benchmarks.fleet import generate
     from collector.bulk import bulk_load
     from collector.models import Run
@@ -47,7 +50,7 @@ def grow(project_slug: str, target: int) -> int:
     have = Run.objects.filter(project__slug=project_slug).count()
     if have < target:
         t0 = time.perf_counter()
-        bulk_load(project_slug, generate(target - have, seed=1000 + have))
+        bulk_load(project_slug, generate(target - have, seed=zlib.crc32(project_slug.encode()) + have))
         print(f"  loaded {target - have:,} runs in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     from django.db import connection
 
@@ -80,8 +83,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--project", default="bench")
-    parser.add_argument("--reset", action="store_true", help="delete the project's runs first")
+    parser.add_argument("--project", default="bench", help="prefix of the projects' slugs")
+    parser.add_argument("--reset", action="store_true", help="delete the projects' runs first")
     args = parser.parse_args(argv)
 
     import django
@@ -92,25 +95,23 @@ def main(argv=None):
     from django.db import connection
     from django.test import Client
 
-    from collector.models import Project
+    from collector.models import ModelVersion, Project
+    from dashboard import rollups
 
     if connection.vendor != "postgresql":
         raise SystemExit("benchmarks.dashboard needs PostgreSQL: set DATABASE_URL=postgres://...")
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    if args.reset:
-        Project.objects.filter(slug=args.project).delete()
-    project, _ = Project.objects.get_or_create(slug=args.project, defaults={"name": "Dashboard benchmark"})
     user, _ = get_user_model().objects.get_or_create(username="dashboard-bench")
-    project.members.add(user)
     client = Client()
     client.force_login(user)
-
-    from collector.models import ModelVersion
-    from dashboard import rollups
-
     print(f"{'runs':>10}  {'page':<24} {'median ms':>10} {'p95 ms':>8} {'queries':>8}")
     for size in sorted(args.sizes):
-        total = grow(args.project, size)
+        slug = f"{args.project}-{size}"
+        if args.reset:
+            Project.objects.filter(slug=slug).delete()
+        project, _ = Project.objects.get_or_create(slug=slug, defaults={"name": f"Dashboard benchmark, {size:,} runs"})
+        project.members.add(user)
+        total = grow(slug, size)
         t0 = time.perf_counter()
         versions = list(ModelVersion.objects.filter(project=project))
         for mv in versions:
@@ -118,7 +119,7 @@ def main(argv=None):
         print(f"{total:>10,}  rollup refresh: {time.perf_counter() - t0:.1f} s for {len(versions)} versions",
               flush=True)
         for name, path, params in PAGES:
-            median, p95, queries = measure(client, path, {"project": args.project, **params}, args.repeat)
+            median, p95, queries = measure(client, path, {"project": slug, **params}, args.repeat)
             print(f"{total:>10,}  {name:<24} {median:>10.0f} {p95:>8.0f} {queries:>8}", flush=True)
 
 
