@@ -18,16 +18,18 @@ class RollupState(models.Model):
     max_run_id = models.BigIntegerField(help_text="Highest Run.id (of any version) when the rollup was computed.")
     runs = models.PositiveIntegerField()
     computed_at = models.DateTimeField()
+    format = models.PositiveSmallIntegerField(default=1, help_text="dashboard.rollups.FORMAT when computed.")
 
 
 class CellRollup(models.Model):
-    DEVICE, CHIP, VERSION, COVERAGE = "device", "chip", "version", "coverage"
+    DEVICE, CHIP, VERSION, COVERAGE, DAY = "device", "chip", "version", "coverage", "day"
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
-    level = models.CharField(max_length=8, help_text="device, chip, version (whole version) or coverage.")
+    level = models.CharField(max_length=8, help_text="device, chip, version (whole version), coverage or day.")
     device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     chip = models.CharField(max_length=32, blank=True)
     os_major = models.PositiveSmallIntegerField(null=True, blank=True, help_text="coverage level only")
+    day = models.DateField(null=True, blank=True, help_text="day level only (UTC date the runs started)")
     compute_units = models.CharField(max_length=20)
     runs = models.PositiveIntegerField()
     stats = models.JSONField(default=dict, help_text="See dashboard.rollups.cell_stats.")

@@ -158,10 +158,11 @@ def versions_inputs(by_version, units):
 
 
 def time_series_inputs(by_day, units):
+    """{unit or (unit, version): [(day, Point)]} for figures.versions.over_time."""
     from .figures.versions import Point
 
-    return {unit: [(day, Point(b.median, b.low, b.high, b.n)) for day, b in sorted(by_day[unit].items())]
-            for unit in units if unit in by_day}
+    return {key: [(day, Point(b.median, b.low, b.high, b.n)) for day, b in sorted(by_day[key].items())]
+            for key in by_day if (key if isinstance(key, str) else key[0]) in units}
 
 
 def failure_inputs(rows, units):

@@ -1,8 +1,8 @@
-"""Per-model-version rollups, so the overview, compare and versions pages stay fast at millions of runs.
+"""Per-model-version rollups, so the dashboard's pages stay fast at millions of runs.
 
 A page over one model version needs, per (device or chip) and compute unit, the runs, failures per status, and five
 quantiles of seven per-run metrics; exact medians cannot be summed from partial aggregates, so they are computed
-over all the version's runs in four GROUP BY queries (`refresh`) and stored, with the Wilson intervals and the policy
+over all the version's runs in a few GROUP BY queries (`refresh`) and stored, with the Wilson intervals and the policy
 mark, in `CellRollup` rows (a few hundred per version). A page view then reads those rows.
 
 Freshness: `current(model_version)` compares the newest run id in the database (primary-key index: constant time)
@@ -17,7 +17,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Min, Q
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from collector.models import Device, Run
@@ -29,6 +30,8 @@ from .queries import (BOX_QUANTILES, FAILURE_STATUSES, LOAD_KIND_ORDER, METRICS,
                       UnitStats, UnitTimings, count_failures)
 
 ROLLUP_METRICS = tuple(METRICS)
+# Bumped whenever what refresh() stores changes: rollups of another format are recomputed on first use.
+FORMAT = 2
 
 
 def max_age() -> float:
@@ -60,11 +63,22 @@ def _version_annotations():
     from .aggregates import Median
 
     ann = {"runs": Count("id"), "first": Median("first_prediction_ms"), "warm": Median("prediction_median_ms"),
-           "first_runs": Count("first_prediction_ms"), "warm_runs": Count("prediction_median_ms")}
+           "first_runs": Count("first_prediction_ms"), "warm_runs": Count("prediction_median_ms"),
+           "started_min": Min("started_at"), "started_max": Max("started_at")}
     for kind in LOAD_KIND_ORDER:
         ann[f"{kind}__n"] = Count("load_ms", filter=Q(load_kind=kind))
         for stage in STAGES:
             ann[f"{kind}__{stage}"] = Median(f"{stage}_ms", filter=Q(load_kind=kind))
+    return ann
+
+
+def _day_annotations():
+    ann = {}
+    for key in ROLLUP_METRICS:
+        m = METRICS[key]
+        ann[f"{key}__n"] = Count(m.column, filter=m.q())
+        for name in ("q1", "median", "q3"):
+            ann[f"{key}__{name}"] = Percentile(m.column, BOX_QUANTILES[name], filter=m.q())
     return ann
 
 
@@ -80,7 +94,7 @@ def cell_stats(row) -> dict:
 
 
 def refresh(model_version) -> RollupState:
-    """Recompute the rollup of one model version (four GROUP BY queries over its runs) and store it."""
+    """Recompute the rollup of one model version (six GROUP BY queries over its runs) and store it."""
     newest = Run.objects.aggregate(m=Max("id"))["m"] or 0
     runs = Run.objects.filter(model_version=model_version)
     by_device = list(runs.values("device_id", "compute_units").annotate(**_cell_annotations()).order_by())
@@ -88,6 +102,9 @@ def refresh(model_version) -> RollupState:
     by_unit = list(runs.values("compute_units").annotate(**_version_annotations()).order_by())
     coverage = list(runs.values("device_id", "os_major", "compute_units")
                     .annotate(n=Count("id"), failures=count_failures()).order_by())
+    outcomes = list(runs.values("compute_units", "status", "failure_stage").annotate(n=Count("id")).order_by())
+    days = list(runs.annotate(day=TruncDate("started_at")).values("day", "compute_units")
+                .annotate(**_day_annotations()).order_by())
     chips = dict(Device.objects.filter(pk__in={r["device_id"] for r in by_device}).values_list("pk", "chip"))
 
     rows = []
@@ -109,19 +126,29 @@ def refresh(model_version) -> RollupState:
     for r in by_unit:
         stats = {"stages": {k: {s: r[f"{k}__{s}"] for s in STAGES} for k in LOAD_KIND_ORDER},
                  "stage_runs": {k: r[f"{k}__n"] for k in LOAD_KIND_ORDER},
-                 **{k: r[k] for k in ("first", "warm", "first_runs", "warm_runs")}}
+                 **{k: r[k] for k in ("first", "warm", "first_runs", "warm_runs")},
+                 "started": [r["started_min"].isoformat(), r["started_max"].isoformat()],
+                 "outcomes": [[o["status"], o["failure_stage"], o["n"]] for o in outcomes
+                              if o["compute_units"] == r["compute_units"]]}
         rows.append(CellRollup(model_version=model_version, level="version", compute_units=r["compute_units"],
                                runs=r["runs"], stats=stats))
+    for r in days:
+        metrics = {key: {"n": r[f"{key}__n"], **{q: r[f"{key}__{q}"] for q in ("q1", "median", "q3")}}
+                   for key in ROLLUP_METRICS}
+        rows.append(CellRollup(model_version=model_version, level="day", day=r["day"],
+                               compute_units=r["compute_units"], runs=sum(m["n"] for m in metrics.values()),
+                               stats={"metrics": metrics}))
     for r in coverage:
         rows.append(CellRollup(model_version=model_version, level="coverage", device_id=r["device_id"],
                                chip=chips.get(r["device_id"], "") or "", os_major=r["os_major"],
                                compute_units=r["compute_units"], runs=r["n"], stats={"failures": r["failures"]}))
     with transaction.atomic():
         state, _ = RollupState.objects.select_for_update().get_or_create(
-            model_version=model_version, defaults={"max_run_id": 0, "runs": 0, "computed_at": timezone.now()})
+            model_version=model_version,
+            defaults={"max_run_id": 0, "runs": 0, "computed_at": timezone.now(), "format": FORMAT})
         CellRollup.objects.filter(model_version=model_version).delete()
         CellRollup.objects.bulk_create(rows, batch_size=1000)
-        state.max_run_id, state.runs = newest, sum(r["runs"] for r in by_unit)
+        state.max_run_id, state.runs, state.format = newest, sum(r["runs"] for r in by_unit), FORMAT
         state.computed_at = timezone.now()
         state.save()
     return state
@@ -140,7 +167,7 @@ def current_many(model_versions) -> dict:
     out = {}
     for mv in model_versions:
         state = states.get(mv.pk)
-        if state is None:
+        if state is None or state.format != FORMAT:
             out[mv.pk] = refresh(mv)
             continue
         if newest is None:
@@ -298,3 +325,64 @@ def coverage(scope):
             for d, chip, o, u, n, f in coverage_counts(scope.model_version)
             if (not scope.filters.chip or chip == scope.filters.chip) and (not units or u in units)]
     return queries.coverage(scope, "version", rows=rows)
+
+
+def metric_by_day(scope, metric_key):
+    """({(unit, version): {date: MedianBand}}, {version: first start}) from the versions' day rollups, or None when
+    the filters need the runs themselves. Days are per version: medians of two versions live on the same day are
+    not merged (they cannot be), each version is its own segment."""
+    from datetime import datetime
+
+    from . import queries
+
+    if not scope.versions or not applicable(scope.filters) or scope.filters.chip:
+        return None
+    scope.__dict__.setdefault("_rollups_checked", {}).update(current_many(scope.versions))
+    version_of = {mv.pk: mv.version for mv in scope.versions}
+    cells = CellRollup.objects.filter(model_version__in=list(version_of), level__in=("day", "version"))
+    if scope.filters.compute_units:
+        cells = cells.filter(compute_units__in=scope.filters.compute_units)
+    series, starts = {}, {}
+    for c in cells:
+        version = version_of[c.model_version_id]
+        if c.level == "version":
+            first = datetime.fromisoformat(c.stats["started"][0])
+            starts[version] = min(starts.get(version, first), first)
+            continue
+        m = c.stats["metrics"][metric_key]
+        if m["n"]:
+            series.setdefault((c.compute_units, version), {})[c.day] = queries.median_band(
+                m["median"], m["q1"], m["q3"], m["n"])
+    return series, starts
+
+
+def fleet_data(scope):
+    """(counts like queries.fleet_counts, outcome rows like queries.failures_by_unit) over every version of the
+    project, from their rollups; None when the filters need the runs themselves."""
+    from datetime import datetime
+
+    if scope.project is None or not applicable(scope.filters) or scope.filters.chip:
+        return None
+    versions = list(scope.model_versions)
+    if not versions:
+        return None
+    scope.__dict__.setdefault("_rollups_checked", {}).update(current_many(versions))
+    cells = CellRollup.objects.filter(model_version__in=[mv.pk for mv in versions], level="version")
+    devices = CellRollup.objects.filter(model_version__in=[mv.pk for mv in versions], level="coverage")
+    if scope.filters.compute_units:
+        cells = cells.filter(compute_units__in=scope.filters.compute_units)
+        devices = devices.filter(compute_units__in=scope.filters.compute_units)
+    cells = list(cells)
+    merged: dict = {}
+    for c in cells:
+        for status, stage, n in c.stats["outcomes"]:
+            merged[(c.compute_units, status, stage)] = merged.get((c.compute_units, status, stage), 0) + n
+    outcomes = [{"compute_units": u, "status": status, "failure_stage": stage, "n": n}
+                for (u, status, stage), n in merged.items()]
+    starts = [datetime.fromisoformat(t) for c in cells for t in c.stats["started"]]
+    counts = {"runs": sum(c.runs for c in cells),
+              "devices": devices.values("device_id").distinct().count(),
+              "versions": len({c.model_version_id for c in cells}),
+              "failures": sum(o["n"] for o in outcomes if o["status"] != "ok"),
+              "first": min(starts, default=None), "last": max(starts, default=None)}
+    return counts, outcomes

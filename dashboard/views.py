@@ -120,7 +120,8 @@ def versions(request):
             title=f"{m.label} by model version: median and ~95% interval (hollow: fewer than "
                   f"{context['min_runs']} runs)", value_label=value_label, min_runs=context["min_runs"]),
             "versions-panels")
-        by_day, starts = queries.metric_by_day(scope, metric)
+        from_rollups = rollups.metric_by_day(scope, metric)
+        by_day, starts = from_rollups if from_rollups is not None else queries.metric_by_day(scope, metric)
         figures["time"] = to_html(versions_figures.over_time(
             units, presenters.time_series_inputs(by_day, units), starts,
             title=f"{m.label} per day, all selected devices together (dotted lines: first run of each version)",
@@ -141,10 +142,15 @@ def fleet(request):
     units = _units(filters)
     # Counts, failures and recent uploads span every model of the project; the coverage matrix is per version.
     project_runs = scope.runs("project")
-    counts = queries.fleet_counts(project_runs)
+    from_rollups = rollups.fleet_data(scope)
+    if from_rollups is not None:
+        counts, outcomes = from_rollups
+    else:
+        counts = queries.fleet_counts(project_runs)
+        outcomes = queries.failures_by_unit(project_runs) if counts["runs"] else []
     figures = {}
     if counts["runs"]:
-        totals, by_status, by_stage = presenters.failure_inputs(queries.failures_by_unit(project_runs), units)
+        totals, by_status, by_stage = presenters.failure_inputs(outcomes, units)
         figures["status"] = to_html(fleet_figures.failures_by_status(
             units, totals, by_status, title="Failure rate by status and compute unit (all models)"), "fleet-status")
         figures["stage"] = to_html(fleet_figures.failures_by_stage(

@@ -84,11 +84,14 @@ def across_versions(panels: list[str], units: list[str], versions: list[str], po
 
 
 def over_time(units: list[str], series: dict, version_starts: dict, *, title: str, value_label: str):
-    """Daily medians per unit with a shaded 95% band; series {unit: [(day, Point), ...]} sorted by day;
+    """Daily medians per unit with a shaded 95% band; series {unit: [(day, Point), ...]} sorted by day, or
+    {(unit, version): [...]} for one segment per version (same colour, one legend entry per unit);
     version_starts {version: datetime of its first run} drawn as vertical lines."""
-    data = []
-    for unit in units:
-        pts = series.get(unit) or []
+    data, shown = [], set()
+    keys = [k for u in units for k in series if (k if isinstance(k, str) else k[0]) == u]
+    for key in keys:
+        unit = key if isinstance(key, str) else key[0]
+        pts = series.get(key) or []
         if not pts:
             continue
         color = UNIT_COLORS.get(unit, "#333")
@@ -100,11 +103,13 @@ def over_time(units: list[str], series: dict, version_starts: dict, *, title: st
                 y=[p.high for _, p in banded] + [p.low for _, p in reversed(banded)],
                 fill="toself", fillcolor=_rgba(color, 0.15), line=dict(width=0), hoverinfo="skip",
                 legendgroup=unit, showlegend=False, name=f"{unit} 95% interval"))
+        segment = "" if isinstance(key, str) else f" · {key[1]}"
         data.append(dict(
             type="scatter", x=days, y=[p.median for _, p in pts], mode="lines+markers", name=unit, legendgroup=unit,
-            line=dict(color=color, width=2), marker=dict(size=4),
-            hovertext=[f"{d:%Y-%m-%d} · {unit}<br>median {ms(p.median)} · {p.n} runs" for d, p in pts],
+            showlegend=unit not in shown, line=dict(color=color, width=2), marker=dict(size=4),
+            hovertext=[f"{d:%Y-%m-%d} · {unit}{segment}<br>median {ms(p.median)} · {p.n} runs" for d, p in pts],
             hoverinfo="text"))
+        shown.add(unit)
     starts = sorted(version_starts.items(), key=lambda kv: kv[1])
     shapes = [dict(type="line", x0=start, x1=start, xref="x", yref="paper", y0=0, y1=1,
                    line=dict(color="#888", dash="dot", width=1)) for _, start in starts]

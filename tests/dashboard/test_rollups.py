@@ -93,3 +93,30 @@ def test_refresh_command(demo):
     out = StringIO()
     call_command("refresh_dashboard_rollups", "--project", "demo", stdout=out)
     assert RollupState.objects.count() == 6 and "face-retouch 3.3.0" in out.getvalue()
+
+
+def test_fleet_and_daily_series_from_rollups_equal_live(demo):
+    scope = scope_for()
+    counts, outcomes = rollups.fleet_data(scope)
+    live = queries.fleet_counts(scope.runs("project"))
+    assert {k: counts[k] for k in ("runs", "devices", "versions", "failures")} == \
+        {k: live[k] for k in ("runs", "devices", "versions", "failures")}
+    assert (counts["first"], counts["last"]) == (live["first"], live["last"])
+    key = lambda o: (o["compute_units"], o["status"], o["failure_stage"])  # noqa: E731
+    assert sorted(outcomes, key=key) == sorted(queries.failures_by_unit(scope.runs("project")), key=key)
+
+    series, starts = rollups.metric_by_day(scope, "warm")
+    live_series, live_starts = queries.metric_by_day(scope, "warm")
+    assert starts == live_starts
+    per_day = {}
+    for (unit, _), days in series.items():
+        for day, band in days.items():
+            per_day[(unit, day)] = per_day.get((unit, day), 0) + band.n
+    assert per_day == {(unit, day): band.n for unit, days in live_series.items() for day, band in days.items()}
+
+
+def test_rollups_of_an_older_format_are_recomputed(demo):
+    scope = scope_for()
+    state = rollups.current(scope.model_version)
+    RollupState.objects.filter(pk=state.pk).update(format=rollups.FORMAT - 1)
+    assert rollups.current(scope.model_version).format == rollups.FORMAT
