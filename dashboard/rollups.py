@@ -8,8 +8,10 @@ mark, in `CellRollup` rows (a few hundred per version). A page view then reads t
 Freshness: `current(model_version)` compares the newest run id in the database (primary-key index: constant time)
 with the one the rollup saw. If runs arrived since, and at least one belongs to this version (an index range scan
 over the new ids only), the rollup is recomputed, unless it is younger than PERFBOARD["DASHBOARD_ROLLUP_MAX_AGE"]
-seconds: then the page shows it with its time. `python manage.py refresh_dashboard_rollups` recomputes every
-version ahead of page views (e.g. after a bulk load or from a schedule).
+seconds: then the page shows it with its time. With a Celery worker (CELERY_BROKER_URL) a stale rollup is recomputed
+by a task (dashboard.refresh_rollup) while pages keep showing the previous one; without one (the embedded set-up)
+the page view recomputes it. A missing rollup is always computed on the spot: at 1M runs that is 4 to 9 s per
+version, so after a bulk load run `python manage.py refresh_dashboard_rollups`.
 
 Pages narrowed by OS, source, variant, time range or a single device do not use rollups (see `applicable`).
 """
@@ -154,6 +156,19 @@ def refresh(model_version) -> RollupState:
     return state
 
 
+def _refresh_stale(model_version, state, newest) -> RollupState:
+    """A stale rollup that exists: with a Celery worker, recompute it in the background and serve it as it is
+    meanwhile (marking the newest run as seen, so other views do not queue the same work); in-process (no broker,
+    the embedded set-up) recompute it now."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return refresh(model_version)
+    from .tasks import refresh_rollup
+
+    RollupState.objects.filter(pk=state.pk).update(max_run_id=newest)
+    refresh_rollup.delay(model_version.pk)
+    return state
+
+
 def current(model_version) -> RollupState:
     """The version's rollup state, recomputed first if it is missing or stale (see the module docstring)."""
     return current_many([model_version])[model_version.pk]
@@ -175,7 +190,7 @@ def current_many(model_versions) -> dict:
         if newest <= state.max_run_id or timezone.now() - state.computed_at < timedelta(seconds=max_age()):
             out[mv.pk] = state
         elif Run.objects.filter(id__gt=state.max_run_id, model_version=mv).exists():
-            out[mv.pk] = refresh(mv)
+            out[mv.pk] = _refresh_stale(mv, state, newest)
         else:
             RollupState.objects.filter(pk=state.pk).update(max_run_id=newest)
             state.max_run_id = newest

@@ -70,6 +70,7 @@ def test_narrowing_filters_bypass_rollups(demo):
 
 
 def test_rollup_is_recomputed_when_its_version_gets_runs(demo, fleet_runs, settings, make_run):
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # no worker: the page view recomputes (CI sets a broker)
     scope = scope_for(model="face-retouch", version="3.2.0")
     first = rollups.current(scope.model_version)
     assert first.runs == scope.runs().count() and CellRollup.objects.filter(model_version=scope.model_version).exists()
@@ -120,3 +121,19 @@ def test_rollups_of_an_older_format_are_recomputed(demo):
     state = rollups.current(scope.model_version)
     RollupState.objects.filter(pk=state.pk).update(format=rollups.FORMAT - 1)
     assert rollups.current(scope.model_version).format == rollups.FORMAT
+
+
+def test_with_a_worker_a_stale_rollup_is_refreshed_by_a_task(demo, settings, make_run, monkeypatch):
+    from dashboard import tasks
+
+    scope = scope_for(model="face-retouch", version="3.2.0")
+    first = rollups.current(scope.model_version)
+    queued = []
+    monkeypatch.setattr(tasks.refresh_rollup, "delay", lambda pk: queued.append(pk))
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.PERFBOARD = {**settings.PERFBOARD, "DASHBOARD_ROLLUP_MAX_AGE": 0}
+    bulk_load("demo", [make_run(model={"name": "face-retouch", "version": "3.2.0"})])
+    assert rollups.current(scope.model_version).runs == first.runs  # served as it is meanwhile
+    assert queued == [scope.model_version.pk]
+    assert rollups.current(scope.model_version).runs == first.runs and len(queued) == 1  # queued once
+    assert tasks.refresh_rollup(scope.model_version.pk) == first.runs + 1
