@@ -70,7 +70,8 @@ def overview_matrix(stats: dict[DeviceInfo, dict[str, UnitStats]], metric: str, 
                 cells[(row, unit)] = Cell(s.failure_rate, s.runs, low, high, unit == best,
                                           failures=s.failure_count)
             else:
-                cells[(row, unit)] = Cell(s.medians.get(metric), s.counts.get(metric, 0), recommended=unit == best)
+                cells[(row, unit)] = Cell(s.medians.get(metric), s.counts.get(metric, 0), recommended=unit == best,
+                                          failure_rate=s.failure_rate)
     return rows, cells
 
 

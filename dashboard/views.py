@@ -44,7 +44,8 @@ def overview(request):
         rows, cells = presenters.overview_matrix(stats, metric, units)
         fig = overview_figures.heatmap(rows, units, cells, title=presenters.OVERVIEW_TITLES[metric],
                                        min_runs=context["min_runs"],
-                                       kind="rate" if metric == "crash_rate" else "time")
+                                       kind="rate" if metric == "crash_rate" else "time",
+                                       max_failure_rate=settings.PERFBOARD["MAX_FAILURE_RATE"])
         figure = to_html(fig, "overview-heatmap")
     max_rate = settings.PERFBOARD["MAX_FAILURE_RATE"]
     hotspots = presenters.failure_hotspots(stats, max_rate)

@@ -27,13 +27,16 @@ class Cell:
     high: float | None = None
     recommended: bool = False
     failures: int | None = None  # for rates: the numerator
+    failure_rate: float | None = None  # for times: the cell's failure rate, flagged above `max_failure_rate`
 
 
 def heatmap(rows: list[str], units: list[str], cells: dict, *, title: str, min_runs: int,
-            kind: str = "time"):
+            kind: str = "time", max_failure_rate: float | None = None):
     """rows: device labels, top to bottom (oldest chip first); units: columns; cells: {(row, unit): Cell}.
 
-    kind "time": values in ms, coloured relative to the row's fastest sampled cell. kind "rate": values in [0, 1].
+    kind "time": values in ms, coloured relative to the row's fastest sampled cell; a cell whose failure rate is
+    above `max_failure_rate` says so ("⚠ 31% failed"), so a fast but crashing unit does not look like a good choice.
+    kind "rate": values in [0, 1].
     """
     if kind not in ("time", "rate"):
         raise ValueError("kind is 'time' or 'rate'")
@@ -59,7 +62,12 @@ def heatmap(rows: list[str], units: list[str], cells: dict, *, title: str, min_r
                 else:
                     zs.append(cell.value)
                 mark = "★ " if cell.recommended else ""
-                ts.append(f"{mark}{label}<br>n={cell.n}")
+                warning = ""
+                if (kind == "time" and max_failure_rate is not None and cell.failure_rate is not None
+                        and cell.failure_rate > max_failure_rate):
+                    warning = f"<br>⚠ {percent(cell.failure_rate)} failed"
+                    hover += f"<br>{percent(cell.failure_rate)} of runs failed"
+                ts.append(f"{mark}{label}<br>n={cell.n}{warning}")
                 hs.append(hover + ("<br>★ policy choice" if cell.recommended else ""))
                 fz.append(None), ft.append(""), fh.append("")
                 xz.append(None), xt.append(""), xh.append("")

@@ -45,6 +45,13 @@ class TestOverviewHeatmap:
         assert sure.z[1][1] == pytest.approx(1.0)  # 4x slower saturates the scale
         assert sure.z[0][1] == 0.0  # the only well-sampled cell of its row
 
+    def test_a_fast_cell_that_fails_says_so(self):
+        cells = dict(self.cells)
+        cells[("iPhone 13 · A15 Bionic", "cpuAndNeuralEngine")] = overview.Cell(10.0, 40, failure_rate=0.3)
+        fig = overview.heatmap(self.rows, UNITS, cells, title="Warm", min_runs=10, max_failure_rate=0.005)
+        assert fig.data[0].text[0][2] == "10.0 ms<br>n=40<br>⚠ 30.0% failed"
+        assert "⚠" not in fig.data[0].text[0][1]
+
     def test_recommended_cell_is_framed(self):
         shapes = self.build().layout.shapes
         assert len(shapes) == 1
