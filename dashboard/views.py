@@ -107,8 +107,10 @@ def compare(request):
 def versions(request):
     metric = _choice(request, "metric", dict(presenters.COMPARE_METRICS), "warm")
     filters, scope, context = dashboard_context(request, "versions", {"metric": request.GET.get("metric"),
-                                                                      "rows": request.GET.get("rows")})
+                                                                      "rows": request.GET.get("rows"),
+                                                                      "scale": request.GET.get("scale")})
     by = _choice(request, "rows", ("device", "chip"), "device" if filters.device or filters.chip else "chip")
+    scale = _choice(request, "scale", ("relative", "ms"), "relative")
     units = _units(filters)
     by_version = rollups.metric_by_version(scope, metric, by=by)
     figures = {}
@@ -118,8 +120,11 @@ def versions(request):
         panels, points = presenters.versions_inputs(by_version, units)
         figures["versions"] = to_html(versions_figures.across_versions(
             panels, units, [mv.version for mv in scope.versions], points,
-            title=f"{m.label} by model version: median and ~95% interval (hollow: fewer than "
-                  f"{context['min_runs']} runs)", value_label=value_label, min_runs=context["min_runs"]),
+            title=f"{m.label} by model version: "
+                  + ("change of the median from the first version" if scale == "relative" else "median")
+                  + f" and ~95% interval (hollow: fewer than {context['min_runs']} runs)",
+            value_label=value_label, min_runs=context["min_runs"], relative=scale == "relative",
+            min_span=settings.PERFBOARD["MIN_EFFECT"]),
             "versions-panels")
         from_rollups = rollups.metric_by_day(scope, metric)
         by_day, starts = from_rollups if from_rollups is not None else queries.metric_by_day(scope, metric)
@@ -128,10 +133,13 @@ def versions(request):
             title=f"{m.label} per day, all selected devices together (dotted lines: first run of each version)",
             value_label=value_label), "versions-time")
     context.update(
-        metric=metric, rows_by=by, figures=figures,
-        tabs=[(key, label, filters.query(metric=key, rows=by)) for key, label in presenters.COMPARE_METRICS],
-        rows_queries={"device": filters.query(metric=metric, rows="device"),
-                      "chip": filters.query(metric=metric, rows="chip")},
+        metric=metric, rows_by=by, figures=figures, scale=scale,
+        tabs=[(key, label, filters.query(metric=key, rows=by, scale=scale))
+              for key, label in presenters.COMPARE_METRICS],
+        rows_queries={"device": filters.query(metric=metric, rows="device", scale=scale),
+                      "chip": filters.query(metric=metric, rows="chip", scale=scale)},
+        scale_queries={"relative": filters.query(metric=metric, rows=by, scale="relative"),
+                       "ms": filters.query(metric=metric, rows=by, scale="ms")},
     )
     context["rollup_computed_at"] = rollups.computed_at(scope)
     return render(request, "dashboard/versions.html", context)

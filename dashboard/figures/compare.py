@@ -70,7 +70,8 @@ def failure_bars(rows: list[str], units: list[str], rates: dict, *, title: str):
             marker=dict(color=UNIT_COLORS.get(unit)),
             error_y=dict(type="data", symmetric=False, array=[r.high - r.rate for r in rs],
                          arrayminus=[r.rate - r.low for r in rs], color="#555", thickness=1.2, width=3),
-            text=[f"{r.failures}/{r.runs}" if r.failures else "" for r in rs], textposition="outside",
+            # Counts written on bars that stand out (1% and more); every bar has them on hover.
+            text=[f"{r.failures}/{r.runs}" if r.failures and r.rate >= 0.01 else "" for r in rs], textposition="outside",
             hovertext=[f"{k[0]} · {unit}<br>{r.failures} of {r.runs} runs failed ({percent(r.rate)})"
                        f"<br>95% interval {percent(r.low)} – {percent(r.high)}" for k, r in zip(keys, rs)],
             hoverinfo="text", cliponaxis=False))

@@ -40,13 +40,16 @@ def grid(n: int, columns: int, *, gap_x: float = 0.06, gap_y: float = 0.1):
 
 
 def across_versions(panels: list[str], units: list[str], versions: list[str], points: dict, *, title: str,
-                    value_label: str, min_runs: int, columns: int = 3):
+                    value_label: str, min_runs: int, columns: int = 3, relative: bool = False,
+                    min_span: float = 0.05):
     """Small multiples, one panel per chip or device: x = model version (oldest first), one line per unit with its
     95% interval as error bars; points {(panel, unit, version): Point}. Points with fewer than `min_runs` runs are
-    hollow."""
+    hollow. relative=True plots each line as the change from its first version (+15% reads the same for a 3 ms and
+    a 100 ms unit); the hover keeps the values. Relative panels share one y range, at least +-`min_span` (the
+    smallest change worth an alert), so noise stays flat and a real step stands out."""
     panels = list(panels)
     axes, title_positions, nrows = grid(max(len(panels), 1), columns)
-    data, shown = [], set()
+    data, shown, extremes = [], set(), [-min_span, min_span]
     for i, panel in enumerate(panels):
         suffix = "" if i == 0 else str(i + 1)
         for unit in units:
@@ -55,17 +58,23 @@ def across_versions(panels: list[str], units: list[str], versions: list[str], po
                 continue
             ps = [points[(panel, unit, v)] for v in xs]
             color = UNIT_COLORS.get(unit, "#333")
+            base = ps[0].median if relative and ps[0].median else None
+            scale = (lambda v: v / base - 1.0) if base else (lambda v: v)  # noqa: E731
+            if base:
+                extremes += [scale(p.low if p.low is not None else p.median) for p in ps]
+                extremes += [scale(p.high if p.high is not None else p.median) for p in ps]
             data.append(dict(
-                type="scatter", xaxis=f"x{suffix}", yaxis=f"y{suffix}", x=xs, y=[p.median for p in ps],
+                type="scatter", xaxis=f"x{suffix}", yaxis=f"y{suffix}", x=xs, y=[scale(p.median) for p in ps],
                 mode="lines+markers", name=unit, legendgroup=unit, showlegend=unit not in shown,
                 line=dict(color=color, width=2),
                 marker=dict(size=8, color=[color if p.n >= min_runs else "white" for p in ps],
                             line=dict(color=color, width=2)),
                 error_y=dict(type="data", symmetric=False,
-                             array=[(p.high - p.median) if p.high is not None else 0 for p in ps],
-                             arrayminus=[(p.median - p.low) if p.low is not None else 0 for p in ps],
+                             array=[(scale(p.high) - scale(p.median)) if p.high is not None else 0 for p in ps],
+                             arrayminus=[(scale(p.median) - scale(p.low)) if p.low is not None else 0 for p in ps],
                              color=_rgba(color, 0.6), thickness=1.5, width=4),
                 hovertext=[f"{panel} · {unit} · {v}<br>median {ms(p.median)}"
+                           + (f" ({scale(p.median):+.1%} vs {xs[0]})" if base else "")
                            + (f"<br>95% interval {ms(p.low)} – {ms(p.high)}" if p.low is not None else "")
                            + f"<br>{p.n} runs" + ("" if p.n >= min_runs else " (too few)") for v, p in zip(xs, ps)],
                 hoverinfo="text"))
@@ -73,9 +82,13 @@ def across_versions(panels: list[str], units: list[str], versions: list[str], po
     for key, axis in axes.items():
         if key.startswith("xaxis"):
             axis.update(type="category", categoryorder="array", categoryarray=list(versions))
+        elif relative:
+            pad = 0.1 * (max(extremes) - min(extremes))
+            axis.update(tickformat="+.0%", zeroline=True, zerolinecolor="#9aa4b1",
+                        range=[min(extremes) - pad, max(extremes) + pad])
         else:
             axis.update(rangemode="tozero")
-    axes["yaxis"]["title"] = dict(text=value_label)
+    axes["yaxis"]["title"] = dict(text=f"change vs first version" if relative else value_label)
     notes = [dict(text=panel, x=x, y=y, xref="paper", yref="paper", xanchor="center", yanchor="bottom",
                   showarrow=False, font=dict(size=13)) for panel, (x, y) in zip(panels, title_positions)]
     height = max(340, 250 * nrows + 120)

@@ -141,6 +141,17 @@ def test_versions_panels_show_intervals_and_hollow_small_samples():
     assert list(fig.layout.xaxis.categoryarray) == ["3.1.0", "3.2.0", "3.3.0"]
 
 
+def test_versions_relative_scale_shows_change_from_first_version():
+    points = {("A16", "all", "3.2.0"): versions.Point(10.0, 9.0, 11.0, 40),
+              ("A16", "all", "3.3.0"): versions.Point(11.5, 11.0, 12.0, 40)}
+    fig = versions.across_versions(["A16"], UNITS, ["3.2.0", "3.3.0"], points, title="t", value_label="ms",
+                                   min_runs=10, relative=True)
+    line = fig.data[0]
+    assert list(line.y) == pytest.approx([0.0, 0.15])
+    assert list(line.error_y.array) == pytest.approx([0.1, 0.05])
+    assert fig.layout.yaxis.tickformat == "+.0%" and "+15.0% vs 3.2.0" in line.hovertext[1]
+
+
 def test_over_time_draws_bands_and_version_starts():
     days = [date(2026, 11, d) for d in (1, 2, 3)]
     series = {"all": [(d, versions.Point(10.0 + i, 9.0 + i, 11.0 + i, 20)) for i, d in enumerate(days)]}
