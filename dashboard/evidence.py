@@ -1,9 +1,8 @@
 """From the dashboard's aggregates to `insights` inputs: the overview marks, per device, the unit the compute-unit
 policy rule (insights.policy) picks from that device's runs under the current filters.
 
-`insights.intervals.wilson_interval` costs about 2 ms a call (scipy's binomtest computes an exact p-value before the
-interval), and a page needs one per device and unit, so results are memoised here by their integer inputs: the
-answers depend on nothing else.
+A live page needs a Wilson interval and a policy assessment per device and unit (a few hundred); both depend only on
+their integer and median inputs, so they are memoised here. Rollups (dashboard/rollups.py) store them instead.
 """
 from functools import lru_cache
 
