@@ -7,7 +7,8 @@ from rest_framework.views import APIView
 from collector.auth import ProjectReader, visible_projects
 
 from .filters import Filters
-from .queries import coverage, min_runs, resolve_scope
+from . import rollups
+from .queries import min_runs, resolve_scope
 
 
 class Coverage(APIView):
@@ -35,7 +36,7 @@ class Coverage(APIView):
         if filters.version and scope.model_version is None:
             return Response({"detail": "no such model version"}, status=404)
         span = "version" if filters.version else ("model" if filters.model else "project")
-        cells = coverage(scope, span)
+        cells = rollups.coverage(scope, span)
         if request.query_params.get("under_sampled", "").lower() in ("1", "true", "yes"):
             cells = [c for c in cells if c.under_sampled]
         # Most needed first: what a lab runner should benchmark next.

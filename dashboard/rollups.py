@@ -263,19 +263,18 @@ def unit_timings(model_version, filters) -> list[UnitTimings]:
     return out
 
 
-def coverage_counts(model_version):
-    """[(device_id, chip, os_major, compute_units, runs, failures)] of one version, from the rollup."""
-    return [(c.device_id, c.chip, c.os_major, c.compute_units, c.runs, c.stats.get("failures", 0))
-            for c in CellRollup.objects.filter(model_version=model_version, level="coverage")]
-
-
 # --- what the pages call: the rollup when it applies, else the live query -------------------------------------------
 
 def _ensure(scope, model_version):
     """`current(model_version)` once per page view (the scope remembers which versions it checked)."""
+    _ensure_many(scope, [model_version])
+
+
+def _ensure_many(scope, model_versions):
     checked = scope.__dict__.setdefault("_rollups_checked", {})
-    if model_version.pk not in checked:
-        checked[model_version.pk] = current(model_version)
+    missing = [mv for mv in model_versions if mv.pk not in checked]
+    if missing:
+        checked.update(current_many(missing))
 
 
 def computed_at(scope):
@@ -315,7 +314,7 @@ def metric_by_version(scope, metric_key, by="chip"):
     if not scope.versions or not applicable(scope.filters):
         return queries.metric_by_version(scope, metric_key, by=by)
     out: dict = {}
-    scope.__dict__.setdefault("_rollups_checked", {}).update(current_many(scope.versions))
+    _ensure_many(scope, scope.versions)
     version_of = {mv.pk: mv.version for mv in scope.versions}
     for info, c in _cells(scope.versions, by, scope.filters):
         m = c.stats["metrics"][metric_key]
@@ -325,21 +324,32 @@ def metric_by_version(scope, metric_key, by="chip"):
     return dict(sorted(out.items(), key=lambda kv: kv[0].order))
 
 
-def coverage(scope):
-    """Coverage cells of the selected version (queries.coverage), from the rollup when the filters allow."""
+def coverage(scope, span="version"):
+    """Coverage cells (queries.coverage) of the selected version, of all versions of the model (span "model") or of
+    the project ("project"), from the versions' rollups when the filters allow (counts add up across versions)."""
     from . import queries
 
-    if scope.model_version is None:
+    if span == "version":
+        versions = [scope.model_version] if scope.model_version else []
+    elif span == "model":
+        versions = scope.versions
+    else:
+        versions = scope.model_versions
+    if not versions:
         return []
     if not applicable(scope.filters):
-        return queries.coverage(scope, "version")
-    _ensure(scope, scope.model_version)
-    units = scope.filters.compute_units
-    rows = [{"model_version_id": scope.model_version.pk, "device_id": d, "os_major": o, "compute_units": u,
-             "n": n, "failures": f}
-            for d, chip, o, u, n, f in coverage_counts(scope.model_version)
-            if (not scope.filters.chip or chip == scope.filters.chip) and (not units or u in units)]
-    return queries.coverage(scope, "version", rows=rows)
+        return queries.coverage(scope, span)
+    _ensure_many(scope, versions)
+    units, chip = scope.filters.compute_units, scope.filters.chip
+    cells = CellRollup.objects.filter(model_version__in=[mv.pk for mv in versions], level="coverage")
+    if chip:
+        cells = cells.filter(chip=chip)
+    if units:
+        cells = cells.filter(compute_units__in=units)
+    rows = [{"model_version_id": c.model_version_id, "device_id": c.device_id, "os_major": c.os_major,
+             "compute_units": c.compute_units, "n": c.runs, "failures": c.stats.get("failures", 0)}
+            for c in cells.only("model_version_id", "device_id", "os_major", "compute_units", "runs", "stats")]
+    return queries.coverage(scope, span, rows=rows)
 
 
 def metric_by_day(scope, metric_key):
@@ -352,7 +362,7 @@ def metric_by_day(scope, metric_key):
 
     if not scope.versions or not applicable(scope.filters) or scope.filters.chip:
         return None
-    scope.__dict__.setdefault("_rollups_checked", {}).update(current_many(scope.versions))
+    _ensure_many(scope, scope.versions)
     version_of = {mv.pk: mv.version for mv in scope.versions}
     cells = CellRollup.objects.filter(model_version__in=list(version_of), level__in=("day", "version"))
     if scope.filters.compute_units:
@@ -381,7 +391,7 @@ def fleet_data(scope):
     versions = list(scope.model_versions)
     if not versions:
         return None
-    scope.__dict__.setdefault("_rollups_checked", {}).update(current_many(versions))
+    _ensure_many(scope, versions)
     cells = CellRollup.objects.filter(model_version__in=[mv.pk for mv in versions], level="version")
     devices = CellRollup.objects.filter(model_version__in=[mv.pk for mv in versions], level="coverage")
     if scope.filters.compute_units:
