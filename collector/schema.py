@@ -22,8 +22,12 @@ class Strict(BaseModel):
 
 # Numbers are strict: "12.5" or true where a time belongs is a runner bug worth reporting, not coercing.
 TimeMs = Annotated[float, StrictType(), Field(ge=0.0, le=MAX_TIME_MS, allow_inf_nan=False)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Label = Annotated[str, StringConstraints(max_length=64)]
+# Names and labels are one line of printable text; a message may span lines. None may hold NUL, which PostgreSQL
+# cannot store in text: refused here, it is a 400 naming the field instead of a failed insert.
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+NO_NUL = r"^[^\x00]*$"
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=ONE_LINE)]
+Label = Annotated[str, StringConstraints(max_length=64, pattern=ONE_LINE)]
 OsVersion = Annotated[str, StringConstraints(pattern=r"^\d{1,3}(\.\d{1,4}){0,3}$", max_length=32)]
 # Apple identifiers: "iPhone15,2", "iPad16,3", "Mac14,2", "arm64" (simulator). No spaces, no markup.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9,._-]{0,63}$")]
@@ -36,7 +40,7 @@ Stage = Literal["decrypt", "compile", "load", "first_prediction", "prediction"]
 
 class ModelIn(Strict):
     name: Name
-    version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    version: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ONE_LINE)]
     sha256: Sha256 | None = None
     format: Label = ""
     precision: Label = ""
@@ -50,7 +54,7 @@ class DeviceIn(Strict):
 
 class FailureIn(Strict):
     stage: Stage
-    message: Annotated[str, StringConstraints(max_length=4000)] = ""
+    message: Annotated[str, StringConstraints(max_length=4000, pattern=NO_NUL)] = ""
 
 
 class TimingsIn(Strict):
@@ -61,8 +65,8 @@ class TimingsIn(Strict):
 
 
 class PlanOpIn(Strict):
-    op: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    type: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    op: Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=ONE_LINE)]
+    type: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ONE_LINE)]
     device: Literal["cpu", "gpu", "neural_engine"]
     estimated_cost: Annotated[float, StrictType(), Field(ge=0.0, allow_inf_nan=False)] | None = None
 

@@ -108,6 +108,13 @@ def test_batch_with_one_bad_run_stores_nothing_and_names_index_and_field(runner,
         ({"load_kind": "warm"}, "load_kind"),
         ({"timing_ms": {}}, "timing_ms"),
         ({"compute_plan": [{"op": "c", "type": "conv", "device": "ane"}]}, "compute_plan.0.device"),
+        # NUL cannot be stored in PostgreSQL text; control characters have no place in a one-line label.
+        ({"variant": "a\u0000b"}, "variant"),
+        ({"app_build": "5.1\n(12)"}, "app_build"),
+        ({"model": {"name": "m\u0000", "version": "1"}}, "model.name"),
+        ({"status": "crash", "failure": {"stage": "load", "message": "x\u0000"}}, "failure.message"),
+        ({"compute_plan": [{"op": "a\u0000", "type": "conv", "device": "cpu"}]}, "compute_plan.0.op"),
+        ({"model": {"name": "m", "version": "1", "size_bytes": 10**30}}, "model.size_bytes"),
     ],
 )
 def test_invalid_run_is_400_naming_the_field(runner, make_run, change, field):
