@@ -1,3 +1,4 @@
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from benchmarks.fleet import generate
@@ -28,3 +29,5 @@ class Command(BaseCommand):
             return
         n = bulk_load(project, generate(runs, seed))
         self.stdout.write(f"Loaded {n} demo runs into project {project}.")
+        # Run the regression check once, as the hourly schedule would, so the alerts page shows the fleet's facts.
+        call_command("check_regressions", project=project, stdout=self.stdout)
