@@ -20,6 +20,8 @@ compute units, levels are tried from coarse to fine: chip/all OS, chip/each OS, 
 (kind, metric) that a coarser level showed is not reported again by a finer one. So a slowdown on every A16 device
 is one chip-level alert, not five, and a finer series (fewer runs) cannot add the same step placed at a wrong
 version; a slowdown confined to one device or one OS still gets its own alert, since the coarser series miss it.
+The series of one finer level are tested as a family (:func:`_family_settings`, Bonferroni): a chip with seven
+devices tests each at a seventh of ``alpha``, so many small series do not add many false alerts.
 
 Placement (:func:`find_placement_shifts`): per chip, compute units and OS major the newest uploaded plan of each
 version is compared with the previous version's, and per chip, compute units and version each OS major's plan with
@@ -29,7 +31,7 @@ the previous OS major's; :func:`insights.detection.placement_shift` decides.
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .detection import Change, detect_crash_rate_increases, detect_slowdowns, placement_shift
 from .settings import FAILURE_STATUSES, DetectionSettings
@@ -117,12 +119,17 @@ def _series_findings(model: str, chip: str, device: str | None, units: str, os_m
     for change in detect_crash_rate_increases(crash_points, settings):
         out.append(_finding("crash_rate", key, change, [r[0] for r in rows]))
     ok = [r for r in rows if r[status] == "ok"]
+    series = {}
     for metric, (column, kind) in TIME_METRICS.items():
         col = _I[column]
         picked = [r for r in ok if r[col] is not None and (kind is None or r[load_kind] == kind)]
-        if len(picked) < 2 * settings.min_runs_per_window:
-            continue
-        changes = [c for c in detect_slowdowns([(r[version], r[col]) for r in picked], settings) if c.is_regression]
+        if len(picked) >= 2 * settings.min_runs_per_window:
+            series[metric] = (col, picked)
+    # The timing metrics of one group of runs are a family too (:func:`_family_settings`).
+    metric_settings = _family_settings(settings, len(series))
+    for metric, (col, picked) in series.items():
+        changes = [c for c in detect_slowdowns([(r[version], r[col]) for r in picked], metric_settings)
+                   if c.is_regression]
         key = SeriesKey(model, chip, device, units, metric, os_major)
         out.extend(_finding("slowdown", key, c, [r[0] for r in picked]) for c in changes)
     return out
@@ -158,8 +165,10 @@ def find_regressions(model: str, rows: Iterable[tuple], settings: DetectionSetti
         covered: set = set()  # (kind, metric) already shown by a coarser series of this chip and compute units
         for level in levels:
             shown = set()
+            level_settings = _family_settings(settings, sum(len(rows) >= 2 * settings.min_runs_per_window
+                                                            for _, _, rows in level))
             for device, os_major, rows in level:
-                for f in _series_findings(model, chip, device, units, os_major, rows, settings):
+                for f in _series_findings(model, chip, device, units, os_major, rows, level_settings):
                     if (f.kind, f.key.metric) in covered:
                         continue  # the coarser series' alert covers it (a finer one often misplaces the step)
                     shown.add((f.kind, f.key.metric))
@@ -167,6 +176,16 @@ def find_regressions(model: str, rows: Iterable[tuple], settings: DetectionSetti
                         found.append(f)
             covered |= shown
     return found
+
+
+def _family_settings(settings: DetectionSettings, tests: int) -> DetectionSettings:
+    """Significance levels for one level of finer series, tested as a family (Bonferroni): the ``tests`` devices
+    or OS cohorts of one chip and compute units each get ``alpha / tests``, so that the level as a whole raises a
+    false alert no more often than the chip's own series does. Without it, a large fleet's thousands of device and
+    cohort series each add their ``alpha`` of false alerts."""
+    if tests <= 1:
+        return settings
+    return replace(settings, alpha=settings.alpha / tests, crash_alpha=settings.crash_alpha / tests)
 
 
 def _split(rows: list[tuple], column: str) -> dict:
