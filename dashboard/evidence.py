@@ -6,25 +6,17 @@ their integer and median inputs, so they are memoised here. Rollups (dashboard/r
 """
 from functools import lru_cache
 
-from django.conf import settings
-
+from collector.policy_evidence import default_predictions_per_session, policy_settings
 from insights.intervals import wilson_interval
 from insights.policy import UnitEvidence, recommend_compute_units
-from insights.settings import PolicySettings
 
 from .queries import UnitStats
 
 LOAD_METRICS = {"cold": "load_cold", "cached": "load_cached", "in_memory": "load_in_memory"}
 
 
-def policy_settings() -> PolicySettings:
-    conf = settings.PERFBOARD
-    return PolicySettings(min_runs=conf["MIN_RUNS"], max_failure_rate=conf["MAX_FAILURE_RATE"])
-
-
-def predictions_per_session() -> int:
-    """The workload the overview prices units with (the policy API's default)."""
-    return int(settings.PERFBOARD.get("POLICY_PREDICTIONS_PER_SESSION", 100))
+# The overview prices units with the policy API's own settings and default workload, so the two never disagree.
+predictions_per_session = default_predictions_per_session
 
 
 def unit_evidence(stats: UnitStats) -> UnitEvidence:
@@ -41,18 +33,16 @@ def unit_evidence(stats: UnitStats) -> UnitEvidence:
 def recommended_unit(units: dict[str, UnitStats], predictions: int | None = None) -> str | None:
     """The unit the policy rule picks from this device's own evidence, or None when no unit qualifies there (the
     policy API then backs off to the chip or the default; the policy pages show that)."""
-    conf = settings.PERFBOARD
     key = tuple(sorted(
         (s.compute_units, s.runs, tuple(sorted(s.failures.items())), tuple(sorted(s.medians.items())),
          tuple(sorted(s.counts.items()))) for s in units.values()))
-    return _recommended(key, predictions or predictions_per_session(), conf["MIN_RUNS"], conf["MAX_FAILURE_RATE"])
+    return _recommended(key, predictions or predictions_per_session(), policy_settings())
 
 
 @lru_cache(maxsize=8192)
-def _recommended(key, predictions, min_runs, max_failure_rate):
+def _recommended(key, predictions, conf):
     evidence = [unit_evidence(UnitStats(unit, runs, dict(failures), dict(medians), dict(counts)))
                 for unit, runs, failures, medians, counts in key]
-    conf = PolicySettings(min_runs=min_runs, max_failure_rate=max_failure_rate)
     policy = recommend_compute_units(evidence, [], predictions, settings=conf)
     return policy.compute_units if policy.basis == "device" else None
 
