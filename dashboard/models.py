@@ -2,7 +2,8 @@
 the version's runs and reused until new runs of that version arrive (see dashboard/rollups.py).
 
 Medians do not add up, so a rollup row is not a partial sum: it is the finished answer for one (device, chip or
-whole version) x compute-units cell when the page is not narrowed by OS, source, variant, time or a single device.
+whole version) x compute-units cell, for lab and field runs together and for each source alone, when the page is not
+narrowed by OS, variant, time or a single device.
 Narrowed pages query the runs directly.
 """
 from django.db import models
@@ -30,6 +31,7 @@ class CellRollup(models.Model):
     chip = models.CharField(max_length=32, blank=True)
     os_major = models.PositiveSmallIntegerField(null=True, blank=True, help_text="coverage level only")
     day = models.DateField(null=True, blank=True, help_text="day level only (UTC date the runs started)")
+    source = models.CharField(max_length=8, blank=True, help_text="lab or field; empty: both together")
     compute_units = models.CharField(max_length=20)
     runs = models.PositiveIntegerField()
     stats = models.JSONField(default=dict, help_text="See dashboard.rollups.cell_stats.")

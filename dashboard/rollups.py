@@ -13,7 +13,9 @@ by a task (dashboard.refresh_rollup) while pages keep showing the previous one; 
 the page view recomputes it. A missing rollup is always computed on the spot: at 1M runs that is 4 to 9 s per
 version, so after a bulk load run `python manage.py refresh_dashboard_rollups`.
 
-Pages narrowed by OS, source, variant, time range or a single device do not use rollups (see `applicable`).
+Device and chip cells and unit timings are also kept per source (lab, field); pages narrowed by OS, variant, time
+range or a single device (and, for the daily series, coverage and fleet counts, by source) query the runs instead
+(see `applicable`).
 """
 from datetime import timedelta
 
@@ -33,18 +35,20 @@ from .queries import (BOX_QUANTILES, FAILURE_STATUSES, LOAD_KIND_ORDER, METRICS,
 
 ROLLUP_METRICS = tuple(METRICS)
 # Bumped whenever what refresh() stores changes: rollups of another format are recomputed on first use.
-FORMAT = 2
+FORMAT = 3
+SOURCES = ("", "lab", "field")  # "": lab and field together
 
 
 def max_age() -> float:
     return float(settings.PERFBOARD.get("DASHBOARD_ROLLUP_MAX_AGE", 60))
 
 
-def applicable(filters) -> bool:
-    """Whether a page with these filters can be answered from rollups: only project, model, version, chip and
-    compute units may be set (chip and units select rollup rows; the rest would change the medians)."""
-    return not any(getattr(filters, name) not in (None, "", ()) for name in (
-        "device", "os_min", "os_max", "source", "variant", "since", "until"))
+def applicable(filters, by_source: bool = True) -> bool:
+    """Whether a page with these filters can be answered from rollups: only project, model, version, chip, compute
+    units and (where `by_source`: device and chip cells, unit timings) source may be set; these select rollup rows,
+    the others would change the medians."""
+    narrowing = ["device", "os_min", "os_max", "variant", "since", "until"] + ([] if by_source else ["source"])
+    return not any(getattr(filters, name) not in (None, "", ()) for name in narrowing)
 
 
 # --- computing ------------------------------------------------------------------------------------------------------
@@ -99,16 +103,49 @@ def refresh(model_version) -> RollupState:
     """Recompute the rollup of one model version (six GROUP BY queries over its runs) and store it."""
     newest = Run.objects.aggregate(m=Max("id"))["m"] or 0
     runs = Run.objects.filter(model_version=model_version)
-    by_device = list(runs.values("device_id", "compute_units").annotate(**_cell_annotations()).order_by())
-    by_chip = list(runs.values("device__chip", "compute_units").annotate(**_cell_annotations()).order_by())
-    by_unit = list(runs.values("compute_units").annotate(**_version_annotations()).order_by())
+    rows = []
+    for source in SOURCES:
+        rows += _cell_rows(model_version, runs.filter(source=source) if source else runs, source)
     coverage = list(runs.values("device_id", "os_major", "compute_units")
                     .annotate(n=Count("id"), failures=count_failures()).order_by())
     outcomes = list(runs.values("compute_units", "status", "failure_stage").annotate(n=Count("id")).order_by())
     days = list(runs.annotate(day=TruncDate("started_at")).values("day", "compute_units")
                 .annotate(**_day_annotations()).order_by())
-    chips = dict(Device.objects.filter(pk__in={r["device_id"] for r in by_device}).values_list("pk", "chip"))
+    chips = dict(Device.objects.filter(pk__in={r["device_id"] for r in coverage}).values_list("pk", "chip"))
+    for row in rows:
+        if row.level == "version" and not row.source:
+            unit = row.compute_units
+            row.stats["outcomes"] = [[o["status"], o["failure_stage"], o["n"]] for o in outcomes
+                                     if o["compute_units"] == unit]
+    for r in days:
+        metrics = {key: {"n": r[f"{key}__n"], **{q: r[f"{key}__{q}"] for q in ("q1", "median", "q3")}}
+                   for key in ROLLUP_METRICS}
+        rows.append(CellRollup(model_version=model_version, level="day", day=r["day"],
+                               compute_units=r["compute_units"], runs=sum(m["n"] for m in metrics.values()),
+                               stats={"metrics": metrics}))
+    for r in coverage:
+        rows.append(CellRollup(model_version=model_version, level="coverage", device_id=r["device_id"],
+                               chip=chips.get(r["device_id"], "") or "", os_major=r["os_major"],
+                               compute_units=r["compute_units"], runs=r["n"], stats={"failures": r["failures"]}))
+    total = sum(r.runs for r in rows if r.level == "version" and not r.source)
+    with transaction.atomic():
+        state, _ = RollupState.objects.select_for_update().get_or_create(
+            model_version=model_version,
+            defaults={"max_run_id": 0, "runs": 0, "computed_at": timezone.now(), "format": FORMAT})
+        CellRollup.objects.filter(model_version=model_version).delete()
+        CellRollup.objects.bulk_create(rows, batch_size=1000)
+        state.max_run_id, state.runs, state.format = newest, total, FORMAT
+        state.computed_at = timezone.now()
+        state.save()
+    return state
 
+
+def _cell_rows(model_version, runs, source) -> list[CellRollup]:
+    """Device, chip and whole-version cells of some runs (all of the version's, or one source's): 3 queries."""
+    by_device = list(runs.values("device_id", "compute_units").annotate(**_cell_annotations()).order_by())
+    by_chip = list(runs.values("device__chip", "compute_units").annotate(**_cell_annotations()).order_by())
+    by_unit = list(runs.values("compute_units").annotate(**_version_annotations()).order_by())
+    chips = dict(Device.objects.filter(pk__in={r["device_id"] for r in by_device}).values_list("pk", "chip"))
     rows = []
     for level, data, key in (("device", by_device, "device_id"), ("chip", by_chip, "device__chip")):
         groups: dict = {}
@@ -121,39 +158,18 @@ def refresh(model_version) -> RollupState:
             for r in cells:
                 stats[r["compute_units"]]["recommended"] = r["compute_units"] == best
                 rows.append(CellRollup(
-                    model_version=model_version, level=level, compute_units=r["compute_units"], runs=r["runs"],
-                    device_id=group_key if level == "device" else None,
+                    model_version=model_version, level=level, source=source, compute_units=r["compute_units"],
+                    runs=r["runs"], device_id=group_key if level == "device" else None,
                     chip=(chips.get(group_key, "") if level == "device" else group_key) or "",
                     stats=stats[r["compute_units"]]))
     for r in by_unit:
         stats = {"stages": {k: {s: r[f"{k}__{s}"] for s in STAGES} for k in LOAD_KIND_ORDER},
                  "stage_runs": {k: r[f"{k}__n"] for k in LOAD_KIND_ORDER},
                  **{k: r[k] for k in ("first", "warm", "first_runs", "warm_runs")},
-                 "started": [r["started_min"].isoformat(), r["started_max"].isoformat()],
-                 "outcomes": [[o["status"], o["failure_stage"], o["n"]] for o in outcomes
-                              if o["compute_units"] == r["compute_units"]]}
-        rows.append(CellRollup(model_version=model_version, level="version", compute_units=r["compute_units"],
-                               runs=r["runs"], stats=stats))
-    for r in days:
-        metrics = {key: {"n": r[f"{key}__n"], **{q: r[f"{key}__{q}"] for q in ("q1", "median", "q3")}}
-                   for key in ROLLUP_METRICS}
-        rows.append(CellRollup(model_version=model_version, level="day", day=r["day"],
-                               compute_units=r["compute_units"], runs=sum(m["n"] for m in metrics.values()),
-                               stats={"metrics": metrics}))
-    for r in coverage:
-        rows.append(CellRollup(model_version=model_version, level="coverage", device_id=r["device_id"],
-                               chip=chips.get(r["device_id"], "") or "", os_major=r["os_major"],
-                               compute_units=r["compute_units"], runs=r["n"], stats={"failures": r["failures"]}))
-    with transaction.atomic():
-        state, _ = RollupState.objects.select_for_update().get_or_create(
-            model_version=model_version,
-            defaults={"max_run_id": 0, "runs": 0, "computed_at": timezone.now(), "format": FORMAT})
-        CellRollup.objects.filter(model_version=model_version).delete()
-        CellRollup.objects.bulk_create(rows, batch_size=1000)
-        state.max_run_id, state.runs, state.format = newest, sum(r["runs"] for r in by_unit), FORMAT
-        state.computed_at = timezone.now()
-        state.save()
-    return state
+                 "started": [r["started_min"].isoformat(), r["started_max"].isoformat()]}
+        rows.append(CellRollup(model_version=model_version, level="version", source=source,
+                               compute_units=r["compute_units"], runs=r["runs"], stats=stats))
+    return rows
 
 
 def _refresh_stale(model_version, state, newest) -> RollupState:
@@ -210,7 +226,8 @@ def _unit_stats(unit, runs, stats) -> UnitStats:
 def _cells(model_version, by, filters):
     """[(DeviceInfo of the row, CellRollup)] of one version, or of several when given a list."""
     versions = model_version if isinstance(model_version, (list, tuple)) else [model_version]
-    cells = CellRollup.objects.filter(model_version__in=[mv.pk for mv in versions], level=by)
+    cells = CellRollup.objects.filter(model_version__in=[mv.pk for mv in versions], level=by,
+                                      source=filters.source or "")
     if filters.chip:
         cells = cells.filter(chip=filters.chip)
     if filters.compute_units:
@@ -251,7 +268,8 @@ def unit_timings(model_version, filters) -> list[UnitTimings]:
     """Like queries.unit_timings over the whole version (so not for a chip filter: see the caller)."""
     from collector.models import COMPUTE_UNITS
 
-    rows = {c.compute_units: c for c in CellRollup.objects.filter(model_version=model_version, level="version")}
+    rows = {c.compute_units: c for c in CellRollup.objects.filter(model_version=model_version, level="version",
+                                                                   source=filters.source or "")}
     out = []
     for unit in COMPUTE_UNITS:
         c = rows.get(unit)
@@ -337,7 +355,7 @@ def coverage(scope, span="version"):
         versions = scope.model_versions
     if not versions:
         return []
-    if not applicable(scope.filters):
+    if not applicable(scope.filters, by_source=False):
         return queries.coverage(scope, span)
     _ensure_many(scope, versions)
     units, chip = scope.filters.compute_units, scope.filters.chip
@@ -360,11 +378,11 @@ def metric_by_day(scope, metric_key):
 
     from . import queries
 
-    if not scope.versions or not applicable(scope.filters) or scope.filters.chip:
+    if not scope.versions or not applicable(scope.filters, by_source=False) or scope.filters.chip:
         return None
     _ensure_many(scope, scope.versions)
     version_of = {mv.pk: mv.version for mv in scope.versions}
-    cells = CellRollup.objects.filter(model_version__in=list(version_of), level__in=("day", "version"))
+    cells = CellRollup.objects.filter(model_version__in=list(version_of), level__in=("day", "version"), source="")
     if scope.filters.compute_units:
         cells = cells.filter(compute_units__in=scope.filters.compute_units)
     series, starts = {}, {}
@@ -386,13 +404,13 @@ def fleet_data(scope):
     project, from their rollups; None when the filters need the runs themselves."""
     from datetime import datetime
 
-    if scope.project is None or not applicable(scope.filters) or scope.filters.chip:
+    if scope.project is None or not applicable(scope.filters, by_source=False) or scope.filters.chip:
         return None
     versions = list(scope.model_versions)
     if not versions:
         return None
     _ensure_many(scope, versions)
-    cells = CellRollup.objects.filter(model_version__in=[mv.pk for mv in versions], level="version")
+    cells = CellRollup.objects.filter(model_version__in=[mv.pk for mv in versions], level="version", source="")
     devices = CellRollup.objects.filter(model_version__in=[mv.pk for mv in versions], level="coverage")
     if scope.filters.compute_units:
         cells = cells.filter(compute_units__in=scope.filters.compute_units)

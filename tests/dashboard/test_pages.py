@@ -12,7 +12,7 @@ PAGES = ["dashboard:overview", "dashboard:compare", "dashboard:versions", "dashb
 MAX_QUERIES = 12
 # The first view of a model version also computes its rollup (dashboard/rollups.py): a fixed number of queries per
 # version shown, whatever the number of runs.
-REFRESH_QUERIES = 20
+REFRESH_QUERIES = 30
 
 
 def plot_ids(html):

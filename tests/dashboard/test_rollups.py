@@ -60,10 +60,22 @@ def test_coverage_from_rollup_equals_live(demo):
     assert [c.to_dict() for c in rollups.coverage(scope)] == [c.to_dict() for c in queries.coverage(scope, "version")]
 
 
+@pytest.mark.parametrize("source", ["lab", "field"])
+def test_source_cells_from_rollup_equal_live(demo, source):
+    scope = scope_for(source=source)
+    assert rollups.applicable(scope.filters)
+    same_stats(rollups.overview_stats(scope, "chip"), queries.device_unit_stats(scope.runs(), by="chip"))
+    dist, timings = rollups.compare_data(scope, "warm", by="chip")
+    live = queries.unit_timings(scope.runs())
+    assert [(t.compute_units, t.runs, t.warm) for t in timings] == [(t.compute_units, t.runs, t.warm) for t in live]
+    assert rollups.metric_by_day(scope, "warm") is None and rollups.fleet_data(scope) is None
+
+
 def test_narrowing_filters_bypass_rollups(demo):
-    for narrowing in ({"source": "lab"}, {"os_min": 18}, {"device": "iPhone14,5"}, {"variant": "x"}):
+    for narrowing in ({"os_min": 18}, {"device": "iPhone14,5"}, {"variant": "x"}, {"since": "2026-11-01"}):
         assert not rollups.applicable(Filters(**narrowing))
-    scope = scope_for(source="lab")
+    assert not rollups.applicable(Filters(source="lab"), by_source=False)
+    scope = scope_for(os_min=18)
     stats = rollups.overview_stats(scope, "chip")
     assert not RollupState.objects.exists()
     same_stats(stats, queries.device_unit_stats(scope.runs(), by="chip"))
