@@ -25,9 +25,12 @@ PAGES = [
     ("overview crash rate", "/", {"metric": "crash_rate"}),
     ("compare", "/compare", {}),
     ("compare cold load", "/compare", {"metric": "load_cold"}),
-    # Narrowed by source: the medians change, so no rollup applies and the runs are aggregated on the spot.
-    ("overview, field only*", "/", {"source": "field"}),
-    ("compare, field only*", "/compare", {"source": "field"}),
+    # Rollups are kept per source too.
+    ("overview, field only", "/", {"source": "field"}),
+    ("compare, field only", "/compare", {"source": "field"}),
+    # Narrowed by OS: no rollup applies, the runs are aggregated on the spot.
+    ("overview, iOS 26+*", "/", {"os_min": 26}),
+    ("compare, iOS 26+*", "/compare", {"os_min": 26}),
 ]
 
 
