@@ -9,63 +9,25 @@ The policy API and the dashboard pages both use it, so they always agree.
 Query budget: evidence for one level (a device, or all devices of a chip) is two grouped queries whatever the
 number of runs; a whole table (every device of a model version) is four (two per level) plus the device list.
 
-Medians are PostgreSQL's ``percentile_cont(0.5)`` (the interpolated median, the same as ``statistics.median``); on
+Medians are ``collector.aggregates.Median``: PostgreSQL's ``percentile_cont(0.5)`` (the interpolated median); on
 SQLite the same aggregate is registered as a Python function on the connection.
 """
-import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Aggregate, Case, Count, F, FloatField, Q, When
+from django.db.models import Case, Count, F, FloatField, Q, When
 
 from insights.policy import Policy, UnitEvidence, recommend_compute_units
 from insights.settings import COMPUTE_UNITS, FAILURE_STATUSES, PolicySettings
 
+from .aggregates import Median
 from .models import Device, ModelVersion, Run
 
 # Documented defaults of the PERFBOARD keys this module reads (perfboard/settings.py may override them).
 DEFAULT_PREDICTIONS_PER_SESSION = 100
-
-
-# --- the median aggregate ---------------------------------------------------------------------------------------
-
-class _SQLiteMedian:
-    """sqlite3 aggregate: the interpolated median of the non-NULL values (NULL for none)."""
-
-    def __init__(self):
-        self.values = []
-
-    def step(self, value):
-        if value is not None:
-            self.values.append(value)
-
-    def finalize(self):
-        return statistics.median(self.values) if self.values else None
-
-
-class Median(Aggregate):
-    """Median of a column per group: ``percentile_cont(0.5) WITHIN GROUP (ORDER BY x)`` on PostgreSQL.
-
-    NULLs are ignored, as by every SQL aggregate, so ``Median(Case(When(cond, then=F("x"))))`` is the median over
-    the rows matching ``cond``. On SQLite a Python aggregate (``perfboard_median``) is registered on the connection
-    the first time a query uses it.
-    """
-
-    function = "PERCENTILE_CONT"
-    name = "Median"
-    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        connection.ensure_connection()
-        connection.connection.create_aggregate("perfboard_median", 1, _SQLiteMedian)
-        clone = self.copy()
-        clone.function = "perfboard_median"
-        clone.template = "%(function)s(%(expressions)s)"
-        return super(Median, clone).as_sql(compiler, connection, **extra_context)
 
 
 def _ok(field: str):

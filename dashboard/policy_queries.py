@@ -16,7 +16,7 @@ from insights.comparison import compare_variants
 from insights.policy import Policy, UnitAssessment, break_even_predictions
 from insights.settings import ComparisonSettings
 
-from .aggregates import Median
+from collector.aggregates import Median
 from .figures.common import ms, percent
 from .figures.policy import Crossing, SessionLine, StageRow, VariantRow
 

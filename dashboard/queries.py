@@ -1,7 +1,7 @@
 """What the dashboard pages ask the database. Views call these; figure builders receive their plain results.
 
 Every page aggregates in the database over the per-run summary columns (`prediction_median_ms`, `load_ms`, ...)
-with GROUP BY and percentiles (`dashboard.aggregates`); no function here loads all runs into Python, and each
+with GROUP BY and percentiles (`collector.aggregates`); no function here loads all runs into Python, and each
 issues a fixed number of queries whatever the number of runs.
 """
 import re
@@ -12,7 +12,7 @@ from django.db.models import Count, F, Q
 
 from collector.models import Device, ModelVersion, Project, Run
 
-from .aggregates import Median, Percentile
+from collector.aggregates import Median, Percentile
 from .filters import Filters
 
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from collector.models import Device, Run
 
-from .aggregates import Percentile
+from collector.aggregates import Percentile
 from .evidence import failure_interval, recommended_unit
 from .models import CellRollup, RollupState
 from .queries import (BOX_QUANTILES, FAILURE_STATUSES, LOAD_KIND_ORDER, METRICS, STAGES, BoxStats, DeviceInfo,
@@ -66,7 +66,7 @@ def _cell_annotations():
 
 
 def _version_annotations():
-    from .aggregates import Median
+    from collector.aggregates import Median
 
     ann = {"runs": Count("id"), "first": Median("first_prediction_ms"), "warm": Median("prediction_median_ms"),
            "first_runs": Count("first_prediction_ms"), "warm_runs": Count("prediction_median_ms"),

@@ -76,7 +76,6 @@ def compare(request):
     dist, timings = rollups.compare_data(scope, metric, by=by)
     figures = {}
     if dist:
-        label = dict(presenters.COMPARE_METRICS)[metric]
         rows, boxes, rates = presenters.compare_inputs(dist, units)
         value_label = "MB" if metric == "peak_memory" else "ms (log scale)"
         figures["box"] = to_html(compare_figures.box_plot(

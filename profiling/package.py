@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-import zipfile
 from dataclasses import dataclass, field
 
 from . import _proto

@@ -88,7 +88,7 @@ def across_versions(panels: list[str], units: list[str], versions: list[str], po
                         range=[min(extremes) - pad, max(extremes) + pad])
         else:
             axis.update(rangemode="tozero")
-    axes["yaxis"]["title"] = dict(text=f"change vs first version" if relative else value_label)
+    axes["yaxis"]["title"] = dict(text="change vs first version" if relative else value_label)
     notes = [dict(text=panel, x=x, y=y, xref="paper", yref="paper", xanchor="center", yanchor="bottom",
                   showarrow=False, font=dict(size=13)) for panel, (x, y) in zip(panels, title_positions)]
     height = max(340, 250 * nrows + 120)

@@ -5,7 +5,7 @@ from django.db.models import Q
 
 from collector.models import Project, Run
 from dashboard import queries
-from dashboard.aggregates import Median, Percentile
+from collector.aggregates import Median, Percentile
 from dashboard.filters import Filters
 
 

@@ -6,7 +6,8 @@ from rest_framework.test import APIClient
 
 from benchmarks.fleet import CHIP_OF, GROUND_TRUTH
 from collector.models import Run
-from collector.policy_evidence import Median, gather_evidence
+from collector.aggregates import Median
+from collector.policy_evidence import gather_evidence
 
 pytestmark = pytest.mark.django_db
 

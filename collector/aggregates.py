@@ -1,7 +1,7 @@
 """Percentiles computed by the database, so pages aggregate the per-run summary columns without loading runs.
 
 PostgreSQL has the ordered-set aggregate `percentile_cont(p) WITHIN GROUP (ORDER BY x)`. SQLite has none; the
-embedded set-up registers `perfboard_percentile(x, p)` on every SQLite connection (`dashboard.apps`), a Python
+embedded set-up registers `perfboard_percentile(x, p)` on every SQLite connection (`collector.apps`), a Python
 aggregate that still runs inside the query: Django never sees the individual runs. Both interpolate linearly
 between order statistics (the same definition as numpy's default), and both ignore NULLs.
 """
