@@ -177,8 +177,8 @@ class FunctionGraph:
                 return info
         return None
 
-    def const_ints(self, name: str) -> list[int] | None:
-        """Integer values of a small immediate const (e.g. conv dilations), else None."""
+    def _immediate(self, name: str):
+        """(tensor, value kind, its type) of a small immediate const, else None."""
         op = self.producer.get(name)
         if op is None or not op.is_const:
             return None
@@ -186,25 +186,27 @@ class FunctionGraph:
         if val is None or not val.HasField("immediateValue"):
             return None
         tensor = val.immediateValue.tensor
-        kind = tensor.WhichOneof("value")
+        return tensor, tensor.WhichOneof("value"), val.type
+
+    def const_ints(self, name: str) -> list[int] | None:
+        """Integer values of a small immediate const (e.g. conv dilations), else None."""
+        found = self._immediate(name)
+        if found is None:
+            return None
+        tensor, kind, _ = found
         if kind in ("ints", "longInts"):
             return list(getattr(tensor, kind).values)
         return None
 
-
     def const_floats(self, name: str) -> list[float] | None:
         """Float values of a small immediate const (e.g. pow's exponent), else None."""
-        op = self.producer.get(name)
-        if op is None or not op.is_const:
+        found = self._immediate(name)
+        if found is None:
             return None
-        val = op.proto.attributes.get("val")
-        if val is None or not val.HasField("immediateValue"):
-            return None
-        tensor = val.immediateValue.tensor
-        kind = tensor.WhichOneof("value")
+        tensor, kind, value_type = found
         if kind in ("floats", "doubles", "ints"):
             return [float(v) for v in getattr(tensor, kind).values]
-        if kind == "bytes" and tensor_info(val.type) is not None and tensor_info(val.type).dtype == "FLOAT16":
+        if kind == "bytes" and tensor_info(value_type) is not None and tensor_info(value_type).dtype == "FLOAT16":
             raw = bytes(tensor.bytes.values)
             return [v for (v,) in struct.iter_unpack("<e", raw[: len(raw) // 2 * 2])]
         return None
