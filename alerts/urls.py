@@ -10,4 +10,5 @@ urlpatterns = [
     path("check", views.start_check, name="check"),
     path("<int:pk>", views.alert_detail, name="detail"),
     path("<int:pk>/state", views.change_state, name="state"),
+    path("<slug:slug>/notifications", views.notifications, name="notifications"),
 ]

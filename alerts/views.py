@@ -1,6 +1,7 @@
 """Alert pages: the list (filters, grouped per model version), one alert with its evidence plot, triage (POST),
-and starting a check for one model version. Thin: queries here are lookups; statistics live in insights, figures in
-alerts.figures."""
+starting a check for one model version, and a project's notification settings. Thin: queries here are lookups;
+statistics live in insights, figures in alerts.figures, the settings' validation in alerts.forms."""
+import logging
 from urllib.parse import urlencode
 
 from django import forms
@@ -11,7 +12,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
 
 from collector.auth import visible_projects
 from collector.models import COMPUTE_UNITS, Run, choices
@@ -19,8 +21,11 @@ from insights.regressions import METRIC_LABELS, TIME_METRICS
 
 from . import figures
 from .api import set_state
-from .models import KINDS, STATES, Alert
+from .forms import NotificationSettingsForm
+from .models import KINDS, STATES, Alert, NotificationSettings
 from .tasks import check_regressions
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
 
@@ -139,3 +144,27 @@ def start_check(request):
     messages.success(request, f"Regression check of {model} {version} started; new alerts appear here.")
     return redirect(reverse("alerts:list") + "?" + urlencode({"project": project.slug, "model": model,
                                                              "version": version}))
+
+
+@login_required
+@never_cache  # the page may show a newly generated webhook secret: no copy of it in a browser or proxy cache
+@require_http_methods(["GET", "POST"])
+def notifications(request, slug):
+    """A project's webhook and e-mail recipients, for the people who may see the project (others: 404)."""
+    project = get_object_or_404(visible_projects(request), slug=slug)
+    conf = NotificationSettings.objects.filter(project=project).first() or NotificationSettings(project=project)
+    form = NotificationSettingsForm(request.POST if request.method == "POST" else None, instance=conf)
+    if form.is_bound and form.is_valid():
+        form.save()
+        log.info("notification settings of %s changed by %s%s", project.slug, request.user.get_username(),
+                 " (new webhook secret)" if form.generated_secret or form.cleaned_data["secret"] else "")
+        if form.generated_secret:
+            # Rendered now rather than after a redirect: the secret must not travel through the messages storage
+            # (a cookie, or the session table). A GET never shows it; re-sending "generate" replaces it.
+            return render(request, "alerts/notifications.html", _context(
+                project=project, form=NotificationSettingsForm(instance=conf), secret_set=True,
+                new_secret=form.generated_secret))
+        messages.success(request, "Notification settings saved.")
+        return redirect("alerts:notifications", slug=project.slug)
+    return render(request, "alerts/notifications.html", _context(
+        project=project, form=form, secret_set=bool(form.stored_secret)))
