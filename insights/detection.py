@@ -5,28 +5,36 @@ made: cold, cached and in-memory loads are separate series, and so are OS versio
 OS update invalidates the on-device compile cache. The input is a list of ``(version, value)`` pairs, one per run,
 ordered by version then time; a change can only be attributed to the first run of a version.
 
-At every version boundary the version's runs (current window) are compared with the runs right before it (baseline
-window): Mann-Whitney U on the values, and the relative change of the median must reach ``min_effect``.
+How (:func:`_segment`): binary segmentation over version boundaries. In a stretch of the series the best split is
+the version boundary whose two-level fit has the least cost; the runs before it (baseline window) and from it on
+(current window) are then tested, Mann-Whitney U on times and Fisher's exact test on failures, with a minimum
+relative change of the median (``min_effect``). A significant split is a change; the stretches on both sides are
+searched again, so each change is tested against the level right before it.
 
 What we took from Mozilla Perfherder (``treeherder/perfalert``, ``detect_changes``):
   * a back window before the point and a fore window from it, each with a minimum size below which nothing is judged
-    (its min_back_window / fore_window; here ``min_runs_per_window``), and a maximum back window (its 24; 48
-    here, see ``DetectionSettings``);
-  * after a detected change the next baseline starts at that change (its ``last_seen_regression``), so a step is
-    not compared against the level it left;
+    (its min_back_window / fore_window; here ``min_runs_per_window``) and a maximum (``max_baseline_runs``,
+    ``max_current_runs``);
+  * the fore window reaches over the following pushes (here: versions): a step too small to show in one version's
+    runs is confirmed by the next version's, and is still reported at the version where it began;
+  * after a change the next baseline starts at that change (its ``last_seen_regression``);
   * a threshold on a test statistic, not on a raw difference.
   Not taken: its Student t on linearly weighted means with threshold 7. Means follow thermal outliers; a rank test
-  does not, and with a p-value the threshold means the same for 8 runs or 400. The linear weights (recent runs count
-  more) matter little once the baseline restarts after each change.
-What we took from asv (``step_detect.py``, ``regressions_thresholds``):
-  * levels are medians (asv fits its steps with an L1, median, cost so single outliers cannot make a step);
-  * where a step is placed: the split whose two-level median fit has the least absolute error, used when a step
-    shows only once the next version's runs confirm it (:func:`_locate`);
+  does not, and with a p-value the threshold means the same for 8 runs or 400.
+What we took from asv (``step_detect.py``):
+  * steps are placed by fitting levels with a robust cost, not by the test statistic (a test statistic grows with
+    the window sizes and would pull a step towards the split with the most runs). asv fits medians (L1 cost); we use
+    Huber's cost with one scale for the stretch, which treats outliers like L1 but places small steps better on
+    Gaussian-like noise (benchmarks/detection.py: a third fewer misplaced 5% steps);
   * a change is only reported when its relative size reaches a threshold, 5% by default as in asv.
+Our own addition: a change is reported only when the data place it, i.e. its split fits better than every other by
+``location_margin``; else it splits the series but raises no alert. An alert names a version, and a step the data
+place about as well one version off would send a team to the wrong change.
 """
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -53,8 +61,10 @@ class Comparison:
 @dataclass(frozen=True)
 class Change:
     """A detected change at ``version``. ``kind``: slowdown, speedup or crash_rate. ``baseline_runs`` and
-    ``current_runs`` index the input list, so the caller can store the runs behind the evidence;
-    ``baseline_version`` is the version right before ``version``."""
+    ``current_runs`` index the input list, so the caller can store the runs behind the evidence; the current runs
+    start at ``version`` and may reach into later versions (up to the next change). ``baseline_version`` is the
+    version right before ``version``. ``located`` is False for a step the data cannot place at one version: it
+    restarts the baseline but is not a regression to alert on."""
 
     kind: str
     version: str
@@ -62,10 +72,11 @@ class Change:
     comparison: Comparison
     baseline_runs: range
     current_runs: range
+    located: bool = True
 
     @property
     def is_regression(self) -> bool:
-        return self.kind != "speedup"
+        return self.kind != "speedup" and self.located
 
     def to_dict(self) -> dict:
         c = self.comparison
@@ -90,9 +101,28 @@ def compare_times(baseline, current, settings: DetectionSettings = DetectionSett
     if mb <= 0:
         return Comparison(mb, mc, 0.0, 1.0, nb, nc, enough=False, significant=False)
     change = mc / mb - 1.0
-    p = float(stats.mannwhitneyu(c, b, alternative="two-sided").pvalue)
+    p = mann_whitney_p(c, b)
     significant = p < settings.alpha and abs(change) >= settings.min_effect
     return Comparison(mb, mc, change, p, nb, nc, enough=True, significant=significant)
+
+
+def mann_whitney_p(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sided p-value of the Mann-Whitney U test: the normal approximation with tie and continuity correction,
+    exactly what ``scipy.stats.mannwhitneyu`` computes for windows of 8 or more runs (a test checks that). Written
+    out because scipy's array-API wrapper costs ~3 ms a call, ten times the arithmetic, and a check makes thousands.
+    """
+    n1, n2 = x.size, y.size
+    both = np.concatenate([x, y])
+    ranks = stats.rankdata(both)
+    u = float(ranks[:n1].sum()) - n1 * (n1 + 1) / 2
+    n = n1 + n2
+    _, ties = np.unique(both, return_counts=True)
+    tie_term = float((ties ** 3 - ties).sum()) / (n * (n - 1))
+    sd = math.sqrt(n1 * n2 / 12 * ((n + 1) - tie_term))
+    if sd == 0:
+        return 1.0
+    z = (abs(u - n1 * n2 / 2) - 0.5) / sd
+    return float(min(1.0, 2 * stats.norm.sf(max(z, 0.0))))
 
 
 def compare_failure_rates(baseline_failures: int, baseline_runs: int, current_failures: int, current_runs: int,
@@ -126,11 +156,6 @@ def failure_rate_above_allowed(failures: int, runs: int,
                       significant=p < settings.crash_alpha and rate > allowed)
 
 
-def _too_small(baseline: np.ndarray, current: np.ndarray, settings: DetectionSettings) -> bool:
-    mb = np.median(baseline)
-    return mb <= 0 or abs(np.median(current) / mb - 1.0) < settings.min_effect
-
-
 def version_groups(versions: Sequence[str]) -> list[tuple[str, range]]:
     """Consecutive runs of each version as (version, index range); a version may not come back later."""
     groups: list[tuple[str, range]] = []
@@ -144,8 +169,88 @@ def version_groups(versions: Sequence[str]) -> list[tuple[str, range]]:
     return groups
 
 
-def _baseline_range(start: int, floor: int, longest: int) -> range:
-    return range(max(floor, start - longest), start)
+@dataclass(frozen=True)
+class _Split:
+    index: int  # the group where the new level starts
+    comparison: Comparison
+    baseline_runs: range
+    current_runs: range
+    margin: float  # cost of the next best split minus this one's (log-likelihood units); inf if it was the only one
+
+
+def _segment(groups: list[tuple[str, range]], cost: Callable[[int, int, int], float],
+             compare: Callable[[range, range], Comparison], max_back: int, max_fore: int,
+             min_runs: int) -> list[_Split]:
+    """Binary segmentation of the runs of ``groups`` (see the module docstring), oldest change first.
+
+    ``cost(start, split, stop)``: cost of fitting one level to runs [start, split) and one to [split, stop).
+    ``compare(baseline, current)``: the test of the chosen split on its windows, at most ``max_back`` runs before
+    it and ``max_fore`` runs from it, both inside the stretch.
+    """
+    found: list[_Split] = []
+    stack = [(0, len(groups))]
+    while stack:
+        lo, hi = stack.pop()
+        start, stop = groups[lo][1].start, groups[hi - 1][1].stop
+        candidates = []
+        for index in range(lo + 1, hi):
+            split = groups[index][1].start
+            base, current = range(max(start, split - max_back), split), range(split, min(stop, split + max_fore))
+            if min(len(base), len(current)) >= min_runs:
+                candidates.append((cost(start, split, stop), index, base, current))
+        if not candidates:
+            continue
+        candidates.sort(key=lambda c: c[0])
+        best_cost, index, base, current = candidates[0]
+        result = compare(base, current)
+        if not result.significant:
+            continue
+        margin = candidates[1][0] - best_cost if len(candidates) > 1 else math.inf
+        found.append(_Split(index, result, base, current, margin))
+        stack += [(lo, index), (index, hi)]
+    return sorted(found, key=lambda s: s.index)
+
+
+def _median(x: np.ndarray) -> float:
+    """np.median without its overhead, which dominates on the short arrays fitted here."""
+    s = np.sort(x)
+    m = s.size // 2
+    return float(s[m]) if s.size % 2 else float((s[m - 1] + s[m]) / 2)
+
+
+_HUBER_K = 1.345  # the usual tuning: 95% efficiency on Gaussian noise
+
+
+def _huber_cost(logs: np.ndarray, scale: float) -> float:
+    """Huber's cost of one level fitted to ``logs`` (an M-estimate from the median, a few reweighting steps)."""
+    k = _HUBER_K * scale
+    level = _median(logs)
+    for _ in range(4):
+        distance = np.abs(logs - level)
+        weights = np.minimum(1.0, k / np.maximum(distance, 1e-12))
+        level = float((weights * logs).sum() / weights.sum())
+    d = np.abs(logs - level) / scale
+    h = _HUBER_K
+    return float(np.where(d <= h, d * d / 2, h * (d - h / 2)).sum())
+
+
+def _time_cost(logs: np.ndarray, groups: list[tuple[str, range]]) -> Callable[[int, int, int], float]:
+    """Huber cost of a two-level fit, with one noise scale per stretch: the MAD of the runs around their own
+    version's median (a step between versions does not inflate it)."""
+    scales: dict[tuple[int, int], float] = {}
+
+    def scale(start: int, stop: int) -> float:
+        if (start, stop) not in scales:
+            residuals = [logs[r.start:r.stop] - _median(logs[r.start:r.stop])
+                         for _, r in groups if start <= r.start and r.stop <= stop]
+            scales[(start, stop)] = max(1.4826 * _median(np.abs(np.concatenate(residuals))), 1e-6)
+        return scales[(start, stop)]
+
+    def cost(start: int, split: int, stop: int) -> float:
+        s = scale(start, stop)
+        return _huber_cost(logs[start:split], s) + _huber_cost(logs[split:stop], s)
+
+    return cost
 
 
 def detect_slowdowns(points: Sequence[tuple[str, float]],
@@ -153,67 +258,42 @@ def detect_slowdowns(points: Sequence[tuple[str, float]],
     """Every significant change of a timing (or memory) series, oldest first, as slowdowns and speedups.
 
     Speedups are returned too because they restart the baseline just like slowdowns; alerts are raised for
-    ``is_regression`` ones. A step too small to show in its first version's runs is often confirmed by the next
-    version's; it is then placed where a two-level fit splits best (:func:`_locate`), so the alert names the version
-    that changed, not the one that confirmed it.
+    ``is_regression`` ones (slowdowns the data place at one version).
     """
     versions = [v for v, _ in points]
     values = np.asarray([x for _, x in points], dtype=float)
     groups = version_groups(versions)
-    changes, floor = [], 0
-    for index, (version, current) in enumerate(groups):
-        if index == 0:
-            continue
-        base = _baseline_range(current.start, floor, settings.max_baseline_runs)
-        b, c = values[base.start:base.stop], values[current.start:current.stop]
-        if min(b.size, c.size) < settings.min_runs_per_window or _too_small(b, c, settings):
-            continue  # cannot be significant: spare the rank test, the bulk of a check's time
-        result = compare_times(b, c, settings)
-        if result.significant:
-            change = _locate(values, groups, index, floor, result, settings)
-            changes.append(change)
-            floor = change.current_runs.start
+    logs = np.log(np.clip(values, 1e-12, None))
+
+    def compare(base: range, current: range) -> Comparison:
+        return compare_times(values[base.start:base.stop], values[current.start:current.stop], settings)
+
+    changes = []
+    for s in _segment(groups, _time_cost(logs, groups), compare, settings.max_baseline_runs,
+                      settings.max_current_runs, settings.min_runs_per_window):
+        located = s.margin >= settings.location_margin
+        kind = "slowdown" if s.comparison.change > 0 else "speedup"
+        changes.append(Change(kind, groups[s.index][0], groups[s.index - 1][0], s.comparison, s.baseline_runs,
+                              s.current_runs, located))
     return changes
 
 
-def _locate(values: np.ndarray, groups, index: int, floor: int, found: Comparison,
-            settings: DetectionSettings) -> Change:
-    """Where in the found comparison's runs the step most likely began.
+def _bernoulli_cost(failed: np.ndarray) -> Callable[[int, int, int], float]:
+    """Negative log-likelihood of one failure rate before the split and one after."""
+    cumulative = np.concatenate([[0], np.cumsum(failed)])
 
-    As asv does, the split is the one whose two-level median fit has the least absolute error (on log values) over
-    one fixed stretch of runs: from the found baseline's start to the current version's end. Candidates are the
-    version starts in that stretch leaving at least ``min_runs_per_window`` runs on each side; the chosen split must
-    still pass :func:`compare_times`, else the version that showed the change keeps it.
-    """
-    current = groups[index][1]
-    stop = current.stop
-    segment_start = max(floor, current.start - settings.max_baseline_runs)
-    logs = np.log(np.clip(values[segment_start:stop], 1e-12, None))
+    def nll(start: int, stop: int) -> float:
+        n, k = stop - start, int(cumulative[stop] - cumulative[start])
+        return -sum(c * math.log(c / n) for c in (k, n - k) if c)
 
-    def cost(split: int) -> float:
-        left, right = logs[:split - segment_start], logs[split - segment_start:]
-        return float(np.abs(left - np.median(left)).sum() + np.abs(right - np.median(right)).sum())
-
-    best_index, best_cost, best = index, cost(current.start), found
-    for candidate in range(index - 1, 0, -1):
-        start = groups[candidate][1].start
-        if start - segment_start < settings.min_runs_per_window:
-            break
-        if (c := cost(start)) < best_cost:
-            base = _baseline_range(start, floor, settings.max_baseline_runs)
-            result = compare_times(values[base.start:base.stop], values[start:stop], settings)
-            if result.significant and (result.change > 0) == (found.change > 0):
-                best_index, best_cost, best = candidate, c, result
-    start = groups[best_index][1].start
-    base = _baseline_range(start, floor, settings.max_baseline_runs)
-    kind = "slowdown" if best.change > 0 else "speedup"
-    return Change(kind, groups[best_index][0], groups[best_index - 1][0], best, base, range(start, stop))
+    return lambda start, split, stop: nll(start, split) + nll(split, stop)
 
 
 def detect_crash_rate_increases(points: Sequence[tuple[str, bool]],
                                 settings: DetectionSettings = DetectionSettings()) -> list[Change]:
     """Versions whose failure rate (crash, oom, error, timeout: ``True`` = failed) rose significantly over the runs
-    before them.
+    before them, placed by the same segmentation as timings (a rise first confirmed by the next version is reported
+    where it began). A significant fall splits the series too, so a fixed crash starts a new baseline.
 
     Only changes: a unit that fails as often from its first version as later is not a regression, and the policy
     already keeps it out (its observed failure rate is above the gate). :func:`failure_rate_above_allowed` tells
@@ -222,16 +302,21 @@ def detect_crash_rate_increases(points: Sequence[tuple[str, bool]],
     versions = [v for v, _ in points]
     failed = np.asarray([bool(f) for _, f in points], dtype=bool)
     groups = version_groups(versions)
-    changes, floor = [], 0
-    for index, (version, current) in enumerate(groups):
-        if index == 0:
-            continue
-        base = _baseline_range(current.start, floor, settings.max_failure_baseline_runs)
-        result = compare_failure_rates(int(failed[base.start:base.stop].sum()), len(base),
-                                       int(failed[current.start:current.stop].sum()), len(current), settings)
-        if result.significant:
-            changes.append(Change("crash_rate", version, groups[index - 1][0], result, base, current))
-            floor = current.start
+
+    def compare(base: range, current: range) -> Comparison:
+        fb, fc = int(failed[base.start:base.stop].sum()), int(failed[current.start:current.stop].sum())
+        rise = compare_failure_rates(fb, len(base), fc, len(current), settings)
+        if rise.change >= 0:
+            return rise
+        fall = compare_failure_rates(fc, len(current), fb, len(base), settings)  # splits the series, no alert
+        return replace(rise, p_value=fall.p_value, significant=fall.significant)
+
+    changes = []
+    for s in _segment(groups, _bernoulli_cost(failed), compare, settings.max_failure_baseline_runs,
+                      settings.max_failure_baseline_runs, settings.min_runs_per_window):
+        if s.comparison.change > 0:
+            changes.append(Change("crash_rate", groups[s.index][0], groups[s.index - 1][0], s.comparison,
+                                  s.baseline_runs, s.current_runs))
     return changes
 
 

@@ -39,10 +39,16 @@ class DetectionSettings:
 
     min_runs_per_window: fewer runs than this in the baseline or the current window -> no test, no alert.
     max_baseline_runs: the baseline is at most this many runs right before the version under test (Perfherder's
-        back window); older runs describe an older state of the device and OS. 48 rather than Perfherder's 24: in
-        benchmarks/detection.py it lifts recall at a 10% step from 0.69 to 0.81 with no more false alerts.
-    alpha: p-value under which a difference counts. Strict because every version boundary of every series is tested
-        on each check; the benchmark (benchmarks/detection.py) shows the false-alert rate it buys.
+        back window); older runs describe an older state of the device and OS.
+    max_current_runs: the current window is at most this many runs from the version under test on (Perfherder's
+        fore window): the following versions' runs confirm a step too small to show in one version's.
+    alpha: two-sided p-value of the Mann-Whitney test under which a split counts. benchmarks/detection.py shows
+        the recall and false alerts it buys; false alerts there come mostly from real 3-5% steps placed one version
+        off, which ``location_margin`` holds back, so alpha can be looser than a per-boundary test could afford.
+    location_margin: a change raises an alert only when its split fits better than every other split of its
+        stretch by this much (log-likelihood units: 1.5 means about 4.5x likelier). An alert names a version; a
+        step the data place about as well one version earlier or later would send a team to the wrong change. It
+        still splits the series, so the next change is measured from the new level.
     min_effect: smallest relative change of the median worth an alert (5%): below it, noise and thermal state
         explain more than the model does.
     crash_alpha: p-value for the one-sided two-proportion (Fisher exact) test on failure rates.
@@ -54,9 +60,11 @@ class DetectionSettings:
     """
 
     min_runs_per_window: int = 8
-    max_baseline_runs: int = 48
-    alpha: float = 0.001
+    max_baseline_runs: int = 96
+    max_current_runs: int = 96
+    alpha: float = 0.004
     min_effect: float = 0.05
+    location_margin: float = 1.5
     crash_alpha: float = 0.01
     max_failure_baseline_runs: int = 500
     max_failure_rate: float = 0.005

@@ -10,6 +10,7 @@ from alerts.models import Alert, CheckState
 from benchmarks.fleet import GROUND_TRUTH
 from collector.bulk import bulk_load
 from collector.models import Run
+from insights.regressions import version_key
 
 pytestmark = pytest.mark.django_db
 
@@ -39,9 +40,13 @@ def test_fleet_yields_the_injected_slowdown_and_crashes_and_nothing_else(fleet):
     assert {a.compute_units for a in crashes} == set(CRASH["compute_units"])
     for a in crashes:
         assert a.baseline < 0.02 and 0.15 < a.current < 0.5 and a.metric == "crash_rate"
-    # Evidence runs are the alert's own series: the right model version and chip.
+    # Evidence runs are the alert's own series: the right chip, from the crashing version on (the later versions
+    # crash too and confirm the new rate), none from before it.
     current = Run.objects.filter(id__in=crashes[0].current_run_ids)
-    assert set(current.values_list("model_version__version", "device__chip")) == {("3.2.0", CRASH["chip"])}
+    assert {chip for _, chip in current.values_list("model_version__version", "device__chip")} == {CRASH["chip"]}
+    versions = set(current.values_list("model_version__version", flat=True))
+    assert CRASH["from_version"] in versions and all(version_key(v) >= version_key(CRASH["from_version"])
+                                                     for v in versions)
 
 
 def test_check_twice_gives_the_same_alerts(fleet):
