@@ -45,6 +45,8 @@ WATERMARK_OVERLAP = timedelta(minutes=15)
 _OPTIONAL_SETTINGS = {
     "DETECTION_MIN_RUNS": "min_runs_per_window",
     "DETECTION_MAX_BASELINE_RUNS": "max_baseline_runs",
+    "DETECTION_MAX_CURRENT_RUNS": "max_current_runs",
+    "DETECTION_LOCATION_MARGIN": "location_margin",
     "DETECTION_CRASH_ALPHA": "crash_alpha",
     "DETECTION_MAX_FAILURE_BASELINE_RUNS": "max_failure_baseline_runs",
     "MIN_PLACEMENT_SHARE_DROP": "min_placement_share_drop",
