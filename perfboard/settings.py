@@ -144,7 +144,14 @@ CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the message for 
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # With acks late, Redis hands a killed worker's task to another after this long; longer than any profiling job.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 1800)}
+# Workers look for such tasks every tenth of it (1 to 10 s): kombu's own sweep, every ~100 s, would dominate a short
+# timeout (tests/alerts/test_worker_killed.py uses 5 s). A worker killed during its sweep leaves the sweep's lock
+# behind until the lock expires (kombu: 300 s), so it expires no later than the timeout.
+_visibility_timeout = env_int("CELERY_VISIBILITY_TIMEOUT", 1800)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _visibility_timeout,
+                                   "unacked_restore_interval": max(1, min(10, _visibility_timeout // 10)),
+                                   "unacked_restore_throttle": 1,
+                                   "unacked_mutex_expire": max(1, min(300, _visibility_timeout))}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {"check-regressions": {"task": "alerts.check_regressions", "schedule": 3600.0}}  # hourly
