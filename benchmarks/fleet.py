@@ -9,6 +9,15 @@ Used by `manage.py load_demo`, the tests and the benchmarks. Facts it carries (G
 - face-retouch 3.3.0 is ~15% slower than 3.2.0 on A16 Bionic, whatever the unit.
 Latencies are log-normal per run and per prediction, with occasional thermal outliers (1.6x, thermal_state serious).
 
+The injected regressions are a parameter, ``generate(..., truth=...)`` (GROUND_TRUTH by default; same seed and truth,
+same runs). A truth's "slowdown" and "crash" are each one fact (as in GROUND_TRUTH) or a list of zero or more:
+- slowdown: model, version (it stays in later versions), chip, factor, optionally compute_units (a list; absent:
+  every unit) and metric: "warm" (default: warm predictions, and so the first prediction), "cold_load" (loads of
+  cold runs only) or "cached_load" with os_major (cached loads on that OS major only: an OS update that invalidates
+  the compile cache);
+- crash: model, from_version, chip, compute_units, rate (several facts on one run: independent chances).
+benchmarks/fleet_detection.py draws random truths and counts what the regression check finds.
+
     python -m benchmarks.fleet --runs 100000 --bulk            # into the configured database (COPY on PostgreSQL)
     python -m benchmarks.fleet --runs 5000 --post http://127.0.0.1:8000 --token pb_...
 """
@@ -81,8 +90,8 @@ def _picker(rng, options, weights):
     return lambda: options[min(bisect.bisect_right(cum, rng.random()), len(options) - 1)]
 
 
-def generate(n: int, seed: int = 7, end: datetime | None = None):
-    """Yield n runs in the wire format of POST /api/v1/runs."""
+def generate(n: int, seed: int = 7, end: datetime | None = None, truth: dict = GROUND_TRUTH):
+    """Yield n runs in the wire format of POST /api/v1/runs, carrying the regressions of ``truth``."""
     rng = np.random.default_rng(seed)
     end = end or datetime(2026, 11, 25, tzinfo=timezone.utc)
     start = end - timedelta(days=DAYS)
@@ -101,19 +110,33 @@ def generate(n: int, seed: int = 7, end: datetime | None = None):
         source = "lab" if rng.random() < 0.2 else "field"
         variant = ("prewarm" if rng.random() < 0.5 else "baseline") if name == "segmenter-lite" else None
         yield _run(rng, name, spec, version, identifier, CHIP_OF[identifier], compute_units(), source, load_kind(),
-                   variant, started, os_version())
+                   variant, started, os_version(), truth)
 
 
-def _run(rng, name, spec, version, identifier, chip, units, source, load_kind, variant, started, os_version):
+def facts(truth: dict, kind: str) -> list[dict]:
+    """A truth's facts of one kind ("slowdown" or "crash") as a list: GROUND_TRUTH states one of each."""
+    listed = truth.get(kind) or []
+    return [listed] if isinstance(listed, dict) else list(listed)
+
+
+def _applies(fact, name, spec, version, chip, units, since) -> bool:
+    """Does the fact hit a run of this model version, chip and compute units? It holds from fact[since] on."""
+    return (name == fact["model"] and chip == fact["chip"] and units in fact.get("compute_units", UNITS)
+            and spec["versions"].index(version) >= spec["versions"].index(fact[since]))
+
+
+def _run(rng, name, spec, version, identifier, chip, units, source, load_kind, variant, started, os_version,
+         truth=GROUND_TRUTH):
     ane = units in ("cpuAndNeuralEngine", "all")
     warm = spec["warm_ms"] / GPU_SPEED[chip]
     if units == "cpuOnly":
         warm *= 3.0
     elif ane:
         warm /= ANE_SPEEDUP[chip] * (1.03 if units == "all" else 1.0)
-    slow = GROUND_TRUTH["slowdown"]
-    if name == slow["model"] and version == slow["version"] and chip == slow["chip"]:
-        warm *= slow["factor"]
+    slowdowns = [f for f in facts(truth, "slowdown") if _applies(f, name, spec, version, chip, units, "version")]
+    for slow in slowdowns:
+        if slow.get("metric", "warm") == "warm":
+            warm *= slow["factor"]
     thermal = "serious" if rng.random() < 0.03 else ("fair" if rng.random() < 0.1 else "nominal")
     run_factor = math.exp(rng.normal(0, 0.08)) * (1.6 if thermal == "serious" else 1.0)
 
@@ -123,6 +146,11 @@ def _run(rng, name, spec, version, identifier, chip, units, source, load_kind, v
         load = load_cold * (0.12 if ane else 0.4)
     else:
         load = load_cold
+    os_major = int(os_version.split(".")[0])
+    for slow in slowdowns:
+        if (slow.get("metric") == "cold_load" and load_kind == "cold"
+                or slow.get("metric") == "cached_load" and load_kind == "cached" and os_major == slow["os_major"]):
+            load *= slow["factor"]
     compile_ms = None if load_kind == "cached" else size_factor * 0.6
     decrypt = spec["size"] / 400_000_000 * 1000 if load_kind == "in_memory" else None
     first = warm * (5.0 if ane else 2.5)
@@ -135,15 +163,13 @@ def _run(rng, name, spec, version, identifier, chip, units, source, load_kind, v
     predictions = np.round(warm * run_factor * np.exp(rng.normal(0, 0.06, count)), 3).tolist()
 
     status, failure = "ok", None
-    crash = GROUND_TRUTH["crash"]
-    crashes = (name == crash["model"] and chip == crash["chip"] and units in crash["compute_units"]
-               and version >= crash["from_version"])
-    if crashes and rng.random() < crash["rate"]:
+    crashes = [f for f in facts(truth, "crash") if _applies(f, name, spec, version, chip, units, "from_version")]
+    if any(rng.random() < crash["rate"] for crash in crashes):
         stage = "load" if rng.random() < 0.7 else "first_prediction"
         status, failure = "crash", {"stage": stage, "message": CRASH_MESSAGES[stage]}
     elif name == "style-diffusion" and RAM_OF[identifier] <= 4 and rng.random() < 0.03:
         status, failure = "oom", {"stage": "prediction", "message": "Jetsam: memory limit exceeded"}
-    elif rng.random() < GROUND_TRUTH["background_failure_rate"]:
+    elif rng.random() < truth.get("background_failure_rate", GROUND_TRUTH["background_failure_rate"]):
         status, failure = "timeout", {"stage": "prediction", "message": "watchdog: prediction took over 10 s"}
 
     timings = {"decrypt": jitter(decrypt) if decrypt else None, "compile": jitter(compile_ms) if compile_ms else None,
