@@ -52,9 +52,12 @@ class DetectionSettings:
         still splits the series, so the next change is measured from the new level.
     min_effect: smallest relative change of the median worth an alert (5%): below it, noise and thermal state
         explain more than the model does.
-    crash_alpha: p-value for the one-sided two-proportion (Fisher exact) test on failure rates.
+    crash_alpha: p-value for the one-sided two-proportion (Fisher exact) test on failure rates. As strict as
+        ``alpha``: at 0.01, a series that really started crashing at one version raised a second alert at the next
+        one whenever the first version's sample came out low (benchmarks/fleet_detection.py, control seed 2:
+        22% -> 31% of ~300 runs, p = 0.0099). A new crash still shows fast: 0 of 60 against 8 of 30 gives p < 0.0001.
     max_failure_baseline_runs: the failure-rate baseline reaches further back than the timing one: failures are
-        rare, and 24 clean runs cannot show that 20% of 30 is new (Fisher p = 0.02), 60 can.
+        rare, and 24 clean runs cannot show that 20% of 30 is new (Fisher p = 0.02), 500 can.
     max_failure_rate: failure rate ``failure_rate_above_allowed`` holds a unit against (as in the policy).
     min_placement_share_drop: fall of the Neural Engine share (of ops or of estimated cost) that makes a placement
         shift an alert; 0 means any op that leaves the Neural Engine counts.
@@ -66,7 +69,7 @@ class DetectionSettings:
     alpha: float = 0.001
     min_effect: float = 0.05
     location_margin: float = 1.5
-    crash_alpha: float = 0.01
+    crash_alpha: float = 0.001
     max_failure_baseline_runs: int = 500
     max_failure_rate: float = 0.005
     min_placement_share_drop: float = 0.0

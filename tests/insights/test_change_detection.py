@@ -62,7 +62,7 @@ def test_crash_rise_confirmed_by_the_next_version_is_placed_where_it_began():
     clean = runs("5.0.0", 40, 0) + runs("5.1.0", 40, 0)
     early = clean + runs("5.2.0", 10, 1)
     assert detect_crash_rate_increases(early) == []  # 1 failure in 10 runs is no evidence yet
-    changes = detect_crash_rate_increases(early + runs("5.3.0", 40, 5))
+    changes = detect_crash_rate_increases(early + runs("5.3.0", 40, 8))
     assert [(c.version, c.comparison.runs_current) for c in changes] == [("5.2.0", 50)]
 
 
@@ -70,7 +70,7 @@ def test_crash_fix_restarts_the_baseline_so_a_later_rise_is_found():
     def runs(version, n, failed):
         return [(version, i < failed) for i in range(n)]
 
-    points = runs("1.0.0", 60, 0) + runs("1.1.0", 60, 15) + runs("1.2.0", 60, 0) + runs("1.3.0", 60, 12)
+    points = runs("1.0.0", 60, 0) + runs("1.1.0", 60, 30) + runs("1.2.0", 60, 0) + runs("1.3.0", 60, 15)
     changes = detect_crash_rate_increases(points)
     assert [(c.version, c.baseline_version) for c in changes] == [("1.1.0", "1.0.0"), ("1.3.0", "1.2.0")]
     assert changes[1].comparison.runs_baseline == 60  # only 1.2.0, after the fix
