@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 
 from .models import NotificationSettings
+from .notify import private_address
 
 SCHEMES = ("http", "https")
 MIN_SECRET_LENGTH = 16
@@ -25,6 +26,8 @@ def validate_webhook_url(value: str):
         raise ValidationError(f"Webhook URL must start with http:// or https://{refused}.", code="scheme")
     URLValidator(schemes=SCHEMES, message="Webhook URL is not a valid address, e.g. "
                                           "https://hooks.example.com/perfboard.")(value)
+    if (address := private_address(value, resolve=False)) is not None:  # delivery checks resolved names too
+        raise ValidationError(f"Webhook URL must be a public address, not {address}.", code="private")
 
 
 class WebhookURLField(forms.URLField):

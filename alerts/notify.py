@@ -11,10 +11,14 @@ answers mean the receiver refuses the payload, which no retry changes (:class:`D
 """
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
+from urllib.parse import urlsplit
 
 import requests
+from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
@@ -37,6 +41,27 @@ class DeliveryRefused(Exception):
 
 def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def private_address(url: str, resolve: bool = True) -> str | None:
+    """The loopback, private, link-local or otherwise non-public address ``url``'s host is or resolves to, if any
+    and unless settings.PERFBOARD["WEBHOOK_PRIVATE_ADDRESSES"] allows them. ``resolve=False`` checks literal
+    addresses and "localhost" only (for forms: no DNS lookup while a member types)."""
+    if settings.PERFBOARD.get("WEBHOOK_PRIVATE_ADDRESSES", False):
+        return None
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return host
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        if not resolve:
+            return None
+        try:
+            addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in socket.getaddrinfo(host, None)}
+        except (socket.gaierror, UnicodeError):
+            return None  # unresolvable: the POST fails and is retried like any connection error
+    return next((str(a) for a in addresses if not a.is_global or a.is_multicast), None)
 
 
 def alert_payload(alert: Alert) -> dict:
@@ -78,6 +103,9 @@ def deliver(alert_id: int) -> str:
     conf = NotificationSettings.objects.filter(project=alert.project).first()
     if conf is None or not conf.webhook_url:
         return "no webhook"
+    if (address := private_address(conf.webhook_url)) is not None:
+        raise DeliveryRefused(f"webhook {conf.webhook_url} is a private address ({address}); set "
+                              "PERFBOARD_WEBHOOK_PRIVATE_ADDRESSES=1 to allow it")
     body = json.dumps(alert_payload(alert), separators=(",", ":"), sort_keys=True).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "Perfboard",
                "X-Perfboard-Event": "alert.created", "X-Perfboard-Delivery": f"alert-{alert.id}",

@@ -178,7 +178,10 @@ PERFBOARD = {
     "AB_MAX_RUNS": env_int("PERFBOARD_AB_MAX_RUNS", 20_000),
     # Regression detection: smallest relative change worth an alert, and the significance level.
     "MIN_EFFECT": env_float("PERFBOARD_MIN_EFFECT", 0.05),
-    "ALPHA": env_float("PERFBOARD_ALPHA", 0.001),  # strict: every version boundary of every series is tested
+    "ALPHA": env_float("PERFBOARD_ALPHA", 0.001),  # strict: a check tests thousands of series (insights.settings)
+    # Webhooks to loopback, private and link-local addresses: refused in production (DEBUG=0), since project members
+    # choose the URL and the worker would otherwise POST into the internal network; allowed for local development.
+    "WEBHOOK_PRIVATE_ADDRESSES": env_bool("PERFBOARD_WEBHOOK_PRIVATE_ADDRESSES", DEBUG),
     "RETRY_BASE_SECONDS": env_float("PERFBOARD_RETRY_BASE_SECONDS", 10.0),  # task retries: base * 2**n, jittered
     # Dashboard: a model version's page aggregates (dashboard/rollups.py) are recomputed when runs of that version
     # arrived since, but at most once per this many seconds; meanwhile pages show them with the time they were made.

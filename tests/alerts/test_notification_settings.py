@@ -58,6 +58,14 @@ def test_other_url_schemes_are_refused(web, project, stored, url):
     assert values(project) == ("https://hooks.acme.test/perfboard", SECRET, "ops@acme.test")
 
 
+def test_private_webhook_address_is_refused_in_production(web, project, stored, settings):
+    settings.PERFBOARD = {**settings.PERFBOARD, "WEBHOOK_PRIVATE_ADDRESSES": False}
+    r = web.post(URL, {"webhook_url": "http://169.254.169.254/latest/meta-data", "email_recipients": "ops@acme.test"})
+    assert r.status_code == 200
+    assert "must be a public address, not 169.254.169.254" in r.context["form"].errors["webhook_url"][0]
+    assert values(project) == ("https://hooks.acme.test/perfboard", SECRET, "ops@acme.test")
+
+
 def test_bad_email_is_refused_and_named(web, project, stored):
     r = web.post(URL, {"webhook_url": "https://hooks.example.com/new",
                        "email_recipients": "good@acme.test\nnot-an-address, also@bad@x"})

@@ -11,7 +11,7 @@ from django.core import mail
 from alerts import tasks
 from alerts.check import check_project, save_findings
 from alerts.models import Alert, NotificationSettings
-from alerts.notify import SIGNATURE_HEADER
+from alerts.notify import SIGNATURE_HEADER, private_address
 from insights.regressions import Finding, SeriesKey
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +65,8 @@ def settings_for(project, settings, monkeypatch):
     re-applies the task without ``throw=False``, so eager propagation is switched off here."""
     from perfboard.celery import app
 
-    settings.PERFBOARD = {**settings.PERFBOARD, "RETRY_BASE_SECONDS": 0.01}
+    # The receiver listens on 127.0.0.1, a private address production refuses (test_private_webhook_...).
+    settings.PERFBOARD = {**settings.PERFBOARD, "RETRY_BASE_SECONDS": 0.01, "WEBHOOK_PRIVATE_ADDRESSES": True}
     monkeypatch.setitem(app.conf, "task_eager_propagates", False)
 
     def make(url="", recipients=""):
@@ -112,6 +113,30 @@ def test_unreachable_webhook_gives_up_after_the_retries(settings_for, make_alert
     assert result.failed() and result.traceback and "DeliveryFailed" in result.traceback
     alert.refresh_from_db()
     assert alert.webhook_delivered_at is None
+
+
+def test_private_webhook_address_is_refused_in_production_and_nothing_is_posted(settings_for, make_alert, settings):
+    alert = make_alert()
+    with Receiver(statuses=[]) as receiver:
+        settings_for(url=receiver.url)
+        settings.PERFBOARD = {**settings.PERFBOARD, "WEBHOOK_PRIVATE_ADDRESSES": False}
+        result = tasks.deliver_webhook.apply(args=[alert.id], throw=False)
+    assert result.failed() and "DeliveryRefused" in result.traceback and "127.0.0.1" in result.traceback
+    assert receiver.requests == []  # refused before connecting, and not retried
+    alert.refresh_from_db()
+    assert alert.webhook_delivered_at is None
+
+
+@pytest.mark.parametrize("url, address", [
+    ("http://10.1.2.3/hook", "10.1.2.3"), ("http://169.254.169.254/latest/meta-data", "169.254.169.254"),
+    ("https://[::1]:8443/hook", "::1"), ("http://localhost:8000/hook", "localhost"),
+    ("http://192.168.0.7/hook", "192.168.0.7"), ("http://93.184.215.14/hook", None),
+])
+def test_private_addresses_are_named(url, address, settings):
+    settings.PERFBOARD = {**settings.PERFBOARD, "WEBHOOK_PRIVATE_ADDRESSES": False}
+    assert private_address(url, resolve=False) == address
+    settings.PERFBOARD = {**settings.PERFBOARD, "WEBHOOK_PRIVATE_ADDRESSES": True}
+    assert private_address(url, resolve=False) is None
 
 
 def test_alert_email_goes_to_the_recipients_once(settings_for, make_alert):
