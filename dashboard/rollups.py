@@ -11,7 +11,9 @@ over the new ids only), the rollup is recomputed, unless it is younger than PERF
 seconds: then the page shows it with its time. With a Celery worker (CELERY_BROKER_URL) a stale rollup is recomputed
 by a task (dashboard.refresh_rollup) while pages keep showing the previous one; without one (the embedded set-up)
 the page view recomputes it. A missing rollup is always computed on the spot: at 1M runs that is 4 to 9 s per
-version, so after a bulk load run `python manage.py refresh_dashboard_rollups`.
+version, so after a bulk load run `python manage.py refresh_dashboard_rollups`. Celery beat also recomputes every
+stale rollup (dashboard.refresh_stale_rollups, every PERFBOARD["DASHBOARD_ROLLUP_REFRESH_SECONDS"]), so the first
+viewer after an upload rarely waits or sees an old one.
 
 Device and chip cells and unit timings are also kept per source (lab, field); pages narrowed by OS, variant, time
 range or a single device (and, for the daily series, coverage and fleet counts, by source) query the runs instead
@@ -21,11 +23,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from collector.models import Device, Run
+from collector.models import Device, ModelVersion, Run
 
 from collector.aggregates import Percentile
 from .evidence import failure_interval, recommended_unit
@@ -138,6 +140,15 @@ def refresh(model_version) -> RollupState:
         state.computed_at = timezone.now()
         state.save()
     return state
+
+
+def stale_versions():
+    """Model versions with runs whose rollup is missing, of an older format, or older than their newest run."""
+    newest = Run.objects.filter(model_version=OuterRef("pk")).order_by("-id").values("id")[:1]
+    return (ModelVersion.objects.annotate(newest_run=Subquery(newest)).filter(newest_run__isnull=False)
+            .filter(Q(dashboard_rollup__isnull=True) | ~Q(dashboard_rollup__format=FORMAT)
+                    | Q(dashboard_rollup__max_run_id__lt=F("newest_run")))
+            .order_by("pk"))
 
 
 def _cell_rows(model_version, runs, source) -> list[CellRollup]:

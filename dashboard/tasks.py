@@ -11,3 +11,15 @@ def refresh_rollup(model_version_id: int) -> int | None:
 
     mv = ModelVersion.objects.filter(pk=model_version_id).first()
     return refresh(mv).runs if mv else None
+
+
+@shared_task(name="dashboard.refresh_stale_rollups", acks_late=True)
+def refresh_stale_rollups() -> int:
+    """The beat entry: recompute every rollup that runs arrived for since it was made; returns how many. Safe to run
+    twice or after a killed worker: a refreshed rollup is no longer stale."""
+    from .rollups import refresh, stale_versions
+
+    versions = list(stale_versions())
+    for mv in versions:
+        refresh(mv)
+    return len(versions)

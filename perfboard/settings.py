@@ -154,7 +154,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _visibility_timeout,
                                    "unacked_mutex_expire": max(1, min(300, _visibility_timeout))}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE = {"check-regressions": {"task": "alerts.check_regressions", "schedule": 3600.0}}  # hourly
+CELERY_BEAT_SCHEDULE = {
+    "check-regressions": {"task": "alerts.check_regressions", "schedule": 3600.0},  # hourly
+    # dashboard/rollups.py: pages stay fast and current without making a viewer wait for a recompute
+    "refresh-dashboard-rollups": {"task": "dashboard.refresh_stale_rollups",
+                                  "schedule": env_float("PERFBOARD_DASHBOARD_ROLLUP_REFRESH_SECONDS", 300.0)},
+}
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")

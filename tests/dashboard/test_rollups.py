@@ -149,3 +149,20 @@ def test_with_a_worker_a_stale_rollup_is_refreshed_by_a_task(demo, settings, mak
     assert queued == [scope.model_version.pk]
     assert rollups.current(scope.model_version).runs == first.runs and len(queued) == 1  # queued once
     assert tasks.refresh_rollup(scope.model_version.pk) == first.runs + 1
+
+
+def test_beat_refreshes_the_stale_rollups_only(demo, settings, make_run):
+    from dashboard import tasks
+
+    entry = settings.CELERY_BEAT_SCHEDULE["refresh-dashboard-rollups"]
+    assert entry["task"] == tasks.refresh_stale_rollups.name and entry["schedule"] > 0
+    scope = scope_for(model="face-retouch", version="3.2.0")
+    assert tasks.refresh_stale_rollups() == 6  # none computed yet: every version of the demo
+    assert tasks.refresh_stale_rollups() == 0
+    before = {s.pk: s.computed_at for s in RollupState.objects.all()}
+    bulk_load("demo", [make_run(model={"name": "face-retouch", "version": "3.2.0"})])
+    assert list(rollups.stale_versions()) == [scope.model_version]
+    assert tasks.refresh_stale_rollups() == 1
+    after = {s.pk: s.computed_at for s in RollupState.objects.all()}
+    assert [pk for pk in after if after[pk] != before[pk]] == [scope.model_version.pk]
+    assert RollupState.objects.get(pk=scope.model_version.pk).runs == scope.runs().count()
