@@ -139,7 +139,8 @@ def compare_failure_rates(baseline_failures: int, baseline_runs: int, current_fa
         return Comparison(rb, rc, rc - rb, 1.0, nb, nc, enough=False, significant=False)
     table = [[current_failures, nc - current_failures], [baseline_failures, nb - baseline_failures]]
     p = float(stats.fisher_exact(table, alternative="greater").pvalue)
-    return Comparison(rb, rc, rc - rb, p, nb, nc, enough=True, significant=p < settings.crash_alpha and rc > rb)
+    rose = rc > rb and rc >= settings.min_failure_rate_ratio * rb
+    return Comparison(rb, rc, rc - rb, p, nb, nc, enough=True, significant=p < settings.crash_alpha and rose)
 
 
 def failure_rate_above_allowed(failures: int, runs: int,

@@ -52,10 +52,12 @@ class DetectionSettings:
         still splits the series, so the next change is measured from the new level.
     min_effect: smallest relative change of the median worth an alert (5%): below it, noise and thermal state
         explain more than the model does.
-    crash_alpha: p-value for the one-sided two-proportion (Fisher exact) test on failure rates. As strict as
-        ``alpha``: at 0.01, a series that really started crashing at one version raised a second alert at the next
-        one whenever the first version's sample came out low (benchmarks/fleet_detection.py, control seed 2:
-        22% -> 31% of ~300 runs, p = 0.0099). A new crash still shows fast: 0 of 60 against 8 of 30 gives p < 0.0001.
+    crash_alpha: p-value for the one-sided two-proportion (Fisher exact) test on failure rates. Looser than
+        ``alpha`` because failures are counted, not timed: 7 crashes in 21 runs against none in 20 give p = 0.005.
+    min_failure_rate_ratio: the new failure rate must be at least this multiple of the baseline's (the failure-rate
+        counterpart of ``min_effect``). Without it, a series that really started crashing at one version raised a
+        second alert at the next one whenever the first version's sample came out low (benchmarks/fleet_detection.py,
+        control seed 2: 22% -> 31% of ~300 runs, p = 0.0099).
     max_failure_baseline_runs: the failure-rate baseline reaches further back than the timing one: failures are
         rare, and 24 clean runs cannot show that 20% of 30 is new (Fisher p = 0.02), 500 can.
     max_failure_rate: failure rate ``failure_rate_above_allowed`` holds a unit against (as in the policy).
@@ -69,7 +71,8 @@ class DetectionSettings:
     alpha: float = 0.001
     min_effect: float = 0.05
     location_margin: float = 1.5
-    crash_alpha: float = 0.001
+    crash_alpha: float = 0.01
+    min_failure_rate_ratio: float = 1.5
     max_failure_baseline_runs: int = 500
     max_failure_rate: float = 0.005
     min_placement_share_drop: float = 0.0

@@ -162,3 +162,13 @@ def test_two_steps_in_consecutive_versions_are_both_found_and_placed():
     rng = np.random.default_rng(7)
     changes = detect_slowdowns(_levels(rng, [100, 100, 106, 112, 112]))
     assert [(c.version, c.is_regression) for c in changes] == [("1.2.0", True), ("1.3.0", True)]
+
+
+def test_a_failing_series_that_keeps_failing_at_a_similar_rate_is_no_new_rise():
+    def runs(version, n, failed):
+        return [(version, i < failed) for i in range(n)]
+
+    # 22% then 31%: Fisher alone would call the second version a rise (p < 0.01); the rate did not rise by half
+    points = runs("3.1.0", 300, 0) + runs("3.2.0", 300, 66) + runs("3.3.0", 300, 93)
+    assert compare_failure_rates(66, 300, 93, 300).p_value < 0.01
+    assert [c.version for c in detect_crash_rate_increases(points)] == ["3.2.0"]
