@@ -20,6 +20,8 @@ compute units, levels are tried from coarse to fine: chip/all OS, chip/each OS, 
 (kind, metric) that a coarser level showed is not reported again by a finer one. So a slowdown on every A16 device
 is one chip-level alert, not five, and a finer series (fewer runs) cannot add the same step placed at a wrong
 version; a slowdown confined to one device or one OS still gets its own alert, since the coarser series miss it.
+When the chip's all-OS series shows a slowdown that one OS cohort shows at the same version while the other cohorts
+together did not change (:func:`_unchanged_elsewhere`), the cohort's alert replaces the chip's: it names the OS.
 The series of one finer level are tested as a family (:func:`_family_settings`, Bonferroni): a chip with seven
 devices tests each at a seventh of ``alpha``, so many small series do not add many false alerts.
 
@@ -33,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from .detection import Change, detect_crash_rate_increases, detect_slowdowns, placement_shift
+from .detection import Change, compare_times, detect_crash_rate_increases, detect_slowdowns, placement_shift
 from .settings import FAILURE_STATUSES, DetectionSettings
 
 # One run as the check reads it: the order of ``values_list`` in alerts.check.
@@ -109,20 +111,38 @@ def _finding(kind: str, key: SeriesKey, change: Change, ids: Sequence[int]) -> F
                    [ids[i] for i in change.baseline_runs], [ids[i] for i in change.current_runs])
 
 
+def _metric_rows(rows: list[tuple], metric: str) -> tuple[int, list[tuple]]:
+    """(column index, the successful runs that measure ``metric``): timings of failed runs describe the failure."""
+    column, kind = TIME_METRICS[metric]
+    col, status, load_kind = _I[column], _I["status"], _I["load_kind"]
+    return col, [r for r in rows if r[status] == "ok" and r[col] is not None and (kind is None or r[load_kind] == kind)]
+
+
+def _unchanged_elsewhere(f: Finding, rows: list[tuple], settings: DetectionSettings) -> bool:
+    """For a slowdown found in one OS cohort: did the chip's other OS cohorts, together, demonstrably not change at
+    that version? Enough runs on both sides and a median change under ``min_effect``: then the slowdown is confined
+    to the cohort (an OS update invalidating the compile cache), not a chip-wide one the cohort merely shows too."""
+    col, picked = _metric_rows([r for r in rows if r[_I["os_major"]] != f.key.os_major], f.key.metric)
+    order = [version_key(r[_I["version"]]) for r in picked]
+    at = version_key(f.version)
+    before = [r[col] for r, k in zip(picked, order) if k < at][-settings.max_baseline_runs:]
+    after = [r[col] for r, k in zip(picked, order) if k >= at][:settings.max_current_runs]
+    result = compare_times(before, after, settings)
+    return result.enough and abs(result.change) < settings.min_effect
+
+
 def _series_findings(model: str, chip: str, device: str | None, units: str, os_major: int | None,
                      rows: list[tuple], settings: DetectionSettings) -> list[Finding]:
     """Every regression in one (level, compute units, OS cohort) group of runs, ordered by version then time."""
     out = []
-    version, status, load_kind = _I["version"], _I["status"], _I["load_kind"]
+    version, status = _I["version"], _I["status"]
     crash_points = [(r[version], r[status] in FAILURE_STATUSES) for r in rows]
     key = SeriesKey(model, chip, device, units, CRASH_METRIC, os_major)
     for change in detect_crash_rate_increases(crash_points, settings):
         out.append(_finding("crash_rate", key, change, [r[0] for r in rows]))
-    ok = [r for r in rows if r[status] == "ok"]
     series = {}
-    for metric, (column, kind) in TIME_METRICS.items():
-        col = _I[column]
-        picked = [r for r in ok if r[col] is not None and (kind is None or r[load_kind] == kind)]
+    for metric in TIME_METRICS:
+        col, picked = _metric_rows(rows, metric)
         if len(picked) >= 2 * settings.min_runs_per_window:
             series[metric] = (col, picked)
     # The timing metrics of one group of runs are a family too (:func:`_family_settings`).
@@ -163,14 +183,23 @@ def find_regressions(model: str, rows: Iterable[tuple], settings: DetectionSetti
                    for os_major, rows in sorted(_split(rows_device, "os_major").items())
                    if len(by_os) > 1 and len(_split(rows_device, "os_major")) > 1]]
         covered: set = set()  # (kind, metric) already shown by a coarser series of this chip and compute units
-        for level in levels:
+        chip_wide: dict[tuple, Finding] = {}  # (kind, metric, version) -> the chip's all-OS finding
+        for depth, level in enumerate(levels):
             shown = set()
             level_settings = _family_settings(settings, sum(len(rows) >= 2 * settings.min_runs_per_window
                                                             for _, _, rows in level))
             for device, os_major, rows in level:
                 for f in _series_findings(model, chip, device, units, os_major, rows, level_settings):
+                    if depth == 0:
+                        chip_wide[(f.kind, f.key.metric, f.version)] = f
                     if (f.kind, f.key.metric) in covered:
-                        continue  # the coarser series' alert covers it (a finer one often misplaces the step)
+                        # The coarser series' alert covers it (a finer one often misplaces the step), unless it
+                        # is the chip's own OS cohort and the other cohorts did not change: then it names the OS.
+                        wide = chip_wide.get((f.kind, f.key.metric, f.version))
+                        if not (depth == 1 and f.kind == "slowdown" and wide is not None
+                                and _unchanged_elsewhere(f, group, settings)):
+                            continue
+                        found[:] = [g for g in found if g is not wide]
                     shown.add((f.kind, f.key.metric))
                     if wanted is None or f.version in wanted:
                         found.append(f)

@@ -79,3 +79,32 @@ def test_a_step_on_one_device_only_is_reported_for_that_device():
     found = [(f.kind, f.version, f.key.device, f.key.metric) for f in find_regressions("m", rows, detection_settings())
              if f.key.metric == "prediction_ms_median"]
     assert found == [("slowdown", "1.2.0", "iPhone15,3", "prediction_ms_median")]
+
+
+def _cached_loads(slow_on_os=None, factor=1.3, seed=3):
+    """Cached loads of one chip on three OS majors; from 1.2.0 on ``factor`` slower on ``slow_on_os`` (all if None)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows, i = [], 0
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        for os_major, n in ((17, 10), (18, 30), (26, 10)):
+            for _ in range(n):
+                i += 1
+                slow = factor if version == "1.2.0" and slow_on_os in (None, os_major) else 1.0
+                load = 100.0 * slow * float(np.exp(rng.normal(0, 0.05)))
+                rows.append((i, version, "iPhone15,2", "A16 Bionic", "all", os_major, "cached", "ok",
+                             f"2026-11-01T{i:05d}", load, 40.0, 10.0, 11.0, 50.0))
+    return rows
+
+
+def test_a_slowdown_confined_to_one_os_names_that_os():
+    found = [(f.version, f.key.os_major, round(f.change, 1)) for f in find_regressions("m", _cached_loads(18))
+             if f.key.metric == "load_ms_cached"]
+    assert found == [("1.2.0", 18, 0.3)]  # the chip's all-OS series shows it too, diluted; the alert names OS 18
+
+
+def test_a_slowdown_on_every_os_stays_one_chip_alert():
+    found = [(f.version, f.key.os_major) for f in find_regressions("m", _cached_loads(None))
+             if f.key.metric == "load_ms_cached"]
+    assert found == [("1.2.0", None)]
