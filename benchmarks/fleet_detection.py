@@ -25,7 +25,7 @@ from datetime import datetime
 import numpy as np
 
 from benchmarks.fleet import CHIP_OF, GPU_SPEED, GROUND_TRUTH, MODELS, OS_VERSIONS, UNITS, facts, generate
-from insights.regressions import COLUMNS, find_regressions
+from insights.regressions import COLUMNS, TIME_METRICS, find_regressions, metric_rows
 from insights.settings import DetectionSettings
 from insights.summary import prediction_summary
 
@@ -92,20 +92,15 @@ def series_sizes(fact: dict, rows: list[tuple]) -> tuple[int, int]:
     """Runs before and from the fact's version in its best chip-level series (over its compute units)."""
     versions = MODELS[fact["model"]]["versions"]
     at = versions.index(fact["version"])
-    column, load_kind = {"warm": ("prediction_median_ms", None), "cold_load": ("load_ms", "cold"),
-                         "cached_load": ("load_ms", "cached"), "crash": (None, None)}[fact["kind"]]
+    metric = KIND_METRICS[fact["kind"]][0]
     best = (0, 0)
     for units in fact.get("compute_units", UNITS):
+        series = [r for r in rows if r[_I["chip"]] == fact["chip"] and r[_I["compute_units"]] == units
+                  and (fact["kind"] != "cached_load" or r[_I["os_major"]] == fact["os_major"])]
+        if metric in TIME_METRICS:  # the runs that measure it, as the check picks them
+            series = metric_rows(series, metric)[1]
         sides = [0, 0]
-        for r in rows:
-            if r[_I["chip"]] != fact["chip"] or r[_I["compute_units"]] != units:
-                continue
-            if column and (r[_I["status"]] != "ok" or r[_I[column]] is None):
-                continue
-            if load_kind and r[_I["load_kind"]] != load_kind:
-                continue
-            if fact["kind"] == "cached_load" and r[_I["os_major"]] != fact["os_major"]:
-                continue
+        for r in series:
             sides[versions.index(r[_I["version"]]) >= at] += 1
         if min(sides) > min(best):
             best = tuple(sides)

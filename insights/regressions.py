@@ -111,7 +111,7 @@ def _finding(kind: str, key: SeriesKey, change: Change, ids: Sequence[int]) -> F
                    [ids[i] for i in change.baseline_runs], [ids[i] for i in change.current_runs])
 
 
-def _metric_rows(rows: list[tuple], metric: str) -> tuple[int, list[tuple]]:
+def metric_rows(rows: list[tuple], metric: str) -> tuple[int, list[tuple]]:
     """(column index, the successful runs that measure ``metric``): timings of failed runs describe the failure."""
     column, kind = TIME_METRICS[metric]
     col, status, load_kind = _I[column], _I["status"], _I["load_kind"]
@@ -122,7 +122,7 @@ def _unchanged_elsewhere(f: Finding, rows: list[tuple], settings: DetectionSetti
     """For a slowdown found in one OS cohort: did the chip's other OS cohorts, together, demonstrably not change at
     that version? Enough runs on both sides and a median change under ``min_effect``: then the slowdown is confined
     to the cohort (an OS update invalidating the compile cache), not a chip-wide one the cohort merely shows too."""
-    col, picked = _metric_rows([r for r in rows if r[_I["os_major"]] != f.key.os_major], f.key.metric)
+    col, picked = metric_rows([r for r in rows if r[_I["os_major"]] != f.key.os_major], f.key.metric)
     order = [version_key(r[_I["version"]]) for r in picked]
     at = version_key(f.version)
     before = [r[col] for r, k in zip(picked, order) if k < at][-settings.max_baseline_runs:]
@@ -142,7 +142,7 @@ def _series_findings(model: str, chip: str, device: str | None, units: str, os_m
         out.append(_finding("crash_rate", key, change, [r[0] for r in rows]))
     series = {}
     for metric in TIME_METRICS:
-        col, picked = _metric_rows(rows, metric)
+        col, picked = metric_rows(rows, metric)
         if len(picked) >= 2 * settings.min_runs_per_window:
             series[metric] = (col, picked)
     # The timing metrics of one group of runs are a family too (:func:`_family_settings`).
