@@ -47,6 +47,7 @@ _OPTIONAL_SETTINGS = {
     "DETECTION_MAX_BASELINE_RUNS": "max_baseline_runs",
     "DETECTION_MAX_CURRENT_RUNS": "max_current_runs",
     "DETECTION_LOCATION_MARGIN": "location_margin",
+    "DETECTION_DRILLDOWN_ALPHA": "drilldown_alpha",
     "DETECTION_CRASH_ALPHA": "crash_alpha",
     "DETECTION_MAX_FAILURE_BASELINE_RUNS": "max_failure_baseline_runs",
     "MIN_PLACEMENT_SHARE_DROP": "min_placement_share_drop",

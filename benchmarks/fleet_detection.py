@@ -1,6 +1,7 @@
 """What the regression check finds in simulated fleets with injected regressions we did not choose by hand.
 
-Run: ``/work/venv/bin/python -m benchmarks.fleet_detection [--fleets 10] [--runs 30000] [--seed 100] [--control 3]``
+Run: ``/work/venv/bin/python -m benchmarks.fleet_detection [--fleets 10] [--runs 30000] [--seed 100] [--control 3]
+[--alpha A] [--location-margin M]``
 
 For each of ``--fleets`` fleets (seeds 100, 101, ...) a random truth is drawn: 1-3 slowdowns (a model version from
 the second on, which keeps it; a chip; warm predictions, cold loads only, or cached loads on one OS major only;
@@ -194,9 +195,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=100, help="first fleet seed (then seed+1, ...)")
     parser.add_argument("--control", type=int, default=3, help="fleets with GROUND_TRUTH, seeds 1..N (0: none)")
     parser.add_argument("--alpha", type=float, default=DetectionSettings.alpha)
+    parser.add_argument("--location-margin", type=float, default=DetectionSettings.location_margin)
     args = parser.parse_args()
-    settings = DetectionSettings(alpha=args.alpha)
+    settings = DetectionSettings(alpha=args.alpha, location_margin=args.location_margin)
     print(f"{args.runs} runs per fleet; detector defaults but alpha={settings.alpha}, "
+          f"location_margin={settings.location_margin}, "
           f"min_runs_per_window={settings.min_runs_per_window} (untestable: < {2 * settings.min_runs_per_window} runs "
           f"on a side of the fact's best series)")
     drawn = []

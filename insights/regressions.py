@@ -22,8 +22,9 @@ is one chip-level alert, not five, and a finer series (fewer runs) cannot add th
 version; a slowdown confined to one device or one OS still gets its own alert, since the coarser series miss it.
 When the chip's all-OS series shows a slowdown that one OS cohort shows at the same version while the other cohorts
 together did not change (:func:`_unchanged_elsewhere`), the cohort's alert replaces the chip's: it names the OS.
-The series of one finer level are tested as a family (:func:`_family_settings`, Bonferroni): a chip with seven
-devices tests each at a seventh of ``alpha``, so many small series do not add many false alerts.
+The finer levels are held to ``drilldown_alpha`` instead of ``alpha`` (stricter by default: there are many of
+them), and the series of one finer level are tested as a family (:func:`_family_settings`, Bonferroni): a chip with
+seven devices tests each at a seventh of ``drilldown_alpha``, so many small series do not add many false alerts.
 
 Placement (:func:`find_placement_shifts`): per chip, compute units and OS major the newest uploaded plan of each
 version is compared with the previous version's, and per chip, compute units and version each OS major's plan with
@@ -186,8 +187,9 @@ def find_regressions(model: str, rows: Iterable[tuple], settings: DetectionSetti
         chip_wide: dict[tuple, Finding] = {}  # (kind, metric, version) -> the chip's all-OS finding
         for depth, level in enumerate(levels):
             shown = set()
-            level_settings = _family_settings(settings, sum(len(rows) >= 2 * settings.min_runs_per_window
-                                                            for _, _, rows in level))
+            level_alpha = settings.alpha if depth == 0 else settings.drilldown_alpha
+            level_settings = _family_settings(replace(settings, alpha=level_alpha), sum(len(rows) >= 2 * settings.min_runs_per_window
+                                                        for _, _, rows in level))
             for device, os_major, rows in level:
                 for f in _series_findings(model, chip, device, units, os_major, rows, level_settings):
                     if depth == 0:

@@ -42,14 +42,21 @@ class DetectionSettings:
         back window); older runs describe an older state of the device and OS.
     max_current_runs: the current window is at most this many runs from the version under test on (Perfherder's
         fore window): the following versions' runs confirm a step too small to show in one version's.
-    alpha: two-sided p-value of the Mann-Whitney test under which a split counts. Strict because a check tests
-        thousands of series: in benchmarks/detection.py 0.004 instead lifts recall at 10% steps only from 0.918 to
-        0.932, and on 30,000-run fleet draws (benchmarks/fleet.py, seeds 4-7) it added false alerts on noisy
-        single-device first predictions that 0.001 does not raise.
+    alpha: two-sided p-value of the Mann-Whitney test under which a split counts, for a series as the benchmark
+        and a chip's own series see it (insights.regressions divides it among the metrics of one group of runs).
+        benchmarks/detection.py, 10-20 runs per version, location_margin 1.0, seed 1: recall at 10% steps 0.935 at
+        0.001, 0.950 at 0.003, 0.952 at 0.005 (0.955-0.959 on seeds 2-3); false alerts 52, 73, 89 against the plain
+        rule's 110.
+    drilldown_alpha: the same for the finer series a check also tests (each device, each OS cohort), before the
+        Bonferroni share of each: there are five to ten of them per chip, and they raised most false alerts in
+        simulated fleets (benchmarks/fleet_detection.py, seeds 100-115: 10 extra alerts with 0.005 for every
+        level, 2 with 0.001 for the finer ones, 1 with 0.001 everywhere; seeds 116-131: 3 and 1).
     location_margin: a change raises an alert only when its split fits better than every other split of its
-        stretch by this much (log-likelihood units: 1.5 means about 4.5x likelier). An alert names a version; a
+        stretch by this much (log-likelihood units: 1.0 means about 2.7x likelier). An alert names a version; a
         step the data place about as well one version earlier or later would send a team to the wrong change. It
-        still splits the series, so the next change is measured from the new level.
+        still splits the series, so the next change is measured from the new level. At alpha 0.005, 1.5 lost
+        recall at 10% steps (0.940) for fewer misplaced small steps (66 false alerts); 0.75 gained 0.002 recall
+        for 14 more false alerts.
     min_effect: smallest relative change of the median worth an alert (5%): below it, noise and thermal state
         explain more than the model does.
     crash_alpha: p-value for the one-sided two-proportion (Fisher exact) test on failure rates. Looser than
@@ -68,9 +75,10 @@ class DetectionSettings:
     min_runs_per_window: int = 8
     max_baseline_runs: int = 96
     max_current_runs: int = 96
-    alpha: float = 0.001
+    alpha: float = 0.005
+    drilldown_alpha: float = 0.001
     min_effect: float = 0.05
-    location_margin: float = 1.5
+    location_margin: float = 1.0
     crash_alpha: float = 0.01
     min_failure_rate_ratio: float = 1.5
     max_failure_baseline_runs: int = 500

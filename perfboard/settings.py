@@ -181,9 +181,11 @@ PERFBOARD = {
     "POLICY_DEFAULT_COMPUTE_UNITS": os.environ.get("PERFBOARD_POLICY_DEFAULT_COMPUTE_UNITS", "cpuAndGPU"),
     # Variant A/B on the cold-start page reads at most this many of the newest successful runs (values, not medians).
     "AB_MAX_RUNS": env_int("PERFBOARD_AB_MAX_RUNS", 20_000),
-    # Regression detection: smallest relative change worth an alert, and the significance level.
+    # Regression detection: smallest relative change worth an alert, and the significance levels of a chip's own
+    # series and of the finer device and OS-cohort series (insights.settings.DetectionSettings explains both).
     "MIN_EFFECT": env_float("PERFBOARD_MIN_EFFECT", 0.05),
-    "ALPHA": env_float("PERFBOARD_ALPHA", 0.001),  # strict: a check tests thousands of series (insights.settings)
+    "ALPHA": env_float("PERFBOARD_ALPHA", 0.005),
+    "DETECTION_DRILLDOWN_ALPHA": env_float("PERFBOARD_DRILLDOWN_ALPHA", 0.001),
     # Webhooks to loopback, private and link-local addresses: refused in production (DEBUG=0), since project members
     # choose the URL and the worker would otherwise POST into the internal network; allowed for local development.
     "WEBHOOK_PRIVATE_ADDRESSES": env_bool("PERFBOARD_WEBHOOK_PRIVATE_ADDRESSES", DEBUG),

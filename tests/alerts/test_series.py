@@ -1,5 +1,7 @@
 """The check on hand-made series: a step, a crash-rate rise, a Neural Engine placement shift, and the choice of the
 series that reports a regression."""
+from dataclasses import replace
+
 import pytest
 
 from alerts.check import check_project, detection_settings
@@ -108,3 +110,24 @@ def test_a_slowdown_on_every_os_stays_one_chip_alert():
     found = [(f.version, f.key.os_major) for f in find_regressions("m", _cached_loads(None))
              if f.key.metric == "load_ms_cached"]
     assert found == [("1.2.0", None)]
+
+
+def test_device_and_os_cohort_series_are_held_to_the_drilldown_level():
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    rows, i = [], 0
+    for version, factor in (("1.0.0", 1.0), ("1.1.0", 1.0), ("1.2.0", 1.3)):
+        for device in ("iPhone15,2", "iPhone15,3", "iPhone15,4", "iPhone15,5"):
+            for _ in range(12):
+                i += 1
+                slow = factor if device == "iPhone15,3" else 1.0
+                rows.append(row(i, version, device, 12 * slow * float(np.exp(rng.normal(0, 0.05)))))
+
+    def devices(settings):
+        return {f.key.device for f in find_regressions("m", rows, settings) if f.key.metric == "prediction_ms_median"}
+
+    defaults = detection_settings()
+    # the chip's own level does not decide a device's alert; the drill-down level does
+    assert devices(replace(defaults, alpha=1e-12)) == {"iPhone15,3"}
+    assert devices(replace(defaults, drilldown_alpha=1e-12)) == set()
