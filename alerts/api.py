@@ -21,10 +21,18 @@ class AlertFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=choices(KINDS))
     state = django_filters.ChoiceFilter(choices=choices(STATES))
     metric = django_filters.CharFilter()
+    withdrawn = django_filters.BooleanFilter(
+        field_name="withdrawn_at", lookup_expr="isnull", exclude=True,
+        help_text="true: only alerts a later check withdrew; false or absent: only the others.")
 
     class Meta:
         model = Alert
         fields = []
+
+    def filter_queryset(self, queryset):
+        if self.form.cleaned_data.get("withdrawn") is None:  # a withdrawn alert is listed only when asked for
+            queryset = queryset.filter(withdrawn_at__isnull=True)
+        return super().filter_queryset(queryset)
 
 
 def visible_alerts(request):

@@ -71,10 +71,11 @@ class CheckResult:
     findings: int = 0
     created: list[int] = field(default_factory=list)
     updated: int = 0
+    withdrawn: int = 0
 
     def as_dict(self) -> dict:
         return {"project": self.project, "groups": self.groups, "findings": self.findings,
-                "created": len(self.created), "updated": self.updated}
+                "created": len(self.created), "updated": self.updated, "withdrawn": self.withdrawn}
 
 
 def check_all(model: str | None = None, version: str | None = None) -> list[CheckResult]:
@@ -113,7 +114,9 @@ def check_project(project: Project, model: str | None = None, version: str | Non
         findings += find_placement_shifts(name, _plans(of_model), conf, versions)
         result.groups += 1
     result.findings = len(findings)
-    result.created, result.updated = save_findings(project, findings)
+    # Every alert of these (model, chips) groups, at the versions checked, was just judged again on all their runs.
+    scope = [(name, sorted(chips), versions) for name, chips in sorted(groups.items())]
+    result.created, result.updated, result.withdrawn = save_findings(project, findings, scope)
     transaction.on_commit(lambda: notify_pending(project.id))  # new alerts, and any a killed check left unsent
     done = {"last_finished_at": timezone.now(), "last_alerts_created": len(result.created)}
     if high is not None:
@@ -160,11 +163,15 @@ def _evidence(f: Finding, devices: dict) -> dict:
             "baseline_run_ids": f.baseline_run_ids, "current_run_ids": f.current_run_ids}
 
 
-def save_findings(project: Project, findings: list[Finding]) -> tuple[list[int], int]:
-    """Create the alerts not stored yet; refresh the evidence of stored ones still ``new``. Returns (ids of created
-    alerts, number refreshed). check_project then queues their notifications."""
-    if not findings:
-        return [], 0
+def save_findings(project: Project, findings: list[Finding],
+                  scope: list[tuple[str, list[str], list[str] | None]] = ()) -> tuple[list[int], int, int]:
+    """Create the alerts not stored yet; refresh the evidence of stored ones still ``new``; withdraw the ``new``
+    alerts of ``scope`` that the findings no longer contain. Returns (ids of created alerts, number refreshed,
+    number withdrawn). check_project then queues the created ones' notifications.
+
+    ``scope`` lists the (model, chips, versions or None for all) whose runs the check read in full: an alert there
+    that the check did not find again is one that more runs relocated (a step first placed a version off) or
+    dissolved. Only ``new`` alerts are withdrawn: a state a person set stays theirs to change."""
     by_print: dict[str, Finding] = {}
     for f in findings:  # ordered coarse to fine: the first series that showed a regression describes it
         by_print.setdefault(_fingerprint(f), f)
@@ -186,7 +193,16 @@ def save_findings(project: Project, findings: list[Finding]) -> tuple[list[int],
                     chip=f.key.chip, compute_units=f.key.compute_units, metric=f.key.metric,
                     load_kind=f.key.load_kind or "", fingerprint=fp, created_at=now, updated_at=now, **evidence)
                 created.append(alert.id)
-            elif alert.state == "new" and any(getattr(alert, k) != v for k, v in evidence.items()):
-                Alert.objects.filter(pk=alert.pk).update(updated_at=now, **evidence)
+            elif alert.withdrawn_at is not None or (
+                    alert.state == "new" and any(getattr(alert, k) != v for k, v in evidence.items())):
+                refresh = evidence if alert.state == "new" else {}
+                Alert.objects.filter(pk=alert.pk).update(updated_at=now, withdrawn_at=None, **refresh)
                 updated += 1
-    return created, updated
+        withdrawn = 0
+        for model, chips, versions in scope:
+            gone = Alert.objects.filter(project=project, model=model, chip__in=chips, state="new",
+                                        withdrawn_at__isnull=True).exclude(fingerprint__in=list(by_print))
+            if versions is not None:
+                gone = gone.filter(version__in=versions)
+            withdrawn += gone.update(withdrawn_at=now, updated_at=now)
+    return created, updated, withdrawn

@@ -65,6 +65,10 @@ class Alert(models.Model):
     notified_at = models.DateTimeField(null=True, blank=True, help_text="Webhook and e-mail tasks queued.")
     webhook_delivered_at = models.DateTimeField(null=True, blank=True)
     email_sent_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Set by a check that re-read this alert's series and no longer shows it (more runs placed the "
+                  "step at another version, or it was noise); cleared if a later check shows it again.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "fingerprint"], name="alert_once_per_regression")]

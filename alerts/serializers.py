@@ -14,7 +14,7 @@ class AlertSerializer(serializers.ModelSerializer):
         model = Alert
         fields = ["id", "kind", "state", "model", "version", "baseline_version", "device", "chip", "compute_units",
                   "metric", "load_kind", "os_major", "baseline_os_major", "baseline", "current", "change", "p_value",
-                  "runs", "ops", "created_at", "updated_at", "state_changed_by", "state_changed_at"]
+                  "runs", "ops", "created_at", "updated_at", "state_changed_by", "state_changed_at", "withdrawn_at"]
 
     def get_device(self, alert) -> str | None:
         return alert.device.identifier if alert.device_id else None

@@ -39,6 +39,8 @@ class AlertFilterForm(forms.Form):
     compute_units = forms.ChoiceField(required=False, choices=[("", "any")] + choices(COMPUTE_UNITS))
     kind = forms.ChoiceField(required=False, choices=[("", "any")] + choices(KINDS))
     state = forms.ChoiceField(required=False, choices=[("", "any")] + choices(STATES))
+    withdrawn = forms.ChoiceField(required=False, choices=[("", "no"), ("true", "yes")],
+                                  help_text="Alerts a later check no longer showed.")
 
 
 class CheckForm(forms.Form):
@@ -61,7 +63,7 @@ def alert_list(request):
     form = AlertFilterForm(request.GET)
     form.is_valid()
     data = {k: v for k, v in form.cleaned_data.items() if v}
-    alerts = _alerts(request)
+    alerts = _alerts(request).filter(withdrawn_at__isnull=data.pop("withdrawn", "") != "true")
     lookups = {"project": "project__slug", "device": "device__identifier"}
     alerts = alerts.filter(**{lookups.get(k, k): v for k, v in data.items()}).order_by(
         "-created_at", "model", "version", "-id")

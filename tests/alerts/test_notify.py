@@ -157,8 +157,8 @@ def test_new_alerts_are_notified_once_even_when_a_check_died_before_notifying(
     settings_for(url="http://127.0.0.1:9/hook", recipients="ml-team@example.com")
     finding = Finding("slowdown", SeriesKey("m", "A16 Bionic", None, "all", "prediction_ms_median"), "1.1.0",
                       "1.0.0", 10.0, 12.0, 0.2, 1e-5, 20, 20, list(range(20)), list(range(20, 40)))
-    created, _ = save_findings(project, [finding])  # a check killed here: stored, never notified
-    assert sent == [] and save_findings(project, [finding]) == ([], 0)
+    created, _, _ = save_findings(project, [finding])  # a check killed here: stored, never notified
+    assert sent == [] and save_findings(project, [finding]) == ([], 0, 0)
     with django_capture_on_commit_callbacks(execute=True):
         check_project(project)  # the next check (no runs) queues what is pending
     with django_capture_on_commit_callbacks(execute=True):

@@ -356,7 +356,8 @@ def test_worker_killed_mid_check_loses_nothing(killable, kill_point):
     t_done = time.monotonic()
 
     assert answer == [{"project": project.slug, "groups": 2, "findings": answer[0]["findings"],
-                       "created": 0 if kill_point == "notifying" else len(expected), "updated": 0}]
+                       "created": 0 if kill_point == "notifying" else len(expected), "updated": 0,
+                       "withdrawn": 0}]
     assert_rerun_complete(project, expected, started_at, killed_at)
     print(f"\n{kill_point}: check started {t_started - t_sent:.1f} s after sending, killed {t_killed - t_started:.1f} s"
           f" into it, re-run done {t_done - t_killed:.1f} s after the kill; {len(expected)} alerts", end=" ")
@@ -376,6 +377,6 @@ def test_pool_child_killed_mid_check_is_run_again_by_its_worker(killable):
     answer = killable.rerun_result(result)
 
     assert answer == [{"project": project.slug, "groups": 2, "findings": answer[0]["findings"],
-                       "created": len(expected), "updated": 0}]
+                       "created": len(expected), "updated": 0, "withdrawn": 0}]
     assert_rerun_complete(project, expected, started_at, killed_at)
     assert worker.proc.poll() is None and "WorkerLostError" in worker.log.read_text(errors="replace")

@@ -30,4 +30,4 @@ class Command(BaseCommand):
             results = check_all(model, version)
         for r in results:
             self.stdout.write(f"{r.project}: {r.groups} model/chip groups, {r.findings} regressions, "
-                              f"{len(r.created)} new alerts, {r.updated} refreshed")
+                              f"{len(r.created)} new alerts, {r.updated} refreshed, {r.withdrawn} withdrawn")
