@@ -113,18 +113,22 @@ def mann_whitney_p(x: np.ndarray, y: np.ndarray) -> float:
     exactly what ``scipy.stats.mannwhitneyu`` computes for windows of 8 or more runs (a test checks that). Written
     out because scipy's array-API wrapper costs ~3 ms a call, ten times the arithmetic, and a check makes thousands.
     """
+    shift, variance = _u_statistic(x, y)
+    if variance <= 0:
+        return 1.0
+    z = (abs(shift) - 0.5) / math.sqrt(variance)
+    return float(min(1.0, 2 * stats.norm.sf(max(z, 0.0))))
+
+
+def _u_statistic(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Mann-Whitney U of ``x`` minus its mean under no shift, and its tie-corrected variance."""
     n1, n2 = x.size, y.size
-    both = np.concatenate([x, y])
-    ranks = stats.rankdata(both)
-    u = float(ranks[:n1].sum()) - n1 * (n1 + 1) / 2
     n = n1 + n2
+    both = np.concatenate([x, y])
+    u = float(stats.rankdata(both)[:n1].sum()) - n1 * (n1 + 1) / 2
     _, ties = np.unique(both, return_counts=True)
     tie_term = float((ties ** 3 - ties).sum()) / (n * (n - 1))
-    sd = math.sqrt(n1 * n2 / 12 * ((n + 1) - tie_term))
-    if sd == 0:
-        return 1.0
-    z = (abs(u - n1 * n2 / 2) - 0.5) / sd
-    return float(min(1.0, 2 * stats.norm.sf(max(z, 0.0))))
+    return u - n1 * n2 / 2, n1 * n2 / 12 * ((n + 1) - tie_term)
 
 
 def compare_failure_rates(baseline_failures: int, baseline_runs: int, current_failures: int, current_runs: int,
@@ -381,3 +385,108 @@ def placement_shift(baseline_plan: Sequence[Mapping], current_plan: Sequence[Map
     drops = [ops_b - ops_c] + ([cost_b - cost_c] if cost_b is not None and cost_c is not None else [])
     is_regression = bool(current_plan) and max(drops) > settings.min_placement_share_drop
     return PlacementShift(left, ops_b, ops_c, cost_b, cost_c, is_regression)
+
+
+@dataclass(frozen=True)
+class SharedChange:
+    """A step several strata (the compute units of one chip) take at the same version, found on all of them
+    together. ``windows`` maps each stratum to its (baseline runs, current runs), indexes into its own points."""
+
+    kind: str
+    version: str
+    baseline_version: str
+    change: float
+    p_value: float
+    windows: dict[str, tuple[range, range]]
+    located: bool = True
+
+    @property
+    def is_regression(self) -> bool:
+        return self.kind == "slowdown" and self.located
+
+
+def stratified_mann_whitney_p(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Two-sided van Elteren test: Mann-Whitney U within each (current, baseline) stratum, summed with weights
+    1/(n + 1), so a shift shared by the strata adds up while their different levels never meet in one ranking."""
+    numerator = variance = 0.0
+    for x, y in pairs:
+        shift, var = _u_statistic(x, y)
+        w = 1.0 / (x.size + y.size + 1)
+        numerator += w * shift
+        variance += w * w * var
+    if variance <= 0:
+        return 1.0
+    return float(min(1.0, 2 * stats.norm.sf(abs(numerator) / math.sqrt(variance))))
+
+
+def detect_shared_slowdowns(strata: Mapping[str, Sequence[tuple[str, float]]], versions: Sequence[str],
+                            settings: DetectionSettings = DetectionSettings()) -> list[SharedChange]:
+    """Binary segmentation (as :func:`detect_slowdowns`) of several strata at once, oldest change first.
+
+    Each stratum keeps its own level and noise scale; a split at a version costs the sum of the strata's two-level
+    biweight fits, and is tested with the van Elteren test on each stratum's back and fore windows. The change is
+    the strata's median changes weighted by their sizes. A model version that slows every compute unit of a chip
+    shows here with all their runs, where each unit alone may have too few (cold loads are a sixth of the runs).
+    ``versions``: every version in order; each stratum's points are ordered by it.
+    """
+    data = {}
+    for name, points in strata.items():
+        values = np.asarray([x for _, x in points], dtype=float)
+        logs = np.log(np.clip(values, 1e-12, None))
+        groups = dict(version_groups([v for v, _ in points]))
+        residuals = np.concatenate([logs[r.start:r.stop] - _median(logs[r.start:r.stop]) for r in groups.values()])
+        scale = max(1.4826 * _median(np.abs(residuals)), 1e-6) if residuals.size else 1e-6
+        data[name] = (values, logs, groups, scale)
+
+    spans: dict[tuple, range] = {}
+
+    def span(name: str, lo: int, hi: int) -> range:
+        """The runs of one stratum in versions[lo:hi] (they are contiguous)."""
+        if (name, lo, hi) not in spans:
+            ranges = [data[name][2][v] for v in versions[lo:hi] if v in data[name][2]]
+            spans[(name, lo, hi)] = range(ranges[0].start, ranges[-1].stop) if ranges else range(0)
+        return spans[(name, lo, hi)]
+
+    def windows(lo: int, k: int, hi: int) -> dict[str, tuple[range, range]]:
+        out = {}
+        for name in data:
+            before, after = span(name, lo, k), span(name, k, hi)
+            if len(before) and len(after):
+                out[name] = (range(max(before.start, before.stop - settings.max_baseline_runs), before.stop),
+                             range(after.start, min(after.stop, after.start + settings.max_current_runs)))
+        return out
+
+    def cost(lo: int, k: int, hi: int) -> float:
+        total = 0.0
+        for name, (_, logs, _, scale) in data.items():
+            for r in (span(name, lo, k), span(name, k, hi)):
+                if len(r):
+                    total += _biweight_cost(logs[r.start:r.stop], scale)
+        return total
+
+    found: list[SharedChange] = []
+    stack = [(0, len(versions))]
+    while stack:
+        lo, hi = stack.pop()
+        candidates = []
+        for k in range(lo + 1, hi):
+            w = windows(lo, k, hi)
+            if w and min(sum(len(b) for b, _ in w.values()),
+                         sum(len(c) for _, c in w.values())) >= settings.min_runs_per_window:
+                candidates.append((cost(lo, k, hi), k, w))
+        if not candidates:
+            continue
+        candidates.sort(key=lambda c: c[0])
+        best, k, w = candidates[0]
+        pairs = [(data[n][0][c.start:c.stop], data[n][0][b.start:b.stop]) for n, (b, c) in w.items()]
+        p = stratified_mann_whitney_p(pairs)
+        weights = [len(c) * len(b) / (len(c) + len(b)) for c, b in pairs]
+        shift = sum(wt * (math.log(_median(c)) - math.log(_median(b))) for wt, (c, b) in zip(weights, pairs))
+        change = math.exp(shift / sum(weights)) - 1.0
+        if not (p < settings.alpha and abs(change) >= settings.min_effect):
+            continue
+        margin = candidates[1][0] - best if len(candidates) > 1 else math.inf
+        found.append(SharedChange("slowdown" if change > 0 else "speedup", versions[k], versions[k - 1], change, p,
+                                  w, margin >= settings.location_margin))
+        stack += [(lo, k), (k, hi)]
+    return sorted(found, key=lambda s: versions.index(s.version))

@@ -15,7 +15,9 @@ A series is (model, chip or device, compute units, metric, OS cohort):
   regression confined to one OS must not hide inside the others). A cohort with too few runs simply yields nothing:
   the detector needs ``min_runs_per_window`` runs on both sides.
 
-One regression is tested in several series (the chip's, each of its devices', each OS cohort's). For a chip and
+One regression is tested in several series (the chip's, each of its devices', each OS cohort's). Coarsest of all, the
+timing series of a chip's compute units are searched together (:func:`_shared_findings`): a model version usually
+slows every unit, and each unit alone may have too few cold or cached loads to show it. Then, for a chip and
 compute units, levels are tried from coarse to fine: chip/all OS, chip/each OS, device/all OS, device/each OS; a
 (kind, metric) that a coarser level showed is not reported again by a finer one. So a slowdown on every A16 device
 is one chip-level alert, not five, and a finer series (fewer runs) cannot add the same step placed at a wrong
@@ -36,7 +38,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from .detection import Change, compare_times, detect_crash_rate_increases, detect_slowdowns, placement_shift
+from .detection import (Change, compare_times, detect_crash_rate_increases, detect_shared_slowdowns, detect_slowdowns,
+                        placement_shift)
 from .settings import FAILURE_STATUSES, DetectionSettings
 
 # One run as the check reads it: the order of ``values_list`` in alerts.check.
@@ -170,6 +173,14 @@ def find_regressions(model: str, rows: Iterable[tuple], settings: DetectionSetti
     for r in ordered:
         by_chip_units[(r[_I["chip"]], r[_I["compute_units"]])].append(r)
 
+    by_chip: dict[str, dict[str, list[tuple]]] = defaultdict(dict)
+    for (chip, units), group in by_chip_units.items():
+        by_chip[chip][units] = group
+    shared: dict[tuple, list[Finding]] = {}
+    for chip, groups in by_chip.items():
+        for f in _shared_findings(model, chip, groups, settings):
+            shared.setdefault((chip, f.key.compute_units), []).append(f)
+
     found: list[Finding] = []
     for (chip, units), group in sorted(by_chip_units.items()):
         if wanted is not None and not any(r[_I["version"]] in wanted for r in group):
@@ -185,6 +196,11 @@ def find_regressions(model: str, rows: Iterable[tuple], settings: DetectionSetti
                    if len(by_os) > 1 and len(_split(rows_device, "os_major")) > 1]]
         covered: set = set()  # (kind, metric) already shown by a coarser series of this chip and compute units
         chip_wide: dict[tuple, Finding] = {}  # (kind, metric, version) -> the chip's all-OS finding
+        for f in shared.get((chip, units), []):  # the coarsest: every compute unit of the chip together
+            covered.add((f.kind, f.key.metric))
+            chip_wide[(f.kind, f.key.metric, f.version)] = f
+            if wanted is None or f.version in wanted:
+                found.append(f)
         for depth, level in enumerate(levels):
             shown = set()
             level_alpha = settings.alpha if depth == 0 else settings.drilldown_alpha
@@ -207,6 +223,49 @@ def find_regressions(model: str, rows: Iterable[tuple], settings: DetectionSetti
                         found.append(f)
             covered |= shown
     return found
+
+
+def _shared_findings(model: str, chip: str, groups: dict[str, list[tuple]],
+                     settings: DetectionSettings) -> list[Finding]:
+    """Slowdowns that a chip's compute units share, found on all their runs together
+    (:func:`insights.detection.detect_shared_slowdowns`), as one finding per compute unit that shows the step in its
+    own runs too: the same version, a change of at least ``min_effect`` and ``shared_unit_alpha`` (a test only
+    asked once the shared step is significant). Its p-value is the larger of the two, as a gatekeeping procedure
+    reports it. A model version usually slows every compute unit; each unit alone may have too few cold or cached
+    loads to show it (benchmarks/fleet_detection.py)."""
+    version = _I["version"]
+    series = {}
+    for metric in TIME_METRICS:
+        strata = {}
+        for units, rows in groups.items():
+            col, picked = metric_rows(rows, metric)
+            if picked:
+                strata[units] = (col, picked)
+        if len(strata) > 1:
+            series[metric] = strata
+    if not series:
+        return []
+    versions = sorted({r[version] for rows in groups.values() for r in rows}, key=version_key)
+    metric_settings = _family_settings(settings, len(series))
+    unit_settings = replace(settings, alpha=settings.shared_unit_alpha,
+                            min_runs_per_window=max(2, settings.min_runs_per_window // 2))
+    out = []
+    for metric, strata in series.items():
+        points = {units: [(r[version], r[col]) for r in picked] for units, (col, picked) in strata.items()}
+        for step in detect_shared_slowdowns(points, versions, metric_settings):
+            if not step.is_regression:
+                continue
+            for units, (base, current) in sorted(step.windows.items()):
+                col, picked = strata[units]
+                own = compare_times([r[col] for r in picked[base.start:base.stop]],
+                                    [r[col] for r in picked[current.start:current.stop]], unit_settings)
+                if not (own.significant and own.change > 0):
+                    continue
+                change = Change("slowdown", step.version, step.baseline_version,
+                                replace(own, p_value=max(own.p_value, step.p_value)), base, current)
+                out.append(_finding("slowdown", SeriesKey(model, chip, None, units, metric), change,
+                                    [r[0] for r in picked]))
+    return out
 
 
 def _family_settings(settings: DetectionSettings, tests: int) -> DetectionSettings:

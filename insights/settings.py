@@ -57,6 +57,9 @@ class DetectionSettings:
         still splits the series, so the next change is measured from the new level. At alpha 0.005, 1.5 lost
         recall at 10% steps (0.940) for fewer misplaced small steps (66 false alerts); 0.75 gained 0.002 recall
         for 14 more false alerts.
+    shared_unit_alpha: a slowdown found on all compute units of a chip together is alerted for each unit whose own
+        runs show it at this two-sided level (and with ``min_effect``, from ``min_runs_per_window // 2`` runs a
+        side). Asked only after the shared step passed ``alpha``, so it is not a test of its own.
     min_effect: smallest relative change of the median worth an alert (5%): below it, noise and thermal state
         explain more than the model does.
     crash_alpha: p-value for the one-sided two-proportion (Fisher exact) test on failure rates. Looser than
@@ -79,6 +82,7 @@ class DetectionSettings:
     drilldown_alpha: float = 0.001
     min_effect: float = 0.05
     location_margin: float = 1.0
+    shared_unit_alpha: float = 0.05
     crash_alpha: float = 0.01
     min_failure_rate_ratio: float = 1.5
     max_failure_baseline_runs: int = 500

@@ -67,7 +67,8 @@ def row(i, version, device, value, os_major=18, chip="A16 Bionic"):
             value, value * 1.1, 50.0)
 
 
-def test_a_step_on_one_device_only_is_reported_for_that_device():
+def _one_slow_device():
+    """Four A16 devices, 12 runs a version each; iPhone15,3 alone 30% slower from 1.2.0 on."""
     import numpy as np
 
     rng = np.random.default_rng(5)
@@ -78,6 +79,11 @@ def test_a_step_on_one_device_only_is_reported_for_that_device():
                 i += 1
                 slow = factor if device == "iPhone15,3" else 1.0
                 rows.append(row(i, version, device, 12 * slow * float(np.exp(rng.normal(0, 0.05)))))
+    return rows
+
+
+def test_a_step_on_one_device_only_is_reported_for_that_device():
+    rows = _one_slow_device()
     found = [(f.kind, f.version, f.key.device, f.key.metric) for f in find_regressions("m", rows, detection_settings())
              if f.key.metric == "prediction_ms_median"]
     assert found == [("slowdown", "1.2.0", "iPhone15,3", "prediction_ms_median")]
@@ -113,16 +119,7 @@ def test_a_slowdown_on_every_os_stays_one_chip_alert():
 
 
 def test_device_and_os_cohort_series_are_held_to_the_drilldown_level():
-    import numpy as np
-
-    rng = np.random.default_rng(5)
-    rows, i = [], 0
-    for version, factor in (("1.0.0", 1.0), ("1.1.0", 1.0), ("1.2.0", 1.3)):
-        for device in ("iPhone15,2", "iPhone15,3", "iPhone15,4", "iPhone15,5"):
-            for _ in range(12):
-                i += 1
-                slow = factor if device == "iPhone15,3" else 1.0
-                rows.append(row(i, version, device, 12 * slow * float(np.exp(rng.normal(0, 0.05)))))
+    rows = _one_slow_device()
 
     def devices(settings):
         return {f.key.device for f in find_regressions("m", rows, settings) if f.key.metric == "prediction_ms_median"}
@@ -131,3 +128,34 @@ def test_device_and_os_cohort_series_are_held_to_the_drilldown_level():
     # the chip's own level does not decide a device's alert; the drill-down level does
     assert devices(replace(defaults, alpha=1e-12)) == {"iPhone15,3"}
     assert devices(replace(defaults, drilldown_alpha=1e-12)) == set()
+
+
+def _cold_loads(slow_units, seed=4):
+    """Cold loads of one A16 device on four compute units, 6 a version each (each unit too few alone); from 1.2.0
+    on 25% slower on ``slow_units``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows, i = [], 0
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        for units, level in (("all", 900.0), ("cpuAndGPU", 300.0), ("cpuAndNeuralEngine", 1000.0), ("cpuOnly", 250.0)):
+            for _ in range(6):
+                i += 1
+                slow = 1.25 if version == "1.2.0" and units in slow_units else 1.0
+                load = level * slow * float(np.exp(rng.normal(0, 0.1)))
+                rows.append((i, version, "iPhone15,2", "A16 Bionic", units, 18, "cold", "ok", f"2026-11-01T{i:05d}",
+                             load, 40.0, 10.0, 11.0, 50.0))
+    return rows
+
+
+def test_a_model_version_slowing_every_compute_unit_is_alerted_per_unit_from_their_runs_together():
+    every = {"all", "cpuAndGPU", "cpuAndNeuralEngine", "cpuOnly"}
+    found = {(f.version, f.key.compute_units) for f in find_regressions("m", _cold_loads(every))
+             if f.key.metric == "load_ms_cold"}
+    assert found == {("1.2.0", units) for units in every}
+
+
+def test_a_compute_unit_that_did_not_slow_gets_no_alert_from_the_shared_step():
+    found = {f.key.compute_units for f in find_regressions("m", _cold_loads({"all", "cpuAndGPU", "cpuAndNeuralEngine"}))
+             if f.key.metric == "load_ms_cold"}
+    assert "cpuOnly" not in found and len(found) >= 2

@@ -5,8 +5,8 @@ import pytest
 from scipy import stats
 
 from insights.detection import (compare_failure_rates, compare_times, detect_crash_rate_increases,
-                                detect_slowdowns, failure_rate_above_allowed, mann_whitney_p, placement_shift,
-                                version_groups)
+                                detect_shared_slowdowns, detect_slowdowns, failure_rate_above_allowed, mann_whitney_p,
+                                placement_shift, stratified_mann_whitney_p, version_groups)
 from insights.settings import DetectionSettings
 
 
@@ -187,3 +187,33 @@ def test_slower_thermal_outliers_before_a_step_do_not_pull_it_a_version_early(se
             values[:3] *= 1.6
         points += [(version, float(v)) for v in values]
     assert [(c.version, c.is_regression) for c in detect_slowdowns(points)] == [("1.2.0", True)]
+
+
+def _units(rng, step_at=None, factor=1.2, runs=6, slow_units=("all", "cpuAndGPU", "cpuAndNeuralEngine", "cpuOnly")):
+    """Four compute units of one chip at their own levels, ``runs`` per version each: too few for a unit alone."""
+    levels = {"all": 100.0, "cpuAndGPU": 160.0, "cpuAndNeuralEngine": 90.0, "cpuOnly": 400.0}
+    return {units: [(v, float(level * (factor if step_at and v >= step_at and units in slow_units else 1.0)
+                              * rng.lognormal(0.0, 0.1))) for v in ("1.0.0", "1.1.0", "1.2.0") for _ in range(runs)]
+            for units, level in levels.items()}
+
+
+def test_a_step_every_compute_unit_shares_is_found_on_all_of_them_together():
+    strata = _units(np.random.default_rng(3), step_at="1.2.0")
+    assert all(detect_slowdowns(points) == [] for points in strata.values())  # 6 runs a version: none alone
+    (step,) = detect_shared_slowdowns(strata, ["1.0.0", "1.1.0", "1.2.0"])
+    assert (step.version, step.baseline_version, step.is_regression) == ("1.2.0", "1.1.0", True)
+    assert step.change == pytest.approx(0.2, abs=0.07) and set(step.windows) == set(strata)
+    for units, (base, current) in step.windows.items():
+        assert {strata[units][i][0] for i in current} == {"1.2.0"} and len(base) == 12
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_compute_units_at_different_levels_without_a_step_give_no_shared_change(seed):
+    assert detect_shared_slowdowns(_units(np.random.default_rng(seed)), ["1.0.0", "1.1.0", "1.2.0"]) == []
+
+
+def test_van_elteren_on_one_stratum_is_mann_whitney_without_continuity_correction():
+    rng = np.random.default_rng(1)
+    x, y = np.round(rng.lognormal(3.0, 0.05, 14), 1), np.round(rng.lognormal(3.02, 0.05, 19), 1)
+    expected = stats.mannwhitneyu(x, y, alternative="two-sided", use_continuity=False, method="asymptotic").pvalue
+    assert stratified_mann_whitney_p([(x, y)]) == pytest.approx(expected, rel=1e-9)
