@@ -4,6 +4,7 @@ The webhook is a JSON POST of :func:`alert_payload`, signed with the project's s
 
     X-Perfboard-Signature: sha256=<hex HMAC-SHA256 of the raw body>
     X-Perfboard-Delivery: alert-<id>        (the same on every retry: receivers can drop repeats)
+    X-Perfboard-Event: alert.created        (or ping: the test a member sends from the settings page)
 
 Receivers verify with :func:`signature` over the body bytes they received. Delivery failures (connection errors,
 timeouts, 5xx, 408, 429) raise :class:`DeliveryFailed`, which the task wrapper retries with backoff; other 4xx
@@ -14,7 +15,9 @@ import hmac
 import ipaddress
 import json
 import logging
+import smtplib
 import socket
+import uuid
 from urllib.parse import urlsplit
 
 import requests
@@ -103,13 +106,20 @@ def deliver(alert_id: int) -> str:
     conf = NotificationSettings.objects.filter(project=alert.project).first()
     if conf is None or not conf.webhook_url:
         return "no webhook"
+    post(conf, alert_payload(alert), "alert.created", f"alert-{alert.id}")
+    Alert.objects.filter(pk=alert.pk).update(webhook_delivered_at=timezone.now())
+    return "delivered"
+
+
+def post(conf: NotificationSettings, payload: dict, event: str, delivery: str) -> int:
+    """POST ``payload`` to the project's webhook, signed; the receiver's status. Raises DeliveryFailed (worth a
+    retry) or DeliveryRefused (not)."""
     if (address := private_address(conf.webhook_url)) is not None:
         raise DeliveryRefused(f"webhook {conf.webhook_url} is a private address ({address}); set "
                               "PERFBOARD_WEBHOOK_PRIVATE_ADDRESSES=1 to allow it")
-    body = json.dumps(alert_payload(alert), separators=(",", ":"), sort_keys=True).encode()
-    headers = {"Content-Type": "application/json", "User-Agent": "Perfboard",
-               "X-Perfboard-Event": "alert.created", "X-Perfboard-Delivery": f"alert-{alert.id}",
-               SIGNATURE_HEADER: signature(conf.webhook_secret, body)}
+    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "Perfboard", "X-Perfboard-Event": event,
+               "X-Perfboard-Delivery": delivery, SIGNATURE_HEADER: signature(conf.webhook_secret, body)}
     try:
         response = requests.post(conf.webhook_url, data=body, headers=headers, timeout=TIMEOUT_SECONDS)
     except requests.RequestException as exc:
@@ -118,8 +128,28 @@ def deliver(alert_id: int) -> str:
         raise DeliveryFailed(f"webhook {conf.webhook_url} answered {response.status_code}")
     if response.status_code >= 400:
         raise DeliveryRefused(f"webhook {conf.webhook_url} answered {response.status_code}")
-    Alert.objects.filter(pk=alert.pk).update(webhook_delivered_at=timezone.now())
-    return "delivered"
+    return response.status_code
+
+
+def send_test(conf: NotificationSettings) -> list[tuple[bool, str]]:
+    """Send a ``ping`` event to the webhook and a test e-mail to the recipients now, while the member waits, so a
+    wrong URL, secret or address shows at once instead of at the first regression. (ok, message) per channel."""
+    results = []
+    if conf.webhook_url:
+        payload = {"event": "ping", "project": conf.project.slug, "sent_at": timezone.now().isoformat()}
+        try:
+            status = post(conf, payload, "ping", f"ping-{uuid.uuid4()}")
+            results.append((True, f"Webhook: {conf.webhook_url} answered {status} to a signed ping."))
+        except (DeliveryFailed, DeliveryRefused) as exc:
+            results.append((False, f"Webhook: {exc}."))
+    if recipients := conf.recipients():
+        try:
+            send_mail(f"[Perfboard] test notification for {conf.project.slug}",
+                      f"Alerts of {conf.project.slug} will be sent to this address.\n", None, recipients)
+            results.append((True, f"E-mail: test sent to {', '.join(recipients)}."))
+        except (smtplib.SMTPException, OSError) as exc:
+            results.append((False, f"E-mail: {exc}."))
+    return results or [(False, "Nothing to test: save a webhook URL or e-mail recipients first.")]
 
 
 def email(alert_id: int) -> str:

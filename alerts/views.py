@@ -19,7 +19,7 @@ from collector.auth import visible_projects
 from collector.models import COMPUTE_UNITS, Run, choices
 from insights.regressions import METRIC_LABELS, TIME_METRICS
 
-from . import figures
+from . import figures, notify
 from .api import set_state
 from .forms import NotificationSettingsForm
 from .models import KINDS, STATES, Alert, NotificationSettings
@@ -155,6 +155,10 @@ def notifications(request, slug):
     """A project's webhook and e-mail recipients, for the people who may see the project (others: 404)."""
     project = get_object_or_404(visible_projects(request), slug=slug)
     conf = NotificationSettings.objects.filter(project=project).first() or NotificationSettings(project=project)
+    if request.method == "POST" and "send_test" in request.POST:  # the saved settings, not the form's
+        for ok, text in notify.send_test(conf):
+            (messages.success if ok else messages.error)(request, text)
+        return redirect("alerts:notifications", slug=project.slug)
     form = NotificationSettingsForm(request.POST if request.method == "POST" else None, instance=conf)
     if form.is_bound and form.is_valid():
         form.save()

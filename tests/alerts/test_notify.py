@@ -165,3 +165,44 @@ def test_new_alerts_are_notified_once_even_when_a_check_died_before_notifying(
         check_project(project)
     assert sent == [("webhook", created[0]), ("email", created[0])]
     assert Alert.objects.get().notified_at is not None
+
+
+def _send_test(member):
+    from django.test import Client
+
+    web = Client()
+    web.force_login(member)
+    return web.post("/alerts/acme/notifications", {"send_test": "1"}, follow=True).content.decode()
+
+
+def test_a_member_sends_a_signed_test_ping_and_e_mail_and_sees_the_answers(settings_for, member):
+    with Receiver() as receiver:
+        settings_for(url=receiver.url, recipients="ops@example.com")
+        page = _send_test(member)
+    ((headers, body),) = receiver.requests
+    assert verified(headers, body) and headers["X-Perfboard-Event"] == "ping"
+    assert json.loads(body)["event"] == "ping" and json.loads(body)["project"] == "acme"
+    assert f"Webhook: {receiver.url} answered 200 to a signed ping." in page
+    assert [m.to for m in mail.outbox] == [["ops@example.com"]] and "E-mail: test sent to ops@example.com." in page
+
+
+def test_a_failing_webhook_test_says_what_the_receiver_answered(settings_for, member):
+    with Receiver(statuses=[500]) as receiver:
+        settings_for(url=receiver.url)
+        page = _send_test(member)
+    assert len(receiver.requests) == 1 and f"Webhook: webhook {receiver.url} answered 500." in page
+
+
+def test_a_test_without_settings_says_there_is_nothing_to_send(member):
+    assert "Nothing to test: save a webhook URL or e-mail recipients first." in _send_test(member)
+
+
+def test_people_outside_the_project_cannot_send_its_test(settings_for, outsider):
+    from django.test import Client
+
+    with Receiver() as receiver:
+        settings_for(url=receiver.url)
+        web = Client()
+        web.force_login(outsider)
+        assert web.post("/alerts/acme/notifications", {"send_test": "1"}).status_code == 404
+    assert receiver.requests == []
