@@ -35,7 +35,7 @@ def test_fleet_yields_the_injected_slowdown_and_crashes_and_nothing_else(fleet):
     assert {a.metric for a in slow} <= SLOW_METRICS and "prediction_ms_median" in {a.metric for a in slow}
     for a in slow:
         # p: the unit's own test, or for a step all compute units share, the larger of the shared and the unit's
-        assert 0.07 < a.change < 0.3 and a.p_value < 0.05 and a.runs_baseline >= 4 and a.runs_current >= 4
+        assert 0.07 < a.change < 0.3 and a.p_value < 0.01 and a.runs_baseline >= 4 and a.runs_current >= 4
         assert len(a.baseline_run_ids) == a.runs_baseline and len(a.current_run_ids) == a.runs_current
     crashes = alerts.filter(kind="crash_rate")
     assert {a.compute_units for a in crashes} == set(CRASH["compute_units"])
