@@ -204,8 +204,8 @@ def find_regressions(model: str, rows: Iterable[tuple], settings: DetectionSetti
         for depth, level in enumerate(levels):
             shown = set()
             level_alpha = settings.alpha if depth == 0 else settings.drilldown_alpha
-            level_settings = _family_settings(replace(settings, alpha=level_alpha), sum(len(rows) >= 2 * settings.min_runs_per_window
-                                                        for _, _, rows in level))
+            testable = sum(len(rows) >= 2 * settings.min_runs_per_window for _, _, rows in level)
+            level_settings = _family_settings(replace(settings, alpha=level_alpha), testable)
             for device, os_major, rows in level:
                 for f in _series_findings(model, chip, device, units, os_major, rows, level_settings):
                     if depth == 0:

@@ -44,19 +44,21 @@ class DetectionSettings:
         fore window): the following versions' runs confirm a step too small to show in one version's.
     alpha: two-sided p-value of the Mann-Whitney test under which a split counts, for a series as the benchmark
         and a chip's own series see it (insights.regressions divides it among the metrics of one group of runs).
-        benchmarks/detection.py, 10-20 runs per version, location_margin 1.0, seed 1: recall at 10% steps 0.935 at
-        0.001, 0.950 at 0.003, 0.952 at 0.005 (0.955-0.959 on seeds 2-3); false alerts 52, 73, 89 against the plain
-        rule's 110.
+        benchmarks/detection.py, 10-20 runs per version, location_margin 0.75, seed 1: recall at 10% steps 0.936 at
+        0.001, 0.951 at 0.003, 0.953 at 0.005 (0.957-0.963 on seeds 2-5); false alerts 51, 66, 78 against the
+        plain rule's 110 (seeds 2-5: 72-90 against 88-117).
     drilldown_alpha: the same for the finer series a check also tests (each device, each OS cohort), before the
         Bonferroni share of each: there are five to ten of them per chip, and they raised most false alerts in
         simulated fleets (benchmarks/fleet_detection.py, seeds 100-115: 10 extra alerts with 0.005 for every
         level, 2 with 0.001 for the finer ones, 1 with 0.001 everywhere; seeds 116-131: 3 and 1).
-    location_margin: a change raises an alert only when its split fits better than every other split of its
-        stretch by this much (log-likelihood units: 1.0 means about 2.7x likelier). An alert names a version; a
-        step the data place about as well one version earlier or later would send a team to the wrong change. It
-        still splits the series, so the next change is measured from the new level. At alpha 0.005, 1.5 lost
-        recall at 10% steps (0.940) for fewer misplaced small steps (66 false alerts); 0.75 gained 0.002 recall
-        for 14 more false alerts.
+    location_margin: a change raises an alert only when its split fits better than all other splits of its
+        stretch together by this much: the log-odds of the split, its cost and theirs read as negative
+        log-likelihoods (0.75: about 2.1 times likelier than all the others, a probability of 0.68). An alert names
+        a version; a step the data place about as well one version earlier or later would send a team to the wrong
+        change. It still splits the series, so the next change is measured from the new level. At alpha 0.005,
+        seed 1: 0.5 gains 0.003 recall at 10% steps for 20 more false alerts (98); 1.0 loses 0.003 for 10 fewer.
+        Against the next best split alone (the rule before) the same recall cost 10-20 more false alerts, most of
+        them 3-5% steps placed a version off.
     shared_unit_alpha: a slowdown found on all compute units of a chip together is alerted for each unit whose own
         runs show it at this two-sided level (and with ``min_effect``, from ``min_runs_per_window // 2`` runs a
         side). Asked only after the shared step passed ``alpha``, so it is not a test of its own. At 0.05, two
@@ -83,7 +85,7 @@ class DetectionSettings:
     alpha: float = 0.005
     drilldown_alpha: float = 0.001
     min_effect: float = 0.05
-    location_margin: float = 1.0
+    location_margin: float = 0.75
     shared_unit_alpha: float = 0.01
     crash_alpha: float = 0.01
     min_failure_rate_ratio: float = 1.5

@@ -182,7 +182,8 @@ def test_slower_thermal_outliers_before_a_step_do_not_pull_it_a_version_early(se
     rng = np.random.default_rng(seed)
     points = []
     for i, version in enumerate(["1.0.0", "1.1.0", "1.2.0", "1.3.0"]):
-        values = 100 * (1.08 if i >= 2 else 1.0) * np.exp(0.05 * rng.permutation(stats.norm.ppf((np.arange(12) + 0.5) / 12)))
+        noise = rng.permutation(stats.norm.ppf((np.arange(12) + 0.5) / 12))  # exact normal quantiles, shuffled
+        values = 100 * (1.08 if i >= 2 else 1.0) * np.exp(0.05 * noise)
         if version == "1.1.0":
             values[:3] *= 1.6
         points += [(version, float(v)) for v in values]
@@ -217,3 +218,13 @@ def test_van_elteren_on_one_stratum_is_mann_whitney_without_continuity_correctio
     x, y = np.round(rng.lognormal(3.0, 0.05, 14), 1), np.round(rng.lognormal(3.02, 0.05, 19), 1)
     expected = stats.mannwhitneyu(x, y, alternative="two-sided", use_continuity=False, method="asymptotic").pvalue
     assert stratified_mann_whitney_p([(x, y)]) == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_step_far_larger_than_the_noise_is_placed_without_numeric_trouble():
+    rng = np.random.default_rng(2)
+    points = _levels(rng, [100, 100, 1000, 1000, 1000], runs=60, noise=0.001)  # others fit thousands of units worse
+    assert [(c.version, c.is_regression) for c in detect_slowdowns(points)] == [("1.2.0", True)]
+    strata = {units: _levels(rng, [level, level, 10 * level], runs=60, noise=0.001) for units, level in
+              (("all", 50), ("cpuOnly", 400))}
+    (step,) = detect_shared_slowdowns(strata, ["1.0.0", "1.1.0", "1.2.0"])
+    assert step.version == "1.2.0" and step.is_regression
