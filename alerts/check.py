@@ -196,7 +196,11 @@ def save_findings(project: Project, findings: list[Finding],
             elif alert.withdrawn_at is not None or (
                     alert.state == "new" and any(getattr(alert, k) != v for k, v in evidence.items())):
                 refresh = evidence if alert.state == "new" else {}
-                Alert.objects.filter(pk=alert.pk).update(updated_at=now, withdrawn_at=None, **refresh)
+                if alert.withdrawal_notified_at is not None:
+                    # the receiver was told it is gone: announce it again (an e-mail already sent is not resent)
+                    refresh.update(notified_at=None, webhook_delivered_at=None)
+                Alert.objects.filter(pk=alert.pk).update(updated_at=now, withdrawn_at=None, withdrawal_notified_at=None,
+                                                         withdrawal_delivered_at=None, **refresh)
                 updated += 1
         withdrawn = 0
         for model, chips, versions in scope:

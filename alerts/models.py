@@ -69,6 +69,9 @@ class Alert(models.Model):
         null=True, blank=True,
         help_text="Set by a check that re-read this alert's series and no longer shows it (more runs placed the "
                   "step at another version, or it was noise); cleared if a later check shows it again.")
+    withdrawal_notified_at = models.DateTimeField(null=True, blank=True,
+                                                  help_text="Webhook told of the withdrawal: task queued.")
+    withdrawal_delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "fingerprint"], name="alert_once_per_regression")]

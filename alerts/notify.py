@@ -3,8 +3,9 @@
 The webhook is a JSON POST of :func:`alert_payload`, signed with the project's secret::
 
     X-Perfboard-Signature: sha256=<hex HMAC-SHA256 of the raw body>
-    X-Perfboard-Delivery: alert-<id>        (the same on every retry: receivers can drop repeats)
-    X-Perfboard-Event: alert.created        (or ping: the test a member sends from the settings page)
+    X-Perfboard-Delivery: alert-<id>        (alert-<id>-withdrawn; the same on every retry: receivers drop repeats)
+    X-Perfboard-Event: alert.created        (alert.withdrawn when a later check withdrew it; ping: the test a
+                                            member sends from the settings page)
 
 Receivers verify with :func:`signature` over the body bytes they received. Delivery failures (connection errors,
 timeouts, 5xx, 408, 429) raise :class:`DeliveryFailed`, which the task wrapper retries with backoff; other 4xx
@@ -67,10 +68,10 @@ def private_address(url: str, resolve: bool = True) -> str | None:
     return next((str(a) for a in addresses if not a.is_global or a.is_multicast), None)
 
 
-def alert_payload(alert: Alert) -> dict:
+def alert_payload(alert: Alert, event: str = "alert.created") -> dict:
     from .serializers import AlertSerializer
 
-    return {"event": "alert.created", "project": alert.project.slug, "alert": AlertSerializer(alert).data}
+    return {"event": event, "project": alert.project.slug, "alert": AlertSerializer(alert).data}
 
 
 def notify_pending(project_id: int) -> int:
@@ -82,9 +83,20 @@ def notify_pending(project_id: int) -> int:
 
     pending = list(Alert.objects.filter(project_id=project_id, notified_at__isnull=True)
                    .order_by("id").values_list("id", flat=True))
-    if not pending:
+    withdrawn = list(Alert.objects.filter(project_id=project_id, notified_at__isnull=False,
+                                          withdrawn_at__isnull=False, withdrawal_notified_at__isnull=True)
+                     .order_by("id").values_list("id", flat=True))
+    if not pending and not withdrawn:
         return 0
     n = NotificationSettings.objects.filter(project_id=project_id).first()
+    for alert_id in withdrawn:  # webhook only: receivers that act on alerts must learn that one is gone
+        try:
+            if n and n.webhook_url:
+                deliver_webhook.delay(alert_id, "alert.withdrawn")
+        except Exception:
+            log.exception("could not queue the withdrawal of alert %s; the next check retries", alert_id)
+            continue
+        Alert.objects.filter(pk=alert_id).update(withdrawal_notified_at=timezone.now())
     wanted = [task for want, task in ((n and n.webhook_url, deliver_webhook),
                                       (n and n.recipients(), send_alert_email)) if want]
     for alert_id in pending:
@@ -95,19 +107,28 @@ def notify_pending(project_id: int) -> int:
             log.exception("could not queue notifications of alert %s; the next check retries", alert_id)
             continue
         Alert.objects.filter(pk=alert_id).update(notified_at=timezone.now())
-    return len(pending)
+    return len(pending) + len(withdrawn)
 
 
-def deliver(alert_id: int) -> str:
-    """POST one alert to its project's webhook, once: a delivered alert is not sent again."""
+def deliver(alert_id: int, event: str = "alert.created") -> str:
+    """POST one alert event to its project's webhook, once: a delivered event is not sent again. ``alert.created``
+    for a new alert, ``alert.withdrawn`` when a later check withdrew it (not sent if it was restored since)."""
     alert = Alert.objects.select_related("project", "device").get(pk=alert_id)
-    if alert.webhook_delivered_at is not None:
+    if event == "alert.withdrawn":
+        if alert.withdrawn_at is None:
+            return "restored"
+        delivered_field, delivery = "withdrawal_delivered_at", f"alert-{alert.id}-withdrawn"
+    elif event == "alert.created":
+        delivered_field, delivery = "webhook_delivered_at", f"alert-{alert.id}"
+    else:
+        raise ValueError(f"unknown alert event {event!r}")
+    if getattr(alert, delivered_field) is not None:
         return "already delivered"
     conf = NotificationSettings.objects.filter(project=alert.project).first()
     if conf is None or not conf.webhook_url:
         return "no webhook"
-    post(conf, alert_payload(alert), "alert.created", f"alert-{alert.id}")
-    Alert.objects.filter(pk=alert.pk).update(webhook_delivered_at=timezone.now())
+    post(conf, alert_payload(alert, event), event, delivery)
+    Alert.objects.filter(pk=alert.pk).update(**{delivered_field: timezone.now()})
     return "delivered"
 
 

@@ -70,9 +70,10 @@ def check_regressions(project: str | None = None, model: str | None = None, vers
 
 
 @retryable_task("alerts.deliver_webhook")
-def deliver_webhook(alert_id: int) -> str:
-    """POST one new alert to its project's webhook (signed); retried with backoff while the receiver fails."""
-    return notify.deliver(alert_id)
+def deliver_webhook(alert_id: int, event: str = "alert.created") -> str:
+    """POST one alert event (alert.created, alert.withdrawn) to its project's webhook (signed); retried with backoff
+    while the receiver fails."""
+    return notify.deliver(alert_id, event)
 
 
 @retryable_task("alerts.send_alert_email")

@@ -206,3 +206,28 @@ def test_people_outside_the_project_cannot_send_its_test(settings_for, outsider)
         web.force_login(outsider)
         assert web.post("/alerts/acme/notifications", {"send_test": "1"}).status_code == 404
     assert receiver.requests == []
+
+
+def test_the_webhook_hears_of_a_withdrawal_once_and_of_a_restored_alert_again(settings_for, project, monkeypatch):
+    from alerts.notify import notify_pending
+
+    # run each queued delivery here and now, whatever the broker
+    monkeypatch.setattr(tasks.deliver_webhook, "delay", lambda *args: tasks.deliver_webhook.apply(args=args))
+    finding = Finding("slowdown", SeriesKey("m", "A16 Bionic", None, "all", "prediction_ms_median"), "1.1.0",
+                      "1.0.0", 10.0, 12.0, 0.2, 1e-5, 20, 20, list(range(20)), list(range(20, 40)))
+    scope = [("m", ["A16 Bionic"], None)]  # what the check re-read
+    with Receiver() as receiver:
+        settings_for(url=receiver.url)
+        (alert_id,), _, _ = save_findings(project, [finding], scope)
+        notify_pending(project.id)
+        assert save_findings(project, [], scope) == ([], 0, 1)  # a later check no longer finds it
+        notify_pending(project.id)
+        notify_pending(project.id)  # told once
+        save_findings(project, [finding], scope)  # found again
+        notify_pending(project.id)
+    events = [(h["X-Perfboard-Event"], h["X-Perfboard-Delivery"], json.loads(b)["alert"]["withdrawn_at"] is None)
+              for h, b in receiver.requests]
+    assert events == [("alert.created", f"alert-{alert_id}", True),
+                      ("alert.withdrawn", f"alert-{alert_id}-withdrawn", False),
+                      ("alert.created", f"alert-{alert_id}", True)]
+    assert all(verified(h, b) for h, b in receiver.requests)
