@@ -1,5 +1,6 @@
 """GET /api/v1/alerts (the spec's list), GET/PATCH /api/v1/alerts/<id> (one alert; triage by members)."""
 import django_filters
+from django import forms
 from django.utils import timezone
 from rest_framework import generics, permissions
 from rest_framework.response import Response
@@ -12,17 +13,20 @@ from .serializers import AlertDetailSerializer, AlertSerializer, StateChangeSeri
 
 
 class AlertFilter(django_filters.FilterSet):
-    project = django_filters.CharFilter(field_name="project__slug")
+    """The filters of GET /api/v1/alerts and of the alerts page."""
+
+    project = django_filters.CharFilter(field_name="project__slug", label="Project")
     model = django_filters.CharFilter()
     version = django_filters.CharFilter()
-    device = django_filters.CharFilter(field_name="device__identifier")
+    device = django_filters.CharFilter(field_name="device__identifier", label="Device")
     chip = django_filters.CharFilter()
-    compute_units = django_filters.ChoiceFilter(choices=choices(COMPUTE_UNITS))
-    kind = django_filters.ChoiceFilter(choices=choices(KINDS))
-    state = django_filters.ChoiceFilter(choices=choices(STATES))
+    compute_units = django_filters.ChoiceFilter(choices=choices(COMPUTE_UNITS), empty_label="any")
+    kind = django_filters.ChoiceFilter(choices=choices(KINDS), empty_label="any")
+    state = django_filters.ChoiceFilter(choices=choices(STATES), empty_label="any")
     metric = django_filters.CharFilter()
     withdrawn = django_filters.BooleanFilter(
-        field_name="withdrawn_at", lookup_expr="isnull", exclude=True,
+        field_name="withdrawn_at", lookup_expr="isnull", exclude=True, label="Withdrawn",
+        widget=forms.Select(choices=[("", "no"), ("true", "yes")]),
         help_text="true: only alerts a later check withdrew; false or absent: only the others.")
 
     class Meta:

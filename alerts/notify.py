@@ -32,6 +32,9 @@ from .models import Alert, NotificationSettings
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Perfboard-Signature"
+# webhook event -> (the Alert field that records its delivery, its X-Perfboard-Delivery)
+ALERT_EVENTS = {"alert.created": ("webhook_delivered_at", "alert-{id}"),
+                "alert.withdrawn": ("withdrawal_delivered_at", "alert-{id}-withdrawn")}
 TIMEOUT_SECONDS = 10
 
 
@@ -76,58 +79,51 @@ def alert_payload(alert: Alert, event: str = "alert.created") -> dict:
 
 def notify_pending(project_id: int) -> int:
     """Queue a webhook delivery and an e-mail for each alert of the project not notified yet, as the project's
-    settings ask, then mark it notified. Called once a check's alerts are committed; a check killed before that
-    leaves them unmarked, and the next check queues them (queue first, mark after: at least once, and the tasks
-    themselves do not send twice). Returns the number of alerts handled."""
+    settings ask, and an ``alert.withdrawn`` webhook for each notified alert a check withdrew since. Called once a
+    check's alerts are committed; a check killed before that leaves them unmarked, and the next check queues them.
+    Returns the number of alerts handled."""
     from .tasks import deliver_webhook, send_alert_email
 
-    pending = list(Alert.objects.filter(project_id=project_id, notified_at__isnull=True)
-                   .order_by("id").values_list("id", flat=True))
-    withdrawn = list(Alert.objects.filter(project_id=project_id, notified_at__isnull=False,
-                                          withdrawn_at__isnull=False, withdrawal_notified_at__isnull=True)
-                     .order_by("id").values_list("id", flat=True))
+    alerts = Alert.objects.filter(project_id=project_id).order_by("id")
+    pending = list(alerts.filter(notified_at__isnull=True).values_list("id", flat=True))
+    withdrawn = list(alerts.filter(notified_at__isnull=False, withdrawn_at__isnull=False,
+                                   withdrawal_notified_at__isnull=True).values_list("id", flat=True))
     if not pending and not withdrawn:
         return 0
     n = NotificationSettings.objects.filter(project_id=project_id).first()
-    for alert_id in withdrawn:  # webhook only: receivers that act on alerts must learn that one is gone
+    webhook = [(deliver_webhook,)] if n and n.webhook_url else []
+    _queue(pending, webhook + ([(send_alert_email,)] if n and n.recipients() else []), "notified_at")
+    # webhook only: receivers that act on alerts must learn that one is gone
+    _queue(withdrawn, [(deliver_webhook, "alert.withdrawn")] if webhook else [], "withdrawal_notified_at")
+    return len(pending) + len(withdrawn)
+
+
+def _queue(alert_ids: list[int], calls: list[tuple], mark: str) -> None:
+    """``task.delay(alert_id, *args)`` for each (task, *args) of ``calls`` and each alert, then set the alert's
+    ``mark`` time: queue first, mark after (at least once; the tasks themselves do not send twice)."""
+    for alert_id in alert_ids:
         try:
-            if n and n.webhook_url:
-                deliver_webhook.delay(alert_id, "alert.withdrawn")
-        except Exception:
-            log.exception("could not queue the withdrawal of alert %s; the next check retries", alert_id)
-            continue
-        Alert.objects.filter(pk=alert_id).update(withdrawal_notified_at=timezone.now())
-    wanted = [task for want, task in ((n and n.webhook_url, deliver_webhook),
-                                      (n and n.recipients(), send_alert_email)) if want]
-    for alert_id in pending:
-        try:
-            for task in wanted:
-                task.delay(alert_id)
+            for task, *args in calls:
+                task.delay(alert_id, *args)
         except Exception:  # the alerts are committed: a notification that cannot be queued must not fail the check
             log.exception("could not queue notifications of alert %s; the next check retries", alert_id)
             continue
-        Alert.objects.filter(pk=alert_id).update(notified_at=timezone.now())
-    return len(pending) + len(withdrawn)
+        Alert.objects.filter(pk=alert_id).update(**{mark: timezone.now()})
 
 
 def deliver(alert_id: int, event: str = "alert.created") -> str:
     """POST one alert event to its project's webhook, once: a delivered event is not sent again. ``alert.created``
     for a new alert, ``alert.withdrawn`` when a later check withdrew it (not sent if it was restored since)."""
+    delivered_field, delivery = ALERT_EVENTS[event]
     alert = Alert.objects.select_related("project", "device").get(pk=alert_id)
-    if event == "alert.withdrawn":
-        if alert.withdrawn_at is None:
-            return "restored"
-        delivered_field, delivery = "withdrawal_delivered_at", f"alert-{alert.id}-withdrawn"
-    elif event == "alert.created":
-        delivered_field, delivery = "webhook_delivered_at", f"alert-{alert.id}"
-    else:
-        raise ValueError(f"unknown alert event {event!r}")
+    if event == "alert.withdrawn" and alert.withdrawn_at is None:
+        return "restored"
     if getattr(alert, delivered_field) is not None:
         return "already delivered"
     conf = NotificationSettings.objects.filter(project=alert.project).first()
     if conf is None or not conf.webhook_url:
         return "no webhook"
-    post(conf, alert_payload(alert, event), event, delivery)
+    post(conf, alert_payload(alert, event), event, delivery.format(id=alert.id))
     Alert.objects.filter(pk=alert.pk).update(**{delivered_field: timezone.now()})
     return "delivered"
 

@@ -16,31 +16,18 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from collector.auth import visible_projects
-from collector.models import COMPUTE_UNITS, Run, choices
+from collector.models import Run
 from insights.regressions import METRIC_LABELS, TIME_METRICS
 
 from . import figures, notify
-from .api import set_state
+from .api import AlertFilter, set_state, visible_alerts
 from .forms import NotificationSettingsForm
-from .models import KINDS, STATES, Alert, NotificationSettings
+from .models import STATES, Alert, NotificationSettings
 from .tasks import check_regressions
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
-
-
-class AlertFilterForm(forms.Form):
-    project = forms.SlugField(required=False)
-    model = forms.CharField(required=False, max_length=200)
-    version = forms.CharField(required=False, max_length=64)
-    device = forms.CharField(required=False, max_length=64)
-    chip = forms.CharField(required=False, max_length=32)
-    compute_units = forms.ChoiceField(required=False, choices=[("", "any")] + choices(COMPUTE_UNITS))
-    kind = forms.ChoiceField(required=False, choices=[("", "any")] + choices(KINDS))
-    state = forms.ChoiceField(required=False, choices=[("", "any")] + choices(STATES))
-    withdrawn = forms.ChoiceField(required=False, choices=[("", "no"), ("true", "yes")],
-                                  help_text="Alerts a later check no longer showed.")
 
 
 class CheckForm(forms.Form):
@@ -49,24 +36,15 @@ class CheckForm(forms.Form):
     version = forms.CharField(max_length=64)
 
 
-def _alerts(request):
-    return Alert.objects.filter(project__in=visible_projects(request)).select_related(
-        "project", "device", "state_changed_by")
-
-
 def _context(**values):
     return {"page": "alerts", "states": STATES, **values}
 
 
 @login_required
 def alert_list(request):
-    form = AlertFilterForm(request.GET)
-    form.is_valid()
-    data = {k: v for k, v in form.cleaned_data.items() if v}
-    alerts = _alerts(request).filter(withdrawn_at__isnull=data.pop("withdrawn", "") != "true")
-    lookups = {"project": "project__slug", "device": "device__identifier"}
-    alerts = alerts.filter(**{lookups.get(k, k): v for k, v in data.items()}).order_by(
-        "-created_at", "model", "version", "-id")
+    filters = AlertFilter(request.GET, queryset=visible_alerts(request))
+    form = filters.form
+    alerts = filters.qs.order_by("-created_at", "model", "version", "-id")  # a bad field is named, the rest apply
     page = Paginator(alerts, PAGE_SIZE).get_page(request.GET.get("page"))
     groups: dict[tuple, list] = {}
     for alert in page:
@@ -81,7 +59,7 @@ def alert_list(request):
 
 @login_required
 def alert_detail(request, pk):
-    alert = get_object_or_404(_alerts(request), pk=pk)
+    alert = get_object_or_404(visible_alerts(request), pk=pk)
     return render(request, "alerts/detail.html", _context(
         alert=alert, metric_label=METRIC_LABELS.get(alert.metric, alert.metric), figure=_figure(alert)))
 
@@ -113,7 +91,7 @@ def _figure(alert: Alert) -> str:
 @login_required
 @require_POST
 def change_state(request, pk):
-    alert = get_object_or_404(_alerts(request), pk=pk)  # another project's alert: 404
+    alert = get_object_or_404(visible_alerts(request), pk=pk)  # another project's alert: 404
     state = request.POST.get("state")
     if state not in STATES:
         messages.error(request, f"Unknown state {state!r}.")

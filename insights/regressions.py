@@ -169,59 +169,69 @@ def find_regressions(model: str, rows: Iterable[tuple], settings: DetectionSetti
     """
     ordered = sorted(rows, key=lambda r: (version_key(r[_I["version"]]), r[_I["started_at"]], r[0]))
     wanted = set(versions) if versions is not None else None
-    by_chip_units: dict[tuple, list[tuple]] = defaultdict(list)
+    by_chip: dict[str, dict[str, list[tuple]]] = defaultdict(lambda: defaultdict(list))  # chip -> units -> runs
     for r in ordered:
-        by_chip_units[(r[_I["chip"]], r[_I["compute_units"]])].append(r)
+        by_chip[r[_I["chip"]]][r[_I["compute_units"]]].append(r)
 
-    by_chip: dict[str, dict[str, list[tuple]]] = defaultdict(dict)
-    for (chip, units), group in by_chip_units.items():
-        by_chip[chip][units] = group
-    shared: dict[tuple, list[Finding]] = {}
-    for chip, groups in by_chip.items():
-        for f in _shared_findings(model, chip, groups, settings):
-            shared.setdefault((chip, f.key.compute_units), []).append(f)
+    def in_scope(group: list[tuple]) -> bool:
+        return wanted is None or any(r[_I["version"]] in wanted for r in group)
 
     found: list[Finding] = []
-    for (chip, units), group in sorted(by_chip_units.items()):
-        if wanted is not None and not any(r[_I["version"]] in wanted for r in group):
+    for chip, by_units in sorted(by_chip.items()):
+        if not any(in_scope(group) for group in by_units.values()):
             continue
-        by_os = _split(group, "os_major")
-        by_device = _split(group, "device")
-        levels = [[(None, None, group)],
-                  [(None, os_major, rows) for os_major, rows in sorted(by_os.items()) if len(by_os) > 1],
-                  # a chip of one device: its series are the chip's
-                  [(device, None, rows) for device, rows in sorted(by_device.items()) if len(by_device) > 1],
-                  [(device, os_major, rows) for device, rows_device in sorted(by_device.items())
-                   for os_major, rows in sorted(_split(rows_device, "os_major").items())
-                   if len(by_os) > 1 and len(_split(rows_device, "os_major")) > 1]]
-        covered: set = set()  # (kind, metric) already shown by a coarser series of this chip and compute units
-        chip_wide: dict[tuple, Finding] = {}  # (kind, metric, version) -> the chip's all-OS finding
-        for f in shared.get((chip, units), []):  # the coarsest: every compute unit of the chip together
-            covered.add((f.kind, f.key.metric))
-            chip_wide[(f.kind, f.key.metric, f.version)] = f
-            if wanted is None or f.version in wanted:
-                found.append(f)
-        for depth, level in enumerate(levels):
-            shown = set()
-            level_alpha = settings.alpha if depth == 0 else settings.drilldown_alpha
-            testable = sum(len(rows) >= 2 * settings.min_runs_per_window for _, _, rows in level)
-            level_settings = _family_settings(replace(settings, alpha=level_alpha), testable)
-            for device, os_major, rows in level:
-                for f in _series_findings(model, chip, device, units, os_major, rows, level_settings):
-                    if depth == 0:
-                        chip_wide[(f.kind, f.key.metric, f.version)] = f
-                    if (f.kind, f.key.metric) in covered:
-                        # The coarser series' alert covers it (a finer one often misplaces the step), unless it
-                        # is the chip's own OS cohort and the other cohorts did not change: then it names the OS.
-                        wide = chip_wide.get((f.kind, f.key.metric, f.version))
-                        if not (depth == 1 and f.kind == "slowdown" and wide is not None
-                                and _unchanged_elsewhere(f, group, settings)):
-                            continue
-                        found[:] = [g for g in found if g is not wide]
-                    shown.add((f.kind, f.key.metric))
-                    if wanted is None or f.version in wanted:
-                        found.append(f)
-            covered |= shown
+        shared: dict[str, list[Finding]] = defaultdict(list)
+        for f in _shared_findings(model, chip, by_units, settings):
+            shared[f.key.compute_units].append(f)
+        for units, group in sorted(by_units.items()):
+            if not in_scope(group):
+                continue
+            found += _group_findings(model, chip, units, group, shared[units], settings, wanted)
+    return found
+
+
+def _group_findings(model: str, chip: str, units: str, group: list[tuple], shared: list[Finding],
+                    settings: DetectionSettings, wanted: set[str] | None) -> list[Finding]:
+    """The findings of one chip and compute units: ``shared`` (found with the chip's other units), then the levels
+    from coarse to fine (see the module docstring)."""
+    found: list[Finding] = []
+    by_os = _split(group, "os_major")
+    by_device = _split(group, "device")
+    levels = [[(None, None, group)],
+              [(None, os_major, rows) for os_major, rows in sorted(by_os.items()) if len(by_os) > 1],
+              # a chip of one device: its series are the chip's
+              [(device, None, rows) for device, rows in sorted(by_device.items()) if len(by_device) > 1],
+              [(device, os_major, rows) for device, rows_device in sorted(by_device.items())
+               for os_major, rows in sorted(_split(rows_device, "os_major").items())
+               if len(by_os) > 1 and len(_split(rows_device, "os_major")) > 1]]
+    covered: set = set()  # (kind, metric) already shown by a coarser series of this chip and compute units
+    chip_wide: dict[tuple, Finding] = {}  # (kind, metric, version) -> the chip's all-OS finding
+    for f in shared:  # the coarsest: every compute unit of the chip together
+        covered.add((f.kind, f.key.metric))
+        chip_wide[(f.kind, f.key.metric, f.version)] = f
+        if wanted is None or f.version in wanted:
+            found.append(f)
+    for depth, level in enumerate(levels):
+        shown = set()
+        level_alpha = settings.alpha if depth == 0 else settings.drilldown_alpha
+        testable = sum(len(rows) >= 2 * settings.min_runs_per_window for _, _, rows in level)
+        level_settings = _family_settings(replace(settings, alpha=level_alpha), testable)
+        for device, os_major, rows in level:
+            for f in _series_findings(model, chip, device, units, os_major, rows, level_settings):
+                if depth == 0:
+                    chip_wide[(f.kind, f.key.metric, f.version)] = f
+                if (f.kind, f.key.metric) in covered:
+                    # The coarser series' alert covers it (a finer one often misplaces the step), unless it
+                    # is the chip's own OS cohort and the other cohorts did not change: then it names the OS.
+                    wide = chip_wide.get((f.kind, f.key.metric, f.version))
+                    if not (depth == 1 and f.kind == "slowdown" and wide is not None
+                            and _unchanged_elsewhere(f, group, settings)):
+                        continue
+                    found[:] = [g for g in found if g is not wide]
+                shown.add((f.kind, f.key.metric))
+                if wanted is None or f.version in wanted:
+                    found.append(f)
+        covered |= shown
     return found
 
 
