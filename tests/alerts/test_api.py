@@ -145,3 +145,13 @@ def test_check_button_starts_a_check_of_one_model_version(project, member, step_
     assert r.status_code == 302 and "version=1.2.0" in r["Location"]
     assert started == [("acme", "face-retouch", "1.2.0")]
     assert web.post("/alerts/check", {"project": "globex", "model": "m", "version": "1"}).status_code == 404
+
+
+def test_a_bad_filter_on_the_alerts_page_is_named_and_the_others_still_apply(make_alert, member):
+    slowdown = make_alert()
+    web = Client()
+    web.force_login(member)
+    page = web.get("/alerts/?compute_units=allTheThings&kind=crash_rate").content.decode()
+    assert "Filter ignored, compute_units: Select a valid choice." in page
+    assert f"/alerts/{slowdown.id}" not in page  # kind=crash_rate still applied
+    assert f"/alerts/{slowdown.id}" in web.get("/alerts/?compute_units=allTheThings").content.decode()
