@@ -5,10 +5,14 @@ benchmarks/validation.py) and reports every error with its path, which becomes t
 Unknown fields are refused so that a typo (`timing_ms`) is an error rather than silently lost data.
 """
 import re
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict as StrictType, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, Strict as StrictType, StringConstraints,
+    model_validator,
+)
 
 MAX_PREDICTIONS = 10_000
 MAX_PLAN_OPS = 50_000
@@ -31,6 +35,29 @@ Label = Annotated[str, StringConstraints(max_length=64, pattern=ONE_LINE)]
 OsVersion = Annotated[str, StringConstraints(pattern=r"^\d{1,3}(\.\d{1,4}){0,3}$", max_length=32)]
 # Apple identifiers: "iPhone15,2", "iPad16,3", "Mac14,2", "arm64" (simulator). No spaces, no markup.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9,._-]{0,63}$")]
+# A run's start: Core ML's first release (2017) to one day past the server's clock, with a real UTC offset. Anything
+# else is a runner's clock or format bug, and a year past 9999 in UTC (9999-12-31T23:00-12:00) or an offset
+# PostgreSQL refuses (+18:00) would otherwise be stored, or fail the insert, and break every read of the project.
+EARLIEST_START = datetime(2017, 1, 1, tzinfo=timezone.utc)
+MAX_OFFSET = timedelta(hours=14)
+FUTURE_SLACK = timedelta(days=1)
+
+
+def check_time(value: datetime) -> datetime:
+    """The rule for a run's time (also for time filters): offset within ±14:00, 2017-01-01 to now + 1 day."""
+    offset = value.utcoffset()
+    if offset is None:
+        raise ValueError("needs a UTC offset (Z or ±hh:mm)")
+    if abs(offset) > MAX_OFFSET:
+        raise ValueError("UTC offset must be within ±14:00")
+    if value < EARLIEST_START:
+        raise ValueError("must not be before 2017-01-01T00:00:00Z (Core ML's first release)")
+    if value > datetime.now(timezone.utc) + FUTURE_SLACK:
+        raise ValueError("must not be more than one day past the server's clock")
+    return value
+
+
+StartedAt = Annotated[AwareDatetime, AfterValidator(check_time)]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True)]
 
 ComputeUnits = Literal["cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all"]
@@ -79,7 +106,7 @@ class RunIn(Strict):
     app_build: Label = ""
     compute_units: ComputeUnits
     variant: Label | None = None
-    started_at: AwareDatetime
+    started_at: StartedAt
     status: Status
     failure: FailureIn | None = None
     load_kind: Literal["cold", "cached", "in_memory"]
