@@ -30,11 +30,13 @@ TimeMs = Annotated[float, StrictType(), Field(ge=0.0, le=MAX_TIME_MS, allow_inf_
 # cannot store in text: refused here, it is a 400 naming the field instead of a failed insert.
 ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
 NO_NUL = r"^[^\x00]*$"
+# Every max_length is at most its column's (collector/models.py; tests/collector/test_ingest_limits.py checks them all).
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=ONE_LINE)]
 Label = Annotated[str, StringConstraints(max_length=64, pattern=ONE_LINE)]
+Tag = Annotated[str, StringConstraints(max_length=32, pattern=ONE_LINE)]  # model format and precision: varchar(32)
 OsVersion = Annotated[str, StringConstraints(pattern=r"^\d{1,3}(\.\d{1,4}){0,3}$", max_length=32)]
 # Apple identifiers: "iPhone15,2", "iPad16,3", "Mac14,2", "arm64" (simulator). No spaces, no markup.
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9,._-]{0,63}$")]
+Identifier = Annotated[str, StringConstraints(max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9,._-]{0,63}$")]
 # A run's start: Core ML's first release (2017) to one day past the server's clock, with a real UTC offset. Anything
 # else is a runner's clock or format bug, and a year past 9999 in UTC (9999-12-31T23:00-12:00) or an offset
 # PostgreSQL refuses (+18:00) would otherwise be stored, or fail the insert, and break every read of the project.
@@ -58,7 +60,7 @@ def check_time(value: datetime) -> datetime:
 
 
 StartedAt = Annotated[AwareDatetime, AfterValidator(check_time)]
-Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True)]
+Sha256 = Annotated[str, StringConstraints(max_length=64, pattern=r"^[0-9a-fA-F]{64}$", to_lower=True)]
 
 ComputeUnits = Literal["cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all"]
 Status = Literal["ok", "crash", "oom", "error", "timeout"]
@@ -69,8 +71,8 @@ class ModelIn(Strict):
     name: Name
     version: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ONE_LINE)]
     sha256: Sha256 | None = None
-    format: Label = ""
-    precision: Label = ""
+    format: Tag = ""
+    precision: Tag = ""
     size_bytes: Annotated[int, StrictType(), Field(ge=0, le=1 << 50)] | None = None
 
 
