@@ -72,15 +72,27 @@ class CheckResult:
     created: list[int] = field(default_factory=list)
     updated: int = 0
     withdrawn: int = 0
+    error: str | None = None  # why this project's check failed; the other projects were still checked
 
     def as_dict(self) -> dict:
         return {"project": self.project, "groups": self.groups, "findings": self.findings,
-                "created": len(self.created), "updated": self.updated, "withdrawn": self.withdrawn}
+                "created": len(self.created), "updated": self.updated, "withdrawn": self.withdrawn,
+                "error": self.error}
 
 
 def check_all(model: str | None = None, version: str | None = None) -> list[CheckResult]:
-    """The scheduled check over every project (or, with model/version, that model version in every project)."""
-    return [check_project(p, model, version) for p in Project.objects.order_by("id")]
+    """The scheduled check over every project (or, with model/version, that model version in every project).
+
+    One project's failure is logged and reported in its result; it must not keep the projects after it unchecked.
+    Its watermark stays where it was, so the next check reads its runs again."""
+    results = []
+    for project in Project.objects.order_by("id"):
+        try:
+            results.append(check_project(project, model, version))
+        except Exception as exc:
+            log.exception("regression check of project %s failed", project.slug)
+            results.append(CheckResult(project.slug, error=f"{type(exc).__name__}: {exc}"))
+    return results
 
 
 def check_project(project: Project, model: str | None = None, version: str | None = None) -> CheckResult:

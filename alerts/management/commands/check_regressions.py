@@ -29,5 +29,11 @@ class Command(BaseCommand):
         else:
             results = check_all(model, version)
         for r in results:
+            if r.error:
+                self.stderr.write(f"{r.project}: check failed: {r.error}")
+                continue
             self.stdout.write(f"{r.project}: {r.groups} model/chip groups, {r.findings} regressions, "
                               f"{len(r.created)} new alerts, {r.updated} refreshed, {r.withdrawn} withdrawn")
+        failed = [r.project for r in results if r.error]
+        if failed:
+            raise CommandError(f"the check failed for {', '.join(failed)}; the other projects were checked")
