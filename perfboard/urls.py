@@ -17,3 +17,6 @@ urlpatterns = [
     path("profiling/", include("profiling.urls")),
     path("", include("dashboard.urls")),
 ]
+
+handler404 = "perfboard.errors.not_found"
+handler500 = "perfboard.errors.server_error"
