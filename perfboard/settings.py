@@ -133,6 +133,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "perfboard.openapi.document_common_errors"],
 }
 
 # Celery: with no broker configured, tasks run in-process so `make run` needs no Redis.
