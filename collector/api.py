@@ -1,6 +1,7 @@
 """POST/GET /api/v1/runs (the wire contract in ../shared/spec/API.md)."""
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from .auth import ProjectReader, Runner, visible_projects
@@ -61,8 +62,25 @@ class RunListCreate(generics.ListAPIView):
 
 
 class RunDetail(generics.RetrieveAPIView):
+    """One run by its run_id. A run_id is unique within a project only: a member of several projects that hold the
+    same run_id names the project with `?project=<slug>`."""
+
     serializer_class = RunDetailSerializer
     lookup_field = "run_id"
+
+    def get_object(self):
+        runs = self.get_queryset().filter(run_id=self.kwargs["run_id"])
+        if slug := self.request.query_params.get("project"):
+            if "\x00" in slug:
+                raise ValidationError({"project": "must not contain NUL characters"})
+            runs = runs.filter(project__slug=slug)
+        found = list(runs.order_by("id")[:2])
+        if not found:
+            raise NotFound("no run with this run_id in your projects")
+        if len(found) > 1:
+            raise ValidationError({"project": "this run_id is in several of your projects: name one with ?project="})
+        self.check_object_permissions(self.request, found[0])
+        return found[0]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

@@ -1,9 +1,10 @@
-"""Store validated runs: idempotent on run_id, all-or-nothing per upload.
+"""Store validated runs: idempotent on run_id within a project, all-or-nothing per upload.
 
-One upload is one transaction. A run_id already stored with the same validated body is a duplicate (nothing
-changes); with a different body it is a conflict (409) and nothing of the upload is stored. Two uploads racing on the
-same run_id both classify it as new; the loser's insert fails on the unique index and the whole upload is retried
-once, when it finds the winner's row and answers duplicate.
+One upload is one transaction. A run_id already stored in the project with the same validated body is a duplicate
+(nothing changes); with a different body it is a conflict (409) and nothing of the upload is stored. The same run_id
+in another project is another run: projects never see, block or answer for each other's runs. Two uploads racing on
+the same run_id of a project both classify it as new; the loser's insert fails on the unique (project, run_id) index
+and the whole upload is retried once, when it finds the winner's row and answers duplicate.
 """
 import hashlib
 from dataclasses import dataclass
@@ -22,10 +23,10 @@ CATALOGUE = {identifier: (name, chip, ram) for identifier, name, chip, ram in DE
 
 
 class Conflict(Exception):
-    """A run_id is stored with a different body."""
+    """A run_id is stored in the project with a different body."""
 
     def __init__(self, run_ids):
-        super().__init__(f"run_id already stored with a different body: {', '.join(run_ids)}")
+        super().__init__(f"run_id already stored in this project with a different body: {', '.join(run_ids)}")
         self.run_ids = run_ids
 
 
@@ -75,7 +76,9 @@ def _check_repeats_within_upload(runs, hashes):
 
 def _store(project, runs, hashes):
     ids = list({r.run_id for r in runs})
-    stored = {row[0]: row[1:] for row in Run.objects.filter(run_id__in=ids).values_list("run_id", "body_sha256", "id")}
+    # Only the caller's project: a run_id is unique within a project, and another project's runs are never looked at.
+    stored = {row[0]: row[1:] for row in Run.objects.filter(project=project, run_id__in=ids)
+              .values_list("run_id", "body_sha256", "id")}
     conflicts = [str(r.run_id) for r, h in zip(runs, hashes) if r.run_id in stored and stored[r.run_id][0] != h]
     if conflicts:
         raise Conflict(sorted(set(conflicts)))

@@ -112,7 +112,9 @@ class ModelVersion(models.Model):
 
 
 class Run(models.Model):
-    run_id = models.UUIDField(unique=True)
+    # The idempotency key within a project (unique with `project`, below): projects are independent, and the same
+    # run_id in another project is another run.
+    run_id = models.UUIDField(db_index=True)
     body_sha256 = models.CharField(max_length=64, help_text="Hash of the validated body: a resend must match it.")
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="runs")
@@ -146,6 +148,7 @@ class Run(models.Model):
     has_compute_plan = models.BooleanField(default=False)
 
     class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "run_id"], name="run_id_per_project")]
         indexes = [
             # The dashboard's matrices: one model version, grouped by device and compute units.
             models.Index(fields=["model_version", "device", "compute_units"], name="run_version_device_units"),
