@@ -18,13 +18,21 @@ class UploadError(Exception):
 def read_body(request) -> bytes:
     """The raw body, refusing with 413 anything over the limit, before or after gzip."""
     limit = settings.PERFBOARD["MAX_UPLOAD_BYTES"]
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise UploadError(400, "Content-Length is not a number.")
-    if declared > limit:
-        raise UploadError(413, f"body is {declared} bytes; the limit is {limit} bytes")
-    body = request.read(limit + 1)
+    length = request.META.get("CONTENT_LENGTH")
+    if length in (None, "") and _chunked(request.META):
+        # Transfer-Encoding: chunked (gunicorn de-chunks it into wsgi.input and sets no CONTENT_LENGTH, so Django's
+        # request.read() would see an empty body): read the stream to its end, but never more than limit + 1 bytes.
+        body = _read_to_eof(request.META["wsgi.input"], limit + 1)
+    else:
+        try:
+            declared = int(length or 0)
+        except ValueError:
+            raise UploadError(400, "Content-Length is not a number.")
+        if declared < 0:
+            raise UploadError(400, "Content-Length is not a number.")
+        if declared > limit:
+            raise UploadError(413, f"body is {declared} bytes; the limit is {limit} bytes")
+        body = request.read(limit + 1)
     if len(body) > limit:
         raise UploadError(413, f"body is over the limit of {limit} bytes")
     if request.META.get("HTTP_CONTENT_ENCODING", "").lower() == "gzip":
@@ -37,6 +45,25 @@ def read_body(request) -> bytes:
         if len(body) > limit or inflater.unconsumed_tail:
             raise UploadError(413, f"body inflates past the limit of {limit} bytes")
     return body
+
+
+def _chunked(meta) -> bool:
+    """Whether the body has no declared length but ends where wsgi.input ends: a chunked request, or a server that
+    says its input is terminated (gunicorn's wsgi.input_terminated) so that reading to EOF cannot block."""
+    encodings = [e.strip().lower() for e in meta.get("HTTP_TRANSFER_ENCODING", "").split(",")]
+    return "wsgi.input" in meta and ("chunked" in encodings or bool(meta.get("wsgi.input_terminated")))
+
+
+def _read_to_eof(stream, most: int, piece: int = 1 << 20) -> bytes:
+    """Up to `most` bytes of a stream without a declared length: reads until EOF or until `most` bytes are in."""
+    parts, size = [], 0
+    while size < most:
+        part = stream.read(min(piece, most - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
 
 
 def parse_runs(body: bytes) -> tuple[list[RunIn], bool]:
