@@ -36,15 +36,28 @@ def read_body(request) -> bytes:
     if len(body) > limit:
         raise UploadError(413, f"body is over the limit of {limit} bytes")
     if request.META.get("HTTP_CONTENT_ENCODING", "").lower() == "gzip":
-        # Bounded inflate: a small gzip bomb must not become gigabytes in memory.
-        inflater = zlib.decompressobj(wbits=31)
-        try:
-            body = inflater.decompress(body, limit + 1)
-        except zlib.error:
-            raise UploadError(400, "body is not valid gzip")
-        if len(body) > limit or inflater.unconsumed_tail:
-            raise UploadError(413, f"body inflates past the limit of {limit} bytes")
+        body = gunzip(body, limit)
     return body
+
+
+def gunzip(body: bytes, limit: int) -> bytes:
+    """Exactly one complete gzip member, inflated to at most `limit` bytes (else 413: a small gzip bomb must not
+    become gigabytes in memory). zlib checks the member's CRC-32 and size when it reaches the trailer; a member cut
+    before it, or bytes after it (garbage, a second member), is a 400: a body is stored only as it was sent."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise UploadError(400, f"body is not valid gzip ({exc})")
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise UploadError(413, f"body inflates past the limit of {limit} bytes")
+    if not inflater.eof:
+        raise UploadError(400, "gzip body is truncated: it ends before its CRC-32 and size trailer")
+    if inflater.unused_data:
+        if inflater.unused_data.startswith(b"\x1f\x8b"):
+            raise UploadError(400, "gzip body has a second member after the first: send one gzip member")
+        raise UploadError(400, f"gzip body has {len(inflater.unused_data)} bytes after its end")
+    return out
 
 
 def _chunked(meta) -> bool:
