@@ -10,6 +10,14 @@ The webhook is a JSON POST of :func:`alert_payload`, signed with the project's s
 Receivers verify with :func:`signature` over the body bytes they received. Delivery failures (connection errors,
 timeouts, 5xx, 408, 429) raise :class:`DeliveryFailed`, which the task wrapper retries with backoff; other 4xx
 answers mean the receiver refuses the payload, which no retry changes (:class:`DeliveryRefused`).
+
+Project members choose the URL, so unless settings.PERFBOARD["WEBHOOK_PRIVATE_ADDRESSES"] allows it (DEBUG), the
+POST must not reach a loopback, private or link-local address (SSRF). The host is resolved once
+(:func:`resolve_host`), every address it resolves to is vetted, and the connection is opened to those vetted
+addresses and no others (:class:`_PinnedAdapter`): a name that resolves elsewhere a moment later (DNS rebinding)
+changes nothing. The URL keeps its name, so the Host header, TLS SNI and the certificate check are those of the
+name. Redirects are not followed (a 3xx is a refused delivery), and members are told of a refused target only that
+it is not public, never anything it could have answered.
 """
 import hashlib
 import hmac
@@ -19,9 +27,16 @@ import logging
 import smtplib
 import socket
 import uuid
+from socket import timeout as SocketTimeout
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3 import PoolManager
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util.connection import create_connection
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -36,6 +51,8 @@ SIGNATURE_HEADER = "X-Perfboard-Signature"
 ALERT_EVENTS = {"alert.created": ("webhook_delivered_at", "alert-{id}"),
                 "alert.withdrawn": ("withdrawal_delivered_at", "alert-{id}-withdrawn")}
 TIMEOUT_SECONDS = 10
+VERIFY = True  # requests' ``verify`` for https webhooks: True (certifi's CAs) or a CA bundle path
+NOT_PUBLIC = "refused: the address is not public"  # all a member is told of a refused target
 
 
 class DeliveryFailed(Exception):
@@ -43,32 +60,177 @@ class DeliveryFailed(Exception):
 
 
 class DeliveryRefused(Exception):
-    """The receiver answered that it does not want this payload (not retried)."""
+    """The receiver answered that it does not want this payload, or the target is refused (not retried).
+    ``str()`` is for logs and task results; :attr:`shown` is what members are shown, when that must be less (a
+    refused target: not its address, nothing it answered)."""
+
+    def __init__(self, message: str, shown: str | None = None):
+        super().__init__(message)
+        self.shown = shown
 
 
 def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def _private_allowed() -> bool:
+    return bool(settings.PERFBOARD.get("WEBHOOK_PRIVATE_ADDRESSES", False))
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").rstrip(".").lower()
+
+
+def _port(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme.lower() == "https" else 80)
+
+
+def not_public(address: str) -> bool:
+    """Whether an IP address (text, an IPv6 zone allowed) is one a production webhook must not reach: loopback,
+    private, link-local, reserved, multicast, or an IPv6 form of such an IPv4 address (mapped, NAT64, 6to4,
+    Teredo)."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+        if ip in ipaddress.IPv6Network("64:ff9b::/96"):
+            embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        if any(e is not None and not_public(str(e)) for e in embedded):
+            return True
+    return not ip.is_global or ip.is_multicast
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to, in the resolver's order, repeats dropped: the one lookup of a delivery.
+    Raises socket.gaierror (or UnicodeError for a name IDNA cannot encode)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
 def private_address(url: str, resolve: bool = True) -> str | None:
     """The loopback, private, link-local or otherwise non-public address ``url``'s host is or resolves to, if any
     and unless settings.PERFBOARD["WEBHOOK_PRIVATE_ADDRESSES"] allows them. ``resolve=False`` checks literal
-    addresses and "localhost" only (for forms: no DNS lookup while a member types)."""
-    if settings.PERFBOARD.get("WEBHOOK_PRIVATE_ADDRESSES", False):
+    addresses and "localhost" only (for forms: no DNS lookup while a member types). Deliveries use
+    :func:`vetted_addresses`, which also fixes the addresses the POST connects to."""
+    if _private_allowed():
         return None
-    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    host = _host(url)
     if host == "localhost" or host.endswith(".localhost"):
         return host
     try:
-        addresses = [ipaddress.ip_address(host)]
+        addresses = [str(ipaddress.ip_address(host))]
     except ValueError:
         if not resolve:
             return None
         try:
-            addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in socket.getaddrinfo(host, None)}
+            addresses = resolve_host(host, _port(url))
         except (socket.gaierror, UnicodeError):
-            return None  # unresolvable: the POST fails and is retried like any connection error
-    return next((str(a) for a in addresses if not a.is_global or a.is_multicast), None)
+            return None  # unresolvable: a delivery's own lookup fails and is retried like any connection error
+    return next((a.split("%")[0] for a in addresses if not_public(a)), None)
+
+
+def _not_public(url: str, address: str) -> DeliveryRefused:
+    return DeliveryRefused(f"webhook {url} is a private address ({address}); set PERFBOARD_WEBHOOK_PRIVATE_ADDRESSES=1 "
+                           "to allow it", shown=f"{url} {NOT_PUBLIC}")
+
+
+def vetted_addresses(url: str) -> list[str]:
+    """Resolve ``url``'s host once and return its addresses, each vetted: the POST connects to these and nothing
+    else. Raises DeliveryRefused if any of them is not public (unless private addresses are allowed), DeliveryFailed
+    if the name does not resolve (retried: DNS may be down)."""
+    host, allowed = _host(url), _private_allowed()
+    if not allowed and (host == "localhost" or host.endswith(".localhost")):
+        raise _not_public(url, host)
+    try:
+        addresses = resolve_host(host, _port(url))
+    except (socket.gaierror, UnicodeError) as exc:
+        raise DeliveryFailed(f"webhook {url}: cannot resolve {host}: {exc}") from exc
+    if not addresses:
+        raise DeliveryFailed(f"webhook {url}: {host} has no address")
+    if not allowed and (private := next((a.split("%")[0] for a in addresses if not_public(a)), None)):
+        raise _not_public(url, private)
+    return addresses
+
+
+def open_connection(address: tuple[str, int], timeout, source_address=None, socket_options=None):
+    """A TCP connection to one vetted (IP, port): urllib3's create_connection, whose lookup of an IP literal is no
+    DNS query. A module function so tests can route a public test address to a local server."""
+    return create_connection(address, timeout, source_address=source_address, socket_options=socket_options)
+
+
+class _PinnedConnectionMixin:
+    """An urllib3 connection that opens its socket to the vetted addresses given to it, in order, instead of
+    looking ``host`` up again. ``host`` stays the URL's name: Host header, SNI and certificate check use it."""
+
+    def __init__(self, *args, addresses=(), **kwargs):
+        self.addresses = list(addresses)
+        super().__init__(*args, **kwargs)
+
+    def _new_conn(self):
+        error = NewConnectionError(self, f"no vetted address for {self.host}: not connecting")
+        for address in self.addresses:
+            try:
+                return open_connection((address, self.port), self.timeout, source_address=self.source_address,
+                                       socket_options=self.socket_options)
+            except SocketTimeout:
+                error = ConnectTimeoutError(self, f"Connection to {self.host} ({address}) timed out. "
+                                                  f"(connect timeout={self.timeout})")
+            except OSError as exc:
+                error = NewConnectionError(self, f"Failed to establish a new connection to {address}: {exc}")
+        raise error
+
+
+class _PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _PinnedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _PinnedHTTPConnection
+
+
+class _PinnedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _PinnedHTTPSConnection
+
+
+class _PinnedPoolManager(PoolManager):
+    """Pools whose connections go to the vetted addresses of their (host, port); a host that was not vetted gets a
+    pool with no address, whose connections fail without a lookup."""
+
+    def __init__(self, pinned: dict[tuple[str, int], list[str]], **kwargs):
+        super().__init__(**kwargs)
+        self.pinned = pinned
+        self.pool_classes_by_scheme = {"http": _PinnedHTTPConnectionPool, "https": _PinnedHTTPSConnectionPool}
+
+    def _new_pool(self, scheme, host, port, request_context=None):
+        pool = super()._new_pool(scheme, host, port, request_context)
+        pool.conn_kw["addresses"] = self.pinned.get((host.strip("[]").rstrip(".").lower(), port), [])
+        return pool
+
+
+class _PinnedAdapter(HTTPAdapter):
+    def __init__(self, pinned: dict[tuple[str, int], list[str]]):
+        self.pinned = pinned
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):
+        self._pool_connections, self._pool_maxsize, self._pool_block = connections, maxsize, block
+        self.poolmanager = _PinnedPoolManager(self.pinned, num_pools=connections, maxsize=maxsize, block=block,
+                                              **pool_kwargs)
+
+
+def _post_pinned(url: str, addresses: list[str], **kwargs) -> requests.Response:
+    """POST to ``url`` over a connection to ``addresses`` only; no redirect followed, no proxy or .netrc from the
+    environment (a proxy would look the name up again)."""
+    with requests.Session() as session:
+        session.trust_env = False
+        adapter = _PinnedAdapter({(_host(url), _port(url)): addresses})
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session.post(url, allow_redirects=False, verify=VERIFY, **kwargs)
 
 
 def alert_payload(alert: Alert, event: str = "alert.created") -> dict:
@@ -129,23 +291,28 @@ def deliver(alert_id: int, event: str = "alert.created") -> str:
 
 
 def post(conf: NotificationSettings, payload: dict, event: str, delivery: str) -> int:
-    """POST ``payload`` to the project's webhook, signed; the receiver's status. Raises DeliveryFailed (worth a
-    retry) or DeliveryRefused (not)."""
-    if (address := private_address(conf.webhook_url)) is not None:
-        raise DeliveryRefused(f"webhook {conf.webhook_url} is a private address ({address}); set "
-                              "PERFBOARD_WEBHOOK_PRIVATE_ADDRESSES=1 to allow it")
+    """POST ``payload`` to the project's webhook, signed; the receiver's status. Connects only to the addresses
+    the host resolved to when vetted, follows no redirect. Raises DeliveryFailed (worth a retry) or DeliveryRefused
+    (not; with ``shown`` when the target is not public)."""
+    url = conf.webhook_url
+    addresses = vetted_addresses(url)
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "Perfboard", "X-Perfboard-Event": event,
                "X-Perfboard-Delivery": delivery, SIGNATURE_HEADER: signature(conf.webhook_secret, body)}
     try:
-        response = requests.post(conf.webhook_url, data=body, headers=headers, timeout=TIMEOUT_SECONDS)
+        response = _post_pinned(url, addresses, data=body, headers=headers, timeout=TIMEOUT_SECONDS)
     except requests.RequestException as exc:
-        raise DeliveryFailed(f"webhook {conf.webhook_url}: {exc}") from exc
-    if response.status_code >= 500 or response.status_code in (408, 429):
-        raise DeliveryFailed(f"webhook {conf.webhook_url} answered {response.status_code}")
-    if response.status_code >= 400:
-        raise DeliveryRefused(f"webhook {conf.webhook_url} answered {response.status_code}")
-    return response.status_code
+        raise DeliveryFailed(f"webhook {url}: {exc}") from exc
+    status = response.status_code
+    response.close()
+    if 300 <= status < 400:  # following it would POST to an address nobody vetted
+        raise DeliveryRefused(f"webhook {url} answered {status}, a redirect; webhooks do not follow redirects: "
+                              "save the URL it redirects to")
+    if status >= 500 or status in (408, 429):
+        raise DeliveryFailed(f"webhook {url} answered {status}")
+    if status >= 400:
+        raise DeliveryRefused(f"webhook {url} answered {status}")
+    return status
 
 
 def send_test(conf: NotificationSettings) -> list[tuple[bool, str]]:
@@ -158,7 +325,7 @@ def send_test(conf: NotificationSettings) -> list[tuple[bool, str]]:
             status = post(conf, payload, "ping", f"ping-{uuid.uuid4()}")
             results.append((True, f"Webhook: {conf.webhook_url} answered {status} to a signed ping."))
         except (DeliveryFailed, DeliveryRefused) as exc:
-            results.append((False, f"Webhook: {exc}."))
+            results.append((False, f"Webhook: {getattr(exc, 'shown', None) or exc}."))
     if recipients := conf.recipients():
         try:
             send_mail(f"[Perfboard] test notification for {conf.project.slug}",
