@@ -1,9 +1,21 @@
 import django_filters
+from django.core.exceptions import ValidationError
 
 from .models import COMPUTE_UNITS, LOAD_KINDS, SOURCES, STATUSES, Run, choices
+from .schema import check_time
+
+
+def run_time(value):
+    """A time filter follows the rule of a run's started_at (collector/schema.py): an offset PostgreSQL refuses
+    (+16:00) would otherwise fail the query with a 500 instead of a 400 naming the parameter."""
+    try:
+        check_time(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc), code="invalid")
 
 
 class RunFilter(django_filters.FilterSet):
+    # CharFilters refuse NUL bytes (Django's forms.CharField), ChoiceFilters anything not a choice.
     project = django_filters.CharFilter(field_name="project__slug")
     model = django_filters.CharFilter(field_name="model_version__name")
     version = django_filters.CharFilter(field_name="model_version__version")
@@ -15,8 +27,8 @@ class RunFilter(django_filters.FilterSet):
     source = django_filters.ChoiceFilter(choices=choices(SOURCES))
     load_kind = django_filters.ChoiceFilter(choices=choices(LOAD_KINDS))
     variant = django_filters.CharFilter()
-    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte", validators=[run_time])
+    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt", validators=[run_time])
 
     class Meta:
         model = Run
