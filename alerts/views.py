@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from collector.auth import visible_projects
 from collector.models import Run
 from insights.regressions import METRIC_LABELS, TIME_METRICS
+from perfboard.celery import publish
 
 from . import figures, notify
 from .api import AlertFilter, set_state, visible_alerts
@@ -120,8 +121,12 @@ def start_check(request):
     if project is None:
         raise Http404("no such project")
     model, version = form.cleaned_data["model"], form.cleaned_data["version"]
-    check_regressions.delay(project.slug, model, version)
-    messages.success(request, f"Regression check of {model} {version} started; new alerts appear here.")
+    sent = publish(check_regressions, args=[project.slug, model, version])
+    if sent:
+        messages.success(request, f"Regression check of {model} {version} started; new alerts appear here.")
+    else:
+        messages.error(request, f"The regression check of {model} {version} could not be started: {sent.error}."
+                                " Nothing was queued; try again later.")
     return redirect(reverse("alerts:list") + "?" + urlencode({"project": project.slug, "model": model,
                                                              "version": version}))
 

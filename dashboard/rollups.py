@@ -9,7 +9,8 @@ Freshness: `current(model_version)` compares the newest run id in the database (
 with the one the rollup saw. If runs arrived since, and at least one belongs to this version (an index range scan
 over the new ids only), the rollup is recomputed, unless it is younger than PERFBOARD["DASHBOARD_ROLLUP_MAX_AGE"]
 seconds: then the page shows it with its time. With a Celery worker (CELERY_BROKER_URL) a stale rollup is recomputed
-by a task (dashboard.refresh_rollup) while pages keep showing the previous one; without one (the embedded set-up)
+by a task (dashboard.refresh_rollup) while pages keep showing the previous one (if the broker cannot be reached, the
+page says so and the rollup stays stale, to be queued again by the next view); without one (the embedded set-up)
 the page view recomputes it. A missing rollup is always computed on the spot: at 1M runs that is 4 to 9 s per
 version, so after a bulk load run `python manage.py refresh_dashboard_rollups`. Celery beat also recomputes every
 stale rollup (dashboard.refresh_stale_rollups, every PERFBOARD["DASHBOARD_ROLLUP_REFRESH_SECONDS"]), so the first
@@ -183,16 +184,26 @@ def _cell_rows(model_version, runs, source) -> list[CellRollup]:
     return rows
 
 
-def _refresh_stale(model_version, state, newest) -> RollupState:
+def _refresh_stale(model_version, state, newest, broker_error="") -> RollupState:
     """A stale rollup that exists: with a Celery worker, recompute it in the background and serve it as it is
-    meanwhile (marking the newest run as seen, so other views do not queue the same work); in-process (no broker,
-    the embedded set-up) recompute it now."""
-    if settings.CELERY_TASK_ALWAYS_EAGER:
+    meanwhile (once the task is queued, marking the newest run as seen, so other views do not queue the same work);
+    in-process (no broker, the embedded set-up) recompute it now.
+
+    When the task cannot be queued (the broker is down, or `broker_error` says an earlier version of this page view
+    found it so), the rollup is served as it is with ``state.refresh_error`` set, and stays stale: the next page view
+    or the beat task (refresh_stale_rollups) recomputes it."""
+    from perfboard.celery import publish, runs_in_process
+
+    if runs_in_process():
         return refresh(model_version)
     from .tasks import refresh_rollup
 
-    RollupState.objects.filter(pk=state.pk).update(max_run_id=newest)
-    refresh_rollup.delay(model_version.pk)
+    sent = publish(refresh_rollup, args=[model_version.pk]) if not broker_error else None
+    if not sent:
+        state.refresh_error = broker_error or sent.error
+        return state
+    # Not lowering it: the task may already have recomputed the rollup with newer runs.
+    RollupState.objects.filter(pk=state.pk, max_run_id__lt=newest).update(max_run_id=newest)
     return state
 
 
@@ -206,6 +217,7 @@ def current_many(model_versions) -> dict:
     are fresh."""
     states = {s.pk: s for s in RollupState.objects.filter(model_version__in=[mv.pk for mv in model_versions])}
     newest = None
+    broker_error = ""
     out = {}
     for mv in model_versions:
         state = states.get(mv.pk)
@@ -217,7 +229,8 @@ def current_many(model_versions) -> dict:
         if newest <= state.max_run_id or timezone.now() - state.computed_at < timedelta(seconds=max_age()):
             out[mv.pk] = state
         elif Run.objects.filter(id__gt=state.max_run_id, model_version=mv).exists():
-            out[mv.pk] = _refresh_stale(mv, state, newest)
+            out[mv.pk] = _refresh_stale(mv, state, newest, broker_error)
+            broker_error = getattr(out[mv.pk], "refresh_error", "")  # one wait on a broker that is down, not one each
         else:
             RollupState.objects.filter(pk=state.pk).update(max_run_id=newest)
             state.max_run_id = newest
@@ -310,6 +323,14 @@ def computed_at(scope):
     """When the oldest rollup this page view used was computed (None when it used none)."""
     states = list(scope.__dict__.get("_rollups_checked", {}).values())
     return min((s.computed_at for s in states), default=None)
+
+
+def refresh_error(scope) -> str:
+    """Why a stale rollup this page view used could not be queued for recomputation ("" when none was stale or all
+    were queued): the page shows its older aggregates and says so."""
+    states = scope.__dict__.get("_rollups_checked", {}).values()
+    return next((s.refresh_error for s in states if getattr(s, "refresh_error", "")), "")
+
 
 def overview_stats(scope, by="device"):
     from . import queries

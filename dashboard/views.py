@@ -61,6 +61,7 @@ def overview(request):
         predictions_per_session=predictions_per_session(), max_failure_rate_pct=percent(max_rate),
     )
     context["rollup_computed_at"] = rollups.computed_at(scope)
+    context["rollup_refresh_error"] = rollups.refresh_error(scope)
     return render(request, "dashboard/overview.html", context)
 
 
@@ -99,6 +100,7 @@ def compare(request):
         total_runs=sum(s.runs for units_ in dist.values() for s in units_.values()),
     )
     context["rollup_computed_at"] = rollups.computed_at(scope)
+    context["rollup_refresh_error"] = rollups.refresh_error(scope)
     return render(request, "dashboard/compare.html", context)
 
 
@@ -141,6 +143,7 @@ def versions(request):
                        "ms": filters.query(metric=metric, rows=by, scale="ms")},
     )
     context["rollup_computed_at"] = rollups.computed_at(scope)
+    context["rollup_refresh_error"] = rollups.refresh_error(scope)
     return render(request, "dashboard/versions.html", context)
 
 
@@ -178,6 +181,7 @@ def fleet(request):
         coverage_api=f"/api/v1/coverage?{filters.query()}&under_sampled=true",
     )
     context["rollup_computed_at"] = rollups.computed_at(scope)
+    context["rollup_refresh_error"] = rollups.refresh_error(scope)
     return render(request, "dashboard/fleet.html", context)
 
 

@@ -161,6 +161,8 @@ CELERY_BEAT_SCHEDULE = {
     # dashboard/rollups.py: pages stay fast and current without making a viewer wait for a recompute
     "refresh-dashboard-rollups": {"task": "dashboard.refresh_stale_rollups",
                                   "schedule": env_float("PERFBOARD_DASHBOARD_ROLLUP_REFRESH_SECONDS", 300.0)},
+    # profiling/jobs.py: uploads whose job could not be queued (broker down) are queued again once it is back
+    "requeue-profiling-jobs": {"task": "profiling.requeue_unqueued_jobs", "schedule": 60.0},
 }
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -195,6 +197,13 @@ PERFBOARD = {
     # Dashboard: a model version's page aggregates (dashboard/rollups.py) are recomputed when runs of that version
     # arrived since, but at most once per this many seconds; meanwhile pages show them with the time they were made.
     "DASHBOARD_ROLLUP_MAX_AGE": env_float("PERFBOARD_DASHBOARD_ROLLUP_MAX_AGE", 60),
+    # Queueing a task from a web request (perfboard.celery.publish): at most this many seconds to connect to the
+    # broker and to send, one attempt. A broker that is down costs a page this long at most; the page then says the
+    # work was not queued (the dashboard shows its older aggregates, an upload's job waits for the next line's retry).
+    "BROKER_PUBLISH_TIMEOUT": env_float("PERFBOARD_BROKER_PUBLISH_TIMEOUT", 2.0),
+    # Profiling jobs still queued without a task this many seconds after their upload (the broker was unreachable)
+    # are queued again by Celery beat (profiling.requeue_unqueued_jobs, every minute).
+    "PROFILING_REQUEUE_AFTER_SECONDS": env_float("PERFBOARD_PROFILING_REQUEUE_AFTER_SECONDS", 120),
 }
 
 LOGGING = {

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import uuid
 from dataclasses import replace
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -104,11 +105,50 @@ def create_job(project, fileobj, filename, *, model_name, version, input_shapes=
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def enqueue_job(job: ProfilingJob) -> None:
+NOT_QUEUED_PREFIX = "could not queue:"
+NOT_QUEUED = NOT_QUEUED_PREFIX + " {error}; it will be retried"  # the progress message of a job waiting for that
+
+
+def enqueue_job(job: ProfilingJob) -> bool:
+    """Queue the job's task (in-process: run it now) and record its id; whether it was queued.
+
+    When the broker cannot be reached the job stays `queued` without a task id, saying so in its progress message,
+    and `requeue_unqueued` (Celery beat) queues it again once the broker is back."""
+    from perfboard.celery import publish
+
     from .tasks import run_profiling_job
 
-    result = run_profiling_job.apply_async(args=[job.pk])
-    ProfilingJob.objects.filter(pk=job.pk, task_id="").update(task_id=result.id or "")
+    sent = publish(run_profiling_job, args=[job.pk])
+    if not sent:
+        ProfilingJob.objects.filter(pk=job.pk, status=ProfilingJob.QUEUED, task_id="").update(
+            progress_message=NOT_QUEUED.format(error=sent.error)[:255])
+        return False
+    ProfilingJob.objects.filter(pk=job.pk, task_id="").update(task_id=sent.task_id)
+    ProfilingJob.objects.filter(pk=job.pk, status=ProfilingJob.QUEUED,
+                                progress_message__startswith=NOT_QUEUED_PREFIX).update(progress_message="")
+    return True
+
+
+def requeue_unqueued(older_than: float | None = None) -> int:
+    """Queue again the jobs still `queued` without a task id (their queueing failed: broker down) at least
+    ``older_than`` seconds (PERFBOARD["PROFILING_REQUEUE_AFTER_SECONDS"]) after their upload; returns how many were
+    queued. Stops at the first failure: the broker is still down, and the next run tries again. A job that has a task
+    id is left alone (its task is in the queue or running; a second one would run it twice)."""
+    if older_than is None:
+        older_than = float(settings.PERFBOARD["PROFILING_REQUEUE_AFTER_SECONDS"])
+    cutoff = timezone.now() - timedelta(seconds=older_than)
+    waiting = ProfilingJob.objects.filter(status=ProfilingJob.QUEUED, task_id="", created_at__lte=cutoff)
+    queued = 0
+    for pk in list(waiting.order_by("pk").values_list("pk", flat=True)):
+        with transaction.atomic():  # the row lock keeps two beat runs from queueing the same job
+            job = waiting.select_for_update(skip_locked=True).filter(pk=pk).first()
+            if job is None:
+                continue
+            if not enqueue_job(job):
+                break
+        log.info("profiling job %s queued again (its first queueing failed)", pk)
+        queued += 1
+    return queued
 
 
 def _progress(job, stage, fraction, message):
@@ -243,10 +283,22 @@ def start_macos_steps(job) -> None:
 
         job.macos_status, job.macos_message = ProfilingJob.MAC_QUEUED, "waiting for a worker of queue 'macos'"
         job.save(update_fields=["macos_status", "macos_message"])
-        transaction.on_commit(lambda: measure_on_macos.apply_async(args=[job.pk], queue="macos"))
+        transaction.on_commit(lambda: _queue_macos(job.pk))
     else:
         job.macos_status, job.macos_message = ProfilingJob.MAC_NEEDS_WORKER, why
         job.save(update_fields=["macos_status", "macos_message"])
+
+
+def _queue_macos(job_id: int) -> None:
+    from perfboard.celery import publish
+
+    from .tasks import measure_on_macos
+
+    sent = publish(measure_on_macos, args=[job_id], queue="macos")
+    if not sent:
+        ProfilingJob.objects.filter(pk=job_id, macos_status=ProfilingJob.MAC_QUEUED).update(
+            macos_status=ProfilingJob.MAC_FAILED,
+            macos_message=f"not queued for a macOS worker: {sent.error}; upload the model again to measure it")
 
 
 def run_macos_steps(job_id: int, measure=None) -> ProfilingJob:

@@ -16,3 +16,9 @@ def run_profiling_job(job_id: int) -> str:
 @shared_task(name="profiling.measure_on_macos", acks_late=True)
 def measure_on_macos(job_id: int) -> str:
     return jobs.run_macos_steps(job_id).macos_status
+
+
+@shared_task(name="profiling.requeue_unqueued_jobs")
+def requeue_unqueued_jobs() -> int:
+    """The beat entry: queue again the jobs whose queueing failed (the broker was down); returns how many."""
+    return jobs.requeue_unqueued()

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from alerts.models import Alert
 from collector.models import RunnerToken
+from tests.broker import broker  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -134,16 +135,13 @@ def test_alert_pages_group_per_model_version_and_show_evidence(project, member, 
     assert "No alerts" in web.get("/alerts/?kind=placement").content.decode()
 
 
-def test_check_button_starts_a_check_of_one_model_version(project, member, step_runs, add_runs, monkeypatch):
-    from alerts import views
-
-    started = []
-    monkeypatch.setattr(views.check_regressions, "delay", lambda *args: started.append(args))
+def test_check_button_starts_a_check_of_one_model_version(project, member, step_runs, add_runs, broker):  # noqa: F811
+    broker.up()  # a real Redis: the check is queued there, and read back
     web = Client()
     web.force_login(member)
     r = web.post("/alerts/check", {"project": "acme", "model": "face-retouch", "version": "1.2.0"})
     assert r.status_code == 302 and "version=1.2.0" in r["Location"]
-    assert started == [("acme", "face-retouch", "1.2.0")]
+    assert [m["args"] for m in broker.take("alerts.check_regressions")] == [["acme", "face-retouch", "1.2.0"]]
     assert web.post("/alerts/check", {"project": "globex", "model": "m", "version": "1"}).status_code == 404
 
 

@@ -6,6 +6,7 @@ from collector.models import Project
 from dashboard import queries, rollups
 from dashboard.filters import Filters
 from dashboard.models import CellRollup, RollupState
+from tests.broker import broker  # noqa: F401
 
 
 def scope_for(**filters):
@@ -81,8 +82,8 @@ def test_narrowing_filters_bypass_rollups(demo):
     same_stats(stats, queries.device_unit_stats(scope.runs(), by="chip"))
 
 
-def test_rollup_is_recomputed_when_its_version_gets_runs(demo, fleet_runs, settings, make_run):
-    settings.CELERY_TASK_ALWAYS_EAGER = True  # no worker: the page view recomputes (CI sets a broker)
+def test_rollup_is_recomputed_when_its_version_gets_runs(demo, fleet_runs, settings, make_run, broker):  # noqa: F811
+    broker.none()  # no worker: the page view recomputes (CI sets a broker)
     scope = scope_for(model="face-retouch", version="3.2.0")
     first = rollups.current(scope.model_version)
     assert first.runs == scope.runs().count() and CellRollup.objects.filter(model_version=scope.model_version).exists()
@@ -135,19 +136,17 @@ def test_rollups_of_an_older_format_are_recomputed(demo):
     assert rollups.current(scope.model_version).format == rollups.FORMAT
 
 
-def test_with_a_worker_a_stale_rollup_is_refreshed_by_a_task(demo, settings, make_run, monkeypatch):
+def test_with_a_worker_a_stale_rollup_is_refreshed_by_a_task(demo, settings, make_run, broker):  # noqa: F811
     from dashboard import tasks
 
     scope = scope_for(model="face-retouch", version="3.2.0")
     first = rollups.current(scope.model_version)
-    queued = []
-    monkeypatch.setattr(tasks.refresh_rollup, "delay", lambda pk: queued.append(pk))
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+    broker.up()  # a real Redis: the task is queued, and read back from it
     settings.PERFBOARD = {**settings.PERFBOARD, "DASHBOARD_ROLLUP_MAX_AGE": 0}
     bulk_load("demo", [make_run(model={"name": "face-retouch", "version": "3.2.0"})])
     assert rollups.current(scope.model_version).runs == first.runs  # served as it is meanwhile
-    assert queued == [scope.model_version.pk]
-    assert rollups.current(scope.model_version).runs == first.runs and len(queued) == 1  # queued once
+    assert rollups.current(scope.model_version).runs == first.runs  # ... and queued once
+    assert [m["args"] for m in broker.take(tasks.refresh_rollup.name)] == [[scope.model_version.pk]]
     assert tasks.refresh_rollup(scope.model_version.pk) == first.runs + 1
 
 
