@@ -9,7 +9,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .errors import ConversionError
+from .errors import ConversionError, ModelInputError
 
 TARGETS = ("iOS15", "iOS16", "iOS17", "iOS18", "macOS12", "macOS13", "macOS14", "macOS15")
 PRECISIONS = ("fp16", "fp32")
@@ -65,7 +65,24 @@ def _target(ct, name: str):
 
 
 def load_torch(path: str, kind: str):
-    """Load a TorchScript module or a torch.export ExportedProgram (never a pickle)."""
+    """Load a TorchScript module or a torch.export ExportedProgram (never a pickle).
+
+    Torch archives are programs: the file is first checked without executing anything
+    (profiling.torchsafe) and refused with the reason if loading it could run code; torch.load
+    is then forced to weights_only=True, so torch.export.load cannot fall back to a full unpickler.
+    """
+    from .torchsafe import UnsafeModel, check_torch_file
+
+    if kind not in ("torch_export", "torchscript"):
+        raise ConversionError("load", f"not a PyTorch model kind: {kind!r}")
+    try:
+        check_torch_file(path, kind)
+    except (UnsafeModel, ModelInputError) as exc:
+        raise ConversionError("load", str(exc)) from None
+    # Read by torch.load at every call; it overrides even an explicit weights_only=False
+    # (torch.export.load retries its sample inputs that way when the safe load fails).
+    os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
     import torch
 
     with stage("load"):
