@@ -2,16 +2,17 @@ import django_filters
 from django.core.exceptions import ValidationError
 
 from .models import COMPUTE_UNITS, LOAD_KINDS, SOURCES, STATUSES, Run, choices
-from .schema import check_time
+from .schema import check_offset
 
 
 def run_time(value):
-    """A time filter follows the rule of a run's started_at (collector/schema.py): an offset PostgreSQL refuses
-    (+16:00) would otherwise fail the query with a 500 instead of a 400 naming the parameter."""
+    """A time filter has a run's kind of offset (collector/schema.py): one PostgreSQL refuses (+16:00) would fail
+    the query with a 500 instead of a 400 naming the parameter. Unlike a run's start, a bound may lie outside 2017 to
+    tomorrow (`started_before` next year means "all")."""
     try:
-        check_time(value)
+        check_offset(value)
     except ValueError as exc:
-        raise ValidationError(str(exc), code="invalid")
+        raise ValidationError(f"{value.isoformat()}: {exc}", code="out_of_range")
 
 
 class RunFilter(django_filters.FilterSet):
