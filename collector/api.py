@@ -1,5 +1,8 @@
 """POST/GET /api/v1/runs (the wire contract in ../shared/spec/API.md)."""
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from pydantic import RootModel
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -11,6 +14,49 @@ from .models import Run
 from .schema import BatchIn, RunIn
 from .serializers import RunDetailSerializer, RunSerializer
 from .upload import UploadError, parse_runs, read_body
+
+
+class RunUpload(RootModel[RunIn | BatchIn]):
+    """The body of POST /api/v1/runs: one run, or {"runs": [run, ...]}."""
+
+
+class RunUploadSchema(OpenApiSerializerExtension):
+    """The upload body in the OpenAPI document as pydantic validates it. pydantic's own JSON schema refers to its
+    nested models as "#/$defs/…", which does not resolve once embedded in the document: they become components."""
+
+    target_class = RunUpload
+    priority = 1  # before drf-spectacular's generic pydantic extension (serialization mode, anyOf)
+
+    def get_name(self, auto_schema, direction):
+        return "RunUpload"
+
+    def map_serializer(self, auto_schema, direction):
+        schema = RunUpload.model_json_schema(ref_template="#/components/schemas/{model}", mode="validation")
+        for name, sub in schema.pop("$defs", {}).items():
+            auto_schema.registry.register_on_missing(
+                ResolvedComponent(name=name, type=ResolvedComponent.SCHEMA, object=name, schema=_openapi_30(sub)))
+        # RunIn and BatchIn refuse unknown fields, so a body is exactly one of them.
+        return {"oneOf": schema["anyOf"], "description": RunUpload.__doc__}
+
+
+def _openapi_30(node):
+    """pydantic's JSON Schema (2020-12) as OpenAPI 3.0, the document's version: `anyOf: [X, {"type": "null"}]`
+    becomes X with `nullable: true` (through allOf when X is a $ref, whose siblings 3.0 ignores)."""
+    if isinstance(node, list):
+        return [_openapi_30(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: (v if k in ("default", "enum", "examples") else _openapi_30(v)) for k, v in node.items()}
+    alternatives = node.get("anyOf", [])
+    if {"type": "null"} in alternatives:
+        rest = [a for a in alternatives if a != {"type": "null"}]
+        siblings = {k: v for k, v in node.items() if k != "anyOf"}
+        if len(rest) == 1 and "$ref" in rest[0]:
+            return {"allOf": rest, **siblings, "nullable": True}
+        if len(rest) == 1:
+            return {**rest[0], **siblings, "nullable": True}
+        return {"anyOf": rest, **siblings, "nullable": True}
+    return node
 
 
 def _errors(detail, errors):
@@ -35,7 +81,7 @@ class RunListCreate(generics.ListAPIView):
         )
 
     @extend_schema(
-        request={"application/json": {"oneOf": [RunIn.model_json_schema(), BatchIn.model_json_schema()]}},
+        request={"application/json": RunUpload},
         responses={201: OpenApiResponse(description="stored: one entry per run, created or duplicate"),
                    200: OpenApiResponse(description="every run was already stored"),
                    400: OpenApiResponse(description="field errors per run index; nothing stored"),
