@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PERFBOARD_VAR_DIR", BASE_DIR / "var"))
@@ -30,9 +31,39 @@ def env_int(name: str, default: int) -> int:
 
 
 DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = os.environ.get("SECRET_KEY", "perfboard-embedded-development-key-not-for-production")
+# The embedded key is public (it is in this file): sessions, CSRF tokens and password-reset links signed with it can
+# be forged by anyone, so production (DEBUG=0) refuses to start without a key of its own.
+DEVELOPMENT_SECRET_KEY = "perfboard-embedded-development-key-not-for-production"
+SECRET_KEY = os.environ.get("SECRET_KEY", "").strip()
+if not DEBUG and SECRET_KEY in ("", DEVELOPMENT_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG=0: Perfboard needs a long random key of its own, e.g. "
+        "SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(50))'); "
+        "the embedded development key is public and is refused.")
+SECRET_KEY = SECRET_KEY or DEVELOPMENT_SECRET_KEY
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+# HTTPS (`manage.py check --deploy`). With DEBUG=0 Perfboard expects to be reached over HTTPS only, usually through a
+# TLS-terminating proxy in front of gunicorn: plain-HTTP requests are redirected, cookies are sent over HTTPS only,
+# and browsers are told (HSTS) to use HTTPS for SECURE_HSTS_SECONDS. Behind a proxy, SECURE_PROXY_SSL_HEADER names
+# the header it sets on HTTPS requests, as "HTTP_X_FORWARDED_PROTO,https": only where the proxy always sets or strips
+# that header (a client could send it itself otherwise), and without it every proxied request would be redirected.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)  # a year; 0: no HSTS header
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+# Preloading (browsers' built-in HTTPS list) is a decision about a whole domain, its owner's to make and submit:
+# off unless asked for, and check --deploy's reminder of it (security.W021) is silenced while it is off.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+if os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip():
+    _header, _, _value = os.environ["SECURE_PROXY_SSL_HEADER"].partition(",")
+    if not (_header.strip() and _value.strip()):
+        raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be a header and the value meaning HTTPS, "
+                                   "e.g. HTTP_X_FORWARDED_PROTO,https")
+    SECURE_PROXY_SSL_HEADER = (_header.strip(), _value.strip())
 
 INSTALLED_APPS = [
     "django.contrib.admin",
