@@ -3,8 +3,8 @@
 ``broker.down()`` points publishing at a closed port (nothing listens on 127.0.0.1:1: connections are refused at
 once, as with a stopped Redis); ``broker.up()`` at a real Redis (CELERY_BROKER_URL when it is a Redis URL, else
 redis://127.0.0.1:6379/5; the test is skipped when none answers), whose queued messages ``broker.take`` reads back;
-``broker.none()`` runs tasks in-process, as without CELERY_BROKER_URL. All is restored after the test. Import it into a test module with
-``from tests.broker import broker  # noqa: F401``.
+``broker.none()`` runs tasks in-process, as without CELERY_BROKER_URL. All is restored after the test. Import it
+into a test module with ``from tests.broker import broker  # noqa: F401``.
 """
 import base64
 import json
