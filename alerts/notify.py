@@ -353,9 +353,9 @@ def email(alert_id: int) -> str:
 
 
 def email_text(alert: Alert) -> tuple[str, str]:
-    from insights.regressions import METRIC_LABELS
+    from insights.vocabulary import ALERT_METRIC_LABELS
 
-    metric = METRIC_LABELS.get(alert.metric, alert.metric)
+    metric = ALERT_METRIC_LABELS.get(alert.metric, alert.metric)
     where = f"{alert.device.display_name} ({alert.chip})" if alert.device_id else f"all {alert.chip} devices"
     if alert.os_major:
         where += f", iOS {alert.os_major}"

@@ -38,11 +38,15 @@ version, and a step the data place about as well one version off would send a te
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import numpy as np
 from scipy import stats
 
 from .settings import DetectionSettings
+
+W = TypeVar("W")  # the windows of a split
+R = TypeVar("R")  # the result of its test
 
 
 @dataclass(frozen=True)
@@ -150,20 +154,6 @@ def compare_failure_rates(baseline_failures: int, baseline_runs: int, current_fa
     return Comparison(rb, rc, rc - rb, p, nb, nc, enough=True, significant=p < settings.crash_alpha and rose)
 
 
-def failure_rate_above_allowed(failures: int, runs: int,
-                               settings: DetectionSettings = DetectionSettings()) -> Comparison:
-    """One-sided binomial test of a failure rate against the allowed rate (``max_failure_rate``): is this unit
-    failing, whatever its history? For pages that flag units that crash from their first version, which the change
-    detector by design does not report."""
-    allowed = settings.max_failure_rate
-    rate = failures / runs if runs else 0.0
-    if runs < settings.min_runs_per_window:
-        return Comparison(allowed, rate, rate - allowed, 1.0, 0, runs, enough=False, significant=False)
-    p = float(stats.binomtest(failures, runs, allowed, alternative="greater").pvalue)
-    return Comparison(allowed, rate, rate - allowed, p, 0, runs, enough=True,
-                      significant=p < settings.crash_alpha and rate > allowed)
-
-
 def version_groups(versions: Sequence[str]) -> list[tuple[str, range]]:
     """Consecutive runs of each version as (version, index range); a version may not come back later."""
     groups: list[tuple[str, range]] = []
@@ -186,37 +176,58 @@ class _Split:
     margin: float  # log-odds of this split against all others of its stretch (_log_odds); inf if it was the only one
 
 
+def _binary_segmentation(n: int, candidate: Callable[[int, int, int], tuple[float, W] | None],
+                         test: Callable[[W], R | None]) -> list[tuple[int, W, R, float]]:
+    """The segmentation loop over ``n`` version groups (see the module docstring), oldest change first.
+
+    ``candidate(lo, k, hi)``: for a split at group ``k`` of the stretch [lo, hi), its two-level cost and its windows,
+    or None when the windows are too small to judge. ``test(windows)``: the result of the best split's test, or None
+    when it is not significant. Returns (k, windows, result, margin) per change, the margin being the log-odds of the
+    split against all other candidates of its stretch (:func:`_log_odds`).
+    """
+    found = []
+    stack = [(0, n)]
+    while stack:
+        lo, hi = stack.pop()
+        candidates = []
+        for k in range(lo + 1, hi):
+            c = candidate(lo, k, hi)
+            if c is not None:
+                candidates.append((c[0], k, c[1]))
+        if not candidates:
+            continue
+        candidates.sort(key=lambda c: c[0])
+        best_cost, k, windows = candidates[0]
+        result = test(windows)
+        if result is None:
+            continue
+        found.append((k, windows, result, _log_odds(best_cost, [c[0] for c in candidates[1:]])))
+        stack += [(lo, k), (k, hi)]
+    return sorted(found, key=lambda f: f[0])
+
+
 def _segment(groups: list[tuple[str, range]], cost: Callable[[int, int, int], float],
              compare: Callable[[range, range], Comparison], max_back: int, max_fore: int,
              min_runs: int) -> list[_Split]:
-    """Binary segmentation of the runs of ``groups`` (see the module docstring), oldest change first.
+    """Binary segmentation of the runs of one series' ``groups``, oldest change first.
 
     ``cost(start, split, stop)``: cost of fitting one level to runs [start, split) and one to [split, stop).
     ``compare(baseline, current)``: the test of the chosen split on its windows, at most ``max_back`` runs before
     it and ``max_fore`` runs from it, both inside the stretch.
     """
-    found: list[_Split] = []
-    stack = [(0, len(groups))]
-    while stack:
-        lo, hi = stack.pop()
-        start, stop = groups[lo][1].start, groups[hi - 1][1].stop
-        candidates = []
-        for index in range(lo + 1, hi):
-            split = groups[index][1].start
-            base, current = range(max(start, split - max_back), split), range(split, min(stop, split + max_fore))
-            if min(len(base), len(current)) >= min_runs:
-                candidates.append((cost(start, split, stop), index, base, current))
-        if not candidates:
-            continue
-        candidates.sort(key=lambda c: c[0])
-        best_cost, index, base, current = candidates[0]
-        result = compare(base, current)
-        if not result.significant:
-            continue
-        margin = _log_odds(best_cost, [c[0] for c in candidates[1:]])
-        found.append(_Split(index, result, base, current, margin))
-        stack += [(lo, index), (index, hi)]
-    return sorted(found, key=lambda s: s.index)
+    def candidate(lo: int, index: int, hi: int):
+        start, stop, split = groups[lo][1].start, groups[hi - 1][1].stop, groups[index][1].start
+        base, current = range(max(start, split - max_back), split), range(split, min(stop, split + max_fore))
+        if min(len(base), len(current)) < min_runs:
+            return None
+        return cost(start, split, stop), (base, current)
+
+    def test(windows: tuple[range, range]) -> Comparison | None:
+        result = compare(*windows)
+        return result if result.significant else None
+
+    return [_Split(index, result, base, current, margin)
+            for index, (base, current), result, margin in _binary_segmentation(len(groups), candidate, test)]
 
 
 def _log_odds(best: float, others: Sequence[float]) -> float:
@@ -256,6 +267,16 @@ def _biweight_cost(logs: np.ndarray, scale: float) -> float:
     return float((_BIWEIGHT_C ** 2 / 6 * (1.0 - (1.0 - u * u) ** 3)).sum())
 
 
+def _noise_scale(logs: np.ndarray, ranges: Sequence[range]) -> float:
+    """The noise scale of a stretch: the MAD (scaled to a normal's sigma) of each run's log time around its own
+    version's median, so a step between versions does not inflate it. Pooled, those residuals have median 0 (each
+    version contributes as many below as above it), so the MAD about their median is the MAD about 0."""
+    residuals = [logs[r.start:r.stop] - _median(logs[r.start:r.stop]) for r in ranges]
+    if not any(len(r) for r in residuals):
+        return 1e-6
+    return max(float(stats.median_abs_deviation(np.concatenate(residuals), scale="normal")), 1e-6)
+
+
 def _time_cost(logs: np.ndarray, groups: list[tuple[str, range]]) -> Callable[[int, int, int], float]:
     """Biweight cost of a two-level fit, with one noise scale per stretch: the MAD of the runs around their own
     version's median (a step between versions does not inflate it)."""
@@ -263,9 +284,7 @@ def _time_cost(logs: np.ndarray, groups: list[tuple[str, range]]) -> Callable[[i
 
     def scale(start: int, stop: int) -> float:
         if (start, stop) not in scales:
-            residuals = [logs[r.start:r.stop] - _median(logs[r.start:r.stop])
-                         for _, r in groups if start <= r.start and r.stop <= stop]
-            scales[(start, stop)] = max(1.4826 * _median(np.abs(np.concatenate(residuals))), 1e-6)
+            scales[(start, stop)] = _noise_scale(logs, [r for _, r in groups if start <= r.start and r.stop <= stop])
         return scales[(start, stop)]
 
     def cost(start: int, split: int, stop: int) -> float:
@@ -318,8 +337,7 @@ def detect_crash_rate_increases(points: Sequence[tuple[str, bool]],
     where it began). A significant fall splits the series too, so a fixed crash starts a new baseline.
 
     Only changes: a unit that fails as often from its first version as later is not a regression, and the policy
-    already keeps it out (its observed failure rate is above the gate). :func:`failure_rate_above_allowed` tells
-    such a unit apart when a page wants to flag it.
+    already keeps it out (its observed failure rate is above the gate).
     """
     versions = [v for v, _ in points]
     failed = np.asarray([bool(f) for _, f in points], dtype=bool)
@@ -445,9 +463,7 @@ def detect_shared_slowdowns(strata: Mapping[str, Sequence[tuple[str, float]]], v
         values = np.asarray([x for _, x in points], dtype=float)
         logs = np.log(np.clip(values, 1e-12, None))
         groups = dict(version_groups([v for v, _ in points]))
-        residuals = np.concatenate([logs[r.start:r.stop] - _median(logs[r.start:r.stop]) for r in groups.values()])
-        scale = max(1.4826 * _median(np.abs(residuals)), 1e-6) if residuals.size else 1e-6
-        data[name] = (values, logs, groups, scale)
+        data[name] = (values, logs, groups, _noise_scale(logs, list(groups.values())))
 
     spans: dict[tuple, range] = {}
 
@@ -475,29 +491,21 @@ def detect_shared_slowdowns(strata: Mapping[str, Sequence[tuple[str, float]]], v
                     total += _biweight_cost(logs[r.start:r.stop], scale)
         return total
 
-    found: list[SharedChange] = []
-    stack = [(0, len(versions))]
-    while stack:
-        lo, hi = stack.pop()
-        candidates = []
-        for k in range(lo + 1, hi):
-            w = windows(lo, k, hi)
-            if w and min(sum(len(b) for b, _ in w.values()),
-                         sum(len(c) for _, c in w.values())) >= settings.min_runs_per_window:
-                candidates.append((cost(lo, k, hi), k, w))
-        if not candidates:
-            continue
-        candidates.sort(key=lambda c: c[0])
-        best, k, w = candidates[0]
+    def candidate(lo: int, k: int, hi: int):
+        w = windows(lo, k, hi)
+        if not w or min(sum(len(b) for b, _ in w.values()),
+                        sum(len(c) for _, c in w.values())) < settings.min_runs_per_window:
+            return None
+        return cost(lo, k, hi), w
+
+    def test(w: dict[str, tuple[range, range]]) -> tuple[float, float] | None:
         pairs = [(data[n][0][c.start:c.stop], data[n][0][b.start:b.stop]) for n, (b, c) in w.items()]
         p = stratified_mann_whitney_p(pairs)
         weights = [len(c) * len(b) / (len(c) + len(b)) for c, b in pairs]
         shift = sum(wt * (math.log(_median(c)) - math.log(_median(b))) for wt, (c, b) in zip(weights, pairs))
         change = math.exp(shift / sum(weights)) - 1.0
-        if not (p < settings.alpha and abs(change) >= settings.min_effect):
-            continue
-        margin = _log_odds(best, [c[0] for c in candidates[1:]])
-        found.append(SharedChange("slowdown" if change > 0 else "speedup", versions[k], versions[k - 1], change, p,
-                                  w, margin >= settings.location_margin))
-        stack += [(lo, k), (k, hi)]
-    return sorted(found, key=lambda s: versions.index(s.version))
+        return (p, change) if p < settings.alpha and abs(change) >= settings.min_effect else None
+
+    return [SharedChange("slowdown" if change > 0 else "speedup", versions[k], versions[k - 1], change, p, w,
+                         margin >= settings.location_margin)
+            for k, w, (p, change), margin in _binary_segmentation(len(versions), candidate, test)]

@@ -1,12 +1,10 @@
 """Confidence intervals that stay honest with the small samples a device lab produces.
 
 Every function returns an :class:`Interval` whose numbers are finite, so it serialises to JSON as is, and whose
-``enough`` flag says whether the sample was large enough for the interval to reach the requested confidence. The
-``confidence`` field is the coverage actually achieved (order-statistic intervals can only take discrete levels).
+``enough`` flag says whether the sample was large enough for the interval to reach the requested confidence.
 """
 
 from dataclasses import dataclass
-from math import comb
 
 import math
 
@@ -47,33 +45,6 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Interva
     low = 0.0 if successes == 0 else max(0.0, float(centre - half))  # exact ends: no 1e-17 from rounding
     high = 1.0 if successes == n else min(1.0, float(centre + half))
     return Interval(p, low, high, n, confidence, True)
-
-
-def median_interval(values, confidence: float = 0.95) -> Interval:
-    """Distribution-free interval for a median from order statistics.
-
-    The number of values below the true median is Binomial(n, 1/2), so [x_(k), x_(n-k+1)] covers it with probability
-    1 - 2 P(B < k), whatever the shape of the distribution (load times are skewed and have thermal outliers). We take
-    the narrowest such interval reaching ``confidence``. Below n = 6 no pair of order statistics reaches 95%: the
-    range [min, max] is returned with its true, lower coverage and ``enough=False``.
-    """
-    x = np.sort(np.asarray(values, dtype=float))
-    n = x.size
-    if n == 0:
-        raise ValueError("median_interval needs at least one value")
-    estimate = float(np.median(x))
-    # P(B <= j) for B ~ Binomial(n, 1/2), j = 0..n
-    cdf = np.cumsum([comb(n, j) for j in range(n + 1)]) / 2.0**n
-    best_k = 1  # 1-based rank of the lower bound; [x_(1), x_(n)] is the widest interval
-    for k in range(1, n // 2 + 1):
-        coverage = 1.0 - 2.0 * (cdf[k - 1])
-        if coverage >= confidence:
-            best_k = k
-        else:
-            break
-    coverage = float(1.0 - 2.0 * (cdf[best_k - 1])) if n > 1 else 0.0
-    low, high = float(x[best_k - 1]), float(x[n - best_k])
-    return Interval(estimate, low, high, n, coverage, coverage >= confidence)
 
 
 def bootstrap_median_difference(baseline, candidate, confidence: float = 0.95, n_resamples: int = 2000,

@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from .intervals import wilson_interval
-from .settings import COMPUTE_UNITS, LOAD_KINDS, PolicySettings
+from .settings import PolicySettings
+from .vocabulary import COMPUTE_UNITS, LOAD_KINDS
 
 
 @dataclass(frozen=True)

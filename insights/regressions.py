@@ -33,43 +33,23 @@ version is compared with the previous version's, and per chip, compute units and
 the previous OS major's; :func:`insights.detection.placement_shift` decides.
 """
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from .detection import (Change, compare_times, detect_crash_rate_increases, detect_shared_slowdowns, detect_slowdowns,
                         placement_shift)
-from .settings import FAILURE_STATUSES, DetectionSettings
+from .settings import DetectionSettings
+from .vocabulary import ALERT_METRIC_LABELS, CRASH_METRIC, FAILURE_STATUSES, METRICS, OK, PLACEMENT_METRIC, version_key
 
 # One run as the check reads it: the order of ``values_list`` in alerts.check.
 COLUMNS = ("id", "version", "device", "chip", "compute_units", "os_major", "load_kind", "status", "started_at",
            "load_ms", "first_prediction_ms", "prediction_median_ms", "prediction_p90_ms", "peak_memory_mb")
 _I = {name: i for i, name in enumerate(COLUMNS)}
 
-# metric name -> (column, load kind the series is restricted to)
-TIME_METRICS = {
-    "load_ms_cold": ("load_ms", "cold"),
-    "load_ms_cached": ("load_ms", "cached"),
-    "load_ms_in_memory": ("load_ms", "in_memory"),
-    "first_prediction_ms": ("first_prediction_ms", None),
-    "prediction_ms_median": ("prediction_median_ms", None),
-    "prediction_ms_p90": ("prediction_p90_ms", None),
-    "peak_memory_mb": ("peak_memory_mb", None),
-}
-CRASH_METRIC = "crash_rate"
-PLACEMENT_METRIC = "neural_engine_share"
-METRIC_LABELS = {
-    "load_ms_cold": "cold load", "load_ms_cached": "cached load", "load_ms_in_memory": "in-memory load",
-    "first_prediction_ms": "first prediction", "prediction_ms_median": "warm prediction (median)",
-    "prediction_ms_p90": "warm prediction (p90)", "peak_memory_mb": "peak memory", CRASH_METRIC: "failure rate",
-    PLACEMENT_METRIC: "Neural Engine placement",
-}
-
-
-def version_key(version: str):
-    """Orders versions numerically ("3.10.0" after "3.9.1"); non-numeric parts sort as text after numbers."""
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-+_]", version))
+# alert metric name -> (column, load kind the series is restricted to), from the metric registry
+TIME_METRICS = {m.alert_name: (m.column, m.load_kind) for m in METRICS.values()}
+METRIC_LABELS = ALERT_METRIC_LABELS  # for alerts/views.py until it reads insights.vocabulary (issue 15)
 
 
 @dataclass(frozen=True)
@@ -119,7 +99,7 @@ def metric_rows(rows: list[tuple], metric: str) -> tuple[int, list[tuple]]:
     """(column index, the successful runs that measure ``metric``): timings of failed runs describe the failure."""
     column, kind = TIME_METRICS[metric]
     col, status, load_kind = _I[column], _I["status"], _I["load_kind"]
-    return col, [r for r in rows if r[status] == "ok" and r[col] is not None and (kind is None or r[load_kind] == kind)]
+    return col, [r for r in rows if r[status] == OK and r[col] is not None and (kind is None or r[load_kind] == kind)]
 
 
 def _unchanged_elsewhere(f: Finding, rows: list[tuple], settings: DetectionSettings) -> bool:

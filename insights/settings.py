@@ -6,9 +6,11 @@ defaults below are the documented behaviour. Nothing else in ``insights`` hard-c
 
 from dataclasses import dataclass
 
-COMPUTE_UNITS = ("cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all")
-LOAD_KINDS = ("cold", "cached", "in_memory")
-FAILURE_STATUSES = ("crash", "oom", "error", "timeout")
+from .vocabulary import COMPUTE_UNITS
+
+# Re-exported (with COMPUTE_UNITS) only for policy/api.py and policy/evidence.py (formerly collector/policy_*.py),
+# which are being reworked (issue 15): they should import from insights.vocabulary; then drop this line.
+from .vocabulary import FAILURE_STATUSES, LOAD_KINDS  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,11 @@ class PolicySettings:
     default_compute_units: str = "cpuAndGPU"
     final_fallback: str = "cpuOnly"
     confidence: float = 0.95
+
+    def __post_init__(self):
+        for name in ("default_compute_units", "final_fallback"):
+            if getattr(self, name) not in COMPUTE_UNITS:
+                raise ValueError(f"{name} must be one of {', '.join(COMPUTE_UNITS)}, not {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,8 @@ class DetectionSettings:
         control seed 2: 22% -> 31% of ~300 runs, p = 0.0099).
     max_failure_baseline_runs: the failure-rate baseline reaches further back than the timing one: failures are
         rare, and 24 clean runs cannot show that 20% of 30 is new (Fisher p = 0.02), 500 can.
-    max_failure_rate: failure rate ``failure_rate_above_allowed`` holds a unit against (as in the policy).
+    max_failure_rate: not read by the detector; ``alerts.check`` still sets it from ``PERFBOARD['MAX_FAILURE_RATE']``
+        (remove it with that adapter, issue 15).
     min_placement_share_drop: fall of the Neural Engine share (of ops or of estimated cost) that makes a placement
         shift an alert; 0 means any op that leaves the Neural Engine counts.
     """

@@ -10,7 +10,7 @@ from alerts.models import Alert, CheckState
 from benchmarks.fleet import GROUND_TRUTH
 from collector.bulk import bulk_load
 from collector.models import Run
-from insights.regressions import version_key
+from insights.vocabulary import version_key
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from insights.intervals import bootstrap_median_difference, median_interval, wilson_interval
+from insights.intervals import bootstrap_median_difference, wilson_interval
 
 
 def test_wilson_zero_of_25_still_allows_13_percent():
@@ -23,28 +23,6 @@ def test_wilson_without_runs_knows_nothing():
 def test_wilson_rejects_impossible_counts():
     with pytest.raises(ValueError):
         wilson_interval(3, 2)
-
-
-def test_median_interval_order_statistics_for_n_100():
-    ci = median_interval(np.arange(1, 101))  # values equal their ranks
-    assert (ci.low, ci.high) == (40, 61)
-    assert ci.enough and ci.confidence >= 0.95
-
-
-def test_median_interval_below_six_values_is_flagged():
-    ci = median_interval([3.0, 1.0, 2.0, 5.0, 4.0])
-    assert not ci.enough
-    assert (ci.low, ci.high) == (1.0, 5.0)
-    assert ci.confidence == pytest.approx(0.9375)
-
-
-def test_median_interval_covers_skewed_median_at_least_95_percent():
-    rng = np.random.default_rng(7)
-    true_median = 100.0
-    hits = sum(
-        (ci := median_interval(true_median * np.exp(rng.normal(0, 0.5, 15)))).low <= true_median <= ci.high
-        for _ in range(1000))
-    assert hits >= 940
 
 
 def test_bootstrap_is_seeded_and_brackets_the_estimate():

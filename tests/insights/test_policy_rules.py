@@ -4,7 +4,6 @@ import math
 
 import pytest
 
-from insights.evidence import RunFacts, unit_evidence
 from insights.policy import UnitEvidence, assess_units, break_even_predictions, recommend_compute_units
 from insights.settings import PolicySettings
 
@@ -145,14 +144,3 @@ def test_answer_has_the_api_shape():
     assert {"runs", "crash_rate", "crash_rate_upper", "load_ms_median", "first_prediction_ms_median",
             "prediction_ms_median", "expected_session_ms"} <= set(answer["evidence"]["cpuAndNeuralEngine"])
     assert answer["evidence"]["cpuAndNeuralEngine"]["expected_session_ms"] == 2000 + 100 + 299 * 10
-
-
-def test_evidence_from_runs_uses_successful_runs_for_times_and_counts_failures():
-    runs = [RunFacts("ok", "cold", 1000.0, 90.0, 10.0), RunFacts("ok", "cached", 200.0, 80.0, 12.0),
-            RunFacts("ok", "cached", 220.0, 100.0, 11.0),
-            RunFacts("crash", "cold", None, None, None), RunFacts("oom", "cached", 5000.0, 999.0, 99.0)]
-    evidence = unit_evidence("all", runs)
-    assert (evidence.runs, evidence.failures, evidence.failure_count) == (5, {"crash": 1, "oom": 1}, 2)
-    assert evidence.load_ms_median == {"cold": 1000.0, "cached": 210.0}
-    assert evidence.load_runs == {"cold": 1, "cached": 2}
-    assert (evidence.first_prediction_ms_median, evidence.prediction_ms_median) == (90.0, 11.0)
