@@ -17,6 +17,7 @@ NEURAL_ENGINE_UNITS = ("cpuAndNeuralEngine", "all")
 LOAD_KINDS = ("cold", "cached", "in_memory")
 LOAD_KIND_LABELS = {"cold": "Cold load (first after install/OS update)", "cached": "Cached load",
                     "in_memory": "In-memory load (decrypted, never on disk)"}
+LOAD_KIND_NAMES = {kind: kind.replace("_", "-") for kind in LOAD_KINDS}  # short, in figures: "in-memory"
 
 OK = "ok"
 STATUSES = (OK, "crash", "oom", "error", "timeout")
@@ -25,6 +26,7 @@ FAILURE_STATUSES = STATUSES[1:]  # every status but ok counts as a failure of th
 # The stages of a session, in order; a failure names the one it happened in. LAUNCH_STAGES are timed per run.
 STAGES = ("decrypt", "compile", "load", "first_prediction", "prediction")
 LAUNCH_STAGES = STAGES[:4]
+STAGE_NAMES = {stage: stage.replace("_", " ") for stage in STAGES}  # in the user's words: "first prediction"
 
 SOURCES = ("lab", "field")
 PLAN_DEVICES = ("cpu", "gpu", "neural_engine")

@@ -2,10 +2,11 @@
 import plotly.graph_objects as go
 import plotly.io as pio
 
-COMPUTE_UNITS = ("cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all")
-# Same colour for a unit on every page.
-UNIT_COLORS = {"cpuOnly": "#8c8c8c", "cpuAndGPU": "#2a9d8f", "cpuAndNeuralEngine": "#6a4c93", "all": "#e76f51"}
-STAGE_COLORS = {"decrypt": "#8ecae6", "compile": "#ffb703", "load": "#219ebc", "first_prediction": "#fb8500"}
+from insights.vocabulary import COMPUTE_UNITS, LAUNCH_STAGES
+
+# Same colour for a unit (in the vocabulary's order) and a launch stage on every page.
+UNIT_COLORS = dict(zip(COMPUTE_UNITS, ("#8c8c8c", "#2a9d8f", "#6a4c93", "#e76f51")))
+STAGE_COLORS = dict(zip(LAUNCH_STAGES, ("#8ecae6", "#ffb703", "#219ebc", "#fb8500")))
 FAILURE_COLOR = "#c62828"
 UNDERSAMPLED_COLOR = "#e9ecef"
 

@@ -2,6 +2,8 @@
 intervals, the launch-time breakdown per unit, and first vs warm prediction."""
 from dataclasses import dataclass
 
+from insights.vocabulary import LAUNCH_STAGES, LOAD_KIND_NAMES, STAGE_NAMES
+
 from .common import STAGE_COLORS, UNIT_COLORS, figure, layout, ms, percent
 
 
@@ -81,8 +83,7 @@ def failure_bars(rows: list[str], units: list[str], rates: dict, *, title: str):
         yaxis=dict(title=dict(text="failure rate"), tickformat=".0%", rangemode="tozero")))
 
 
-LOAD_KIND_LABELS = {"cold": "cold load", "cached": "cached load", "in_memory": "in-memory load"}
-STAGE_LABELS = {"decrypt": "decrypt", "compile": "compile", "load": "load", "first_prediction": "first prediction"}
+LOAD_KIND_LABELS = {kind: f"{name} load" for kind, name in LOAD_KIND_NAMES.items()}
 
 
 def breakdown_bars(units: list[str], stages: dict, counts: dict, *, title: str):
@@ -92,7 +93,8 @@ def breakdown_bars(units: list[str], stages: dict, counts: dict, *, title: str):
     keys = [(k, u) for k in kinds for u in units if (k, u) in stages]
     x = [[LOAD_KIND_LABELS[k] for k, _ in keys], [u for _, u in keys]]
     data = []
-    for stage, label in STAGE_LABELS.items():
+    for stage in LAUNCH_STAGES:
+        label = STAGE_NAMES[stage]
         values = [stages[key].get(stage) for key in keys]
         if all(v is None for v in values):
             continue

@@ -1,8 +1,10 @@
 """The fleet page: failure rates by status and stage per unit, and the coverage matrix."""
+from insights.vocabulary import FAILURE_STATUSES, STAGES
+
 from .common import UNIT_COLORS, figure, layout
 
-STATUS_COLORS = {"crash": "#c62828", "oom": "#ef6c00", "error": "#6d4c41", "timeout": "#7b1fa2"}
-STAGE_ORDER = ("decrypt", "compile", "load", "first_prediction", "prediction", "unknown")
+STATUS_COLORS = dict(zip(FAILURE_STATUSES, ("#c62828", "#ef6c00", "#6d4c41", "#7b1fa2")))
+STAGE_ORDER = (*STAGES, "unknown")
 
 
 def failures_by_status(units: list[str], totals: dict, failures: dict, *, title: str):

@@ -1,4 +1,6 @@
 """A single run: its warm-up curve, its launch timings and where its compute plan placed the ops."""
+from insights.vocabulary import LAUNCH_STAGES, STAGE_NAMES
+
 from .common import STAGE_COLORS, figure, layout, ms
 
 PLAN_COLORS = {"neural_engine": "#6a4c93", "gpu": "#2a9d8f", "cpu": "#8c8c8c"}
@@ -30,8 +32,8 @@ def warmup_curve(first_prediction_ms: float | None, predictions_ms: list[float],
 def launch_timings(timings: dict, *, title: str):
     """One horizontal stacked bar: decrypt, compile, load, first prediction (missing stages are left out)."""
     data = []
-    for stage, label in (("decrypt", "decrypt"), ("compile", "compile"), ("load", "load"),
-                         ("first_prediction", "first prediction")):
+    for stage in LAUNCH_STAGES:
+        label = STAGE_NAMES[stage]
         value = timings.get(stage)
         if value is None:
             continue
