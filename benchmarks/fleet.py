@@ -32,9 +32,9 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 
 from collector.catalogue import CHIPS, DEVICES
+from insights.vocabulary import COMPUTE_UNITS as UNITS, LOAD_KINDS, NEURAL_ENGINE_UNITS
 
-UNITS = ["cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all"]
-UNIT_SHARE = [0.1, 0.3, 0.3, 0.3]
+UNIT_SHARE = [0.1, 0.3, 0.3, 0.3]  # of UNITS, in their order
 CHIP_OF = {identifier: chip for identifier, _, chip, _ in DEVICES}
 RAM_OF = {identifier: ram for identifier, _, _, ram in DEVICES}
 # Field popularity: newer phones are more common; iPads are rare.
@@ -59,8 +59,7 @@ MODELS = {
 MODEL_SHARE = [0.55, 0.15, 0.30]
 OS_VERSIONS = ["17.6.1", "18.1.1", "18.6.2", "26.0.1", "26.1"]
 OS_SHARE = [0.1, 0.2, 0.3, 0.25, 0.15]
-LOAD_KINDS = ["cold", "cached", "in_memory"]
-LOAD_SHARE = [0.15, 0.6, 0.25]
+LOAD_SHARE = [0.15, 0.6, 0.25]  # of LOAD_KINDS, in their order
 DAYS = 30
 
 GROUND_TRUTH = {
@@ -127,7 +126,7 @@ def _applies(fact, name, spec, version, chip, units, since) -> bool:
 
 def _run(rng, name, spec, version, identifier, chip, units, source, load_kind, variant, started, os_version,
          truth=GROUND_TRUTH):
-    ane = units in ("cpuAndNeuralEngine", "all")
+    ane = units in NEURAL_ENGINE_UNITS
     warm = spec["warm_ms"] / GPU_SPEED[chip]
     if units == "cpuOnly":
         warm *= 3.0

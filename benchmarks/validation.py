@@ -23,8 +23,7 @@ from rest_framework import serializers  # noqa: E402
 
 from benchmarks.fleet import generate  # noqa: E402
 from collector.schema import BatchIn  # noqa: E402
-
-UNITS = ["cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all"]
+from insights.vocabulary import COMPUTE_UNITS, LOAD_KINDS, OK, SOURCES, STAGES, STATUSES  # noqa: E402
 
 
 class TimingsS(serializers.Serializer):
@@ -36,23 +35,23 @@ class TimingsS(serializers.Serializer):
 
 class RunS(serializers.Serializer):
     run_id = serializers.UUIDField()
-    source = serializers.ChoiceField(["lab", "field"])
+    source = serializers.ChoiceField(SOURCES)
     model = serializers.DictField()
     device = serializers.DictField()
     app_build = serializers.CharField(max_length=64, allow_blank=True, required=False)
-    compute_units = serializers.ChoiceField(UNITS)
+    compute_units = serializers.ChoiceField(COMPUTE_UNITS)
     variant = serializers.CharField(max_length=64, allow_null=True, required=False)
     started_at = serializers.DateTimeField()
-    status = serializers.ChoiceField(["ok", "crash", "oom", "error", "timeout"])
+    status = serializers.ChoiceField(STATUSES)
     failure = serializers.DictField(allow_null=True, required=False)
-    load_kind = serializers.ChoiceField(["cold", "cached", "in_memory"])
+    load_kind = serializers.ChoiceField(LOAD_KINDS)
     timings_ms = TimingsS()
     predictions_ms = serializers.ListField(child=serializers.FloatField(min_value=0), max_length=10_000)
     peak_memory_mb = serializers.FloatField(min_value=0, allow_null=True, required=False)
     thermal_state = serializers.CharField(allow_null=True, required=False)
 
     def validate(self, data):
-        if data["status"] != "ok" and not data.get("failure"):
+        if data["status"] != OK and not data.get("failure"):
             raise serializers.ValidationError({"failure": "required unless status is ok"})
         return data
 
@@ -86,19 +85,19 @@ class DeviceM(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class FailureM(msgspec.Struct):
-    stage: Literal["decrypt", "compile", "load", "first_prediction", "prediction"]
+    stage: Literal[STAGES]
     message: str = ""
 
 
 class RunM(msgspec.Struct, forbid_unknown_fields=True):
     run_id: uuidlib.UUID
-    source: Literal["lab", "field"]
+    source: Literal[SOURCES]
     model: ModelM
     device: DeviceM
-    compute_units: Literal["cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all"]
+    compute_units: Literal[COMPUTE_UNITS]
     started_at: str
-    status: Literal["ok", "crash", "oom", "error", "timeout"]
-    load_kind: Literal["cold", "cached", "in_memory"]
+    status: Literal[STATUSES]
+    load_kind: Literal[LOAD_KINDS]
     timings_ms: TimingsM
     predictions_ms: Annotated[list[NonNeg], msgspec.Meta(max_length=10_000)] = []
     app_build: str = ""
@@ -108,7 +107,7 @@ class RunM(msgspec.Struct, forbid_unknown_fields=True):
     thermal_state: str | None = None
 
     def __post_init__(self):
-        if self.status != "ok" and self.failure is None:
+        if self.status != OK and self.failure is None:
             raise ValueError("failure: required unless status is ok")
 
 

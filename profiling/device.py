@@ -12,10 +12,13 @@ import subprocess
 import time
 from datetime import datetime, timezone
 
-# Wire names (collector) -> coremltools.ComputeUnit member names.
-COMPUTE_UNITS = {"cpuOnly": "CPU_ONLY", "cpuAndGPU": "CPU_AND_GPU", "cpuAndNeuralEngine": "CPU_AND_NE", "all": "ALL"}
-# MLComputePlan device classes -> collector's PLAN_DEVICES.
-PLAN_DEVICES = {"MLCPUComputeDevice": "cpu", "MLGPUComputeDevice": "gpu", "MLNeuralEngineComputeDevice": "neural_engine"}
+from insights import vocabulary
+
+# insights.vocabulary.COMPUTE_UNITS (wire names) -> coremltools.ComputeUnit member names, in the same order.
+COMPUTE_UNITS = dict(zip(vocabulary.COMPUTE_UNITS, ("CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE", "ALL")))
+# MLComputePlan device classes -> insights.vocabulary.PLAN_DEVICES, in the same order.
+PLAN_DEVICES = dict(zip(("MLCPUComputeDevice", "MLGPUComputeDevice", "MLNeuralEngineComputeDevice"),
+                        vocabulary.PLAN_DEVICES))
 NEEDS_MACOS = "needs a macOS worker"
 
 
