@@ -66,7 +66,7 @@ def measure(client, path, params, repeat):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from dashboard.evidence import clear_caches
+    from dashboard.presenters import clear_caches
 
     client.get(path, params)  # warm-up: imports, connection
     times, queries = [], 0

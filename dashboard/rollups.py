@@ -31,8 +31,10 @@ from django.utils import timezone
 from collector.models import Device, ModelVersion, Run
 
 from collector.aggregates import Percentile
-from .evidence import failure_interval, recommended_unit
+from policy.marks import recommended_unit
+
 from .models import CellRollup, RollupState
+from .presenters import failure_interval
 from .queries import (BOX_QUANTILES, FAILURE_STATUSES, LOAD_KIND_ORDER, METRICS, STAGES, BoxStats, DeviceInfo,
                       UnitStats, UnitTimings, count_failures)
 

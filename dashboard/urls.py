@@ -1,10 +1,10 @@
 """Dashboard pages. Filters travel in the query string (dashboard/filters.py), so every view is a shareable link.
 
-Policy pages (dashboard/views_policy.py) add their paths below, named "policy" (the nav links to it when it exists).
+The policy pages (/policy, /policy/cold-start) are the policy app's (policy/urls.py, namespace "policy").
 """
 from django.urls import path
 
-from . import views, views_policy
+from . import views
 
 app_name = "dashboard"
 
@@ -14,6 +14,4 @@ urlpatterns = [
     path("versions", views.versions, name="versions"),
     path("fleet", views.fleet, name="fleet"),
     path("runs/<uuid:run_id>", views.run_detail, name="run"),
-    path("policy", views_policy.policy, name="policy"),
-    path("policy/cold-start", views_policy.cold_start, name="coldstart"),
 ]

@@ -6,10 +6,10 @@ from django.http import Http404
 from django.shortcuts import render
 
 from collector.auth import visible_projects
+from policy.marks import predictions_per_session
 
 from . import presenters, queries, rollups
 from .context import dashboard_context
-from .evidence import predictions_per_session
 from .figures import compare as compare_figures
 from .figures import fleet as fleet_figures
 from .figures import overview as overview_figures

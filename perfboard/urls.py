@@ -3,18 +3,16 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from dashboard import api as dashboard_api
-
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("api/v1/", include("collector.urls")),
+    path("api/v1/", include("api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/v1/coverage", dashboard_api.Coverage.as_view(), name="coverage"),
     path("alerts/", include("alerts.urls")),
     path("profiling/", include("profiling.urls")),
+    path("", include("policy.urls")),
     path("", include("dashboard.urls")),
 ]
 

@@ -1,7 +1,7 @@
 """GET /api/v1/policy and GET /api/v1/policy/export (the wire contract in ../shared/spec/API.md).
 
 Thin views: parse and validate the query (a 400 names the bad parameter), find the model version among the
-caller's projects (404 otherwise), and answer what ``collector.policy_evidence`` computes. Runner tokens, policy
+caller's projects (404 otherwise), and answer what ``policy.evidence`` computes. Runner tokens, policy
 tokens (read-only, shipped in apps) and logged-in members may call both; a token only ever sees its own project.
 """
 from django.utils import timezone
@@ -11,12 +11,12 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from insights.settings import COMPUTE_UNITS, LOAD_KINDS
+from collector.auth import PolicyReader, visible_projects
+from collector.models import ModelVersion
+from insights.vocabulary import COMPUTE_UNITS, LOAD_KINDS
 
-from .auth import PolicyReader, visible_projects
-from .models import ModelVersion
-from .policy_evidence import (default_policy, default_predictions_per_session, policy_for_device, policy_settings,
-                              policy_table)
+from .evidence import (default_policy, default_predictions_per_session, policy_for_device, policy_settings,
+                       policy_table)
 
 MAX_PREDICTIONS_PER_SESSION = 10_000_000
 

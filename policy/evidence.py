@@ -20,11 +20,11 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Case, Count, F, FloatField, Q, When
 
+from collector.aggregates import Median
+from collector.models import Device, ModelVersion, Run
 from insights.policy import Policy, UnitEvidence, recommend_compute_units
-from insights.settings import COMPUTE_UNITS, FAILURE_STATUSES, PolicySettings
-
-from .aggregates import Median
-from .models import Device, ModelVersion, Run
+from insights.settings import PolicySettings
+from insights.vocabulary import COMPUTE_UNITS, FAILURE_STATUSES, OK
 
 # Documented defaults of the PERFBOARD keys this module reads (perfboard/settings.py may override them).
 DEFAULT_PREDICTIONS_PER_SESSION = 100
@@ -32,7 +32,7 @@ DEFAULT_PREDICTIONS_PER_SESSION = 100
 
 def _ok(field: str):
     """The column's value on successful runs, NULL on failed ones (so aggregates skip them)."""
-    return Case(When(status="ok", then=F(field)), output_field=FloatField())
+    return Case(When(status=OK, then=F(field)), output_field=FloatField())
 
 
 # --- settings ---------------------------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ def gather_evidence(runs, by: str, units: Iterable[str] = COMPUTE_UNITS) -> dict
     runs = runs.filter(compute_units__in=units).order_by()
     failures = {status: Count("id", filter=Q(status=status)) for status in FAILURE_STATUSES}
     by_kind = runs.values(by, "compute_units", "load_kind").annotate(
-        n=Count("id"), loads=Count("load_ms", filter=Q(status="ok")), load=Median(_ok("load_ms")), **failures)
+        n=Count("id"), loads=Count("load_ms", filter=Q(status=OK)), load=Median(_ok("load_ms")), **failures)
     by_unit = runs.values(by, "compute_units").annotate(
         first=Median(_ok("first_prediction_ms")), warm=Median(_ok("prediction_median_ms")))
 

@@ -1,6 +1,6 @@
 """Figures of the policy pages: the break-even chart of a device, the cold-start split and the variant A/B chart.
 
-Pure: plain dataclasses in (built by ``dashboard.policy_queries``), a ``plotly.graph_objects.Figure`` out.
+Pure: plain dataclasses in (built by ``policy.queries``), a ``plotly.graph_objects.Figure`` out.
 """
 import math
 from dataclasses import dataclass
@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import FAILURE_COLOR, STAGE_COLORS, UNIT_COLORS, base_layout, ms
+from dashboard.figures.common import FAILURE_COLOR, STAGE_COLORS, UNIT_COLORS, base_layout, ms
+from insights.vocabulary import LAUNCH_STAGES as STAGES
 
-STAGES = ("decrypt", "compile", "load", "first_prediction")
 STAGE_LABELS = {"decrypt": "decrypt", "compile": "compile", "load": "load", "first_prediction": "first prediction"}
 LOAD_KIND_LABELS = {"cold": "cold", "cached": "cached", "in_memory": "in-memory"}
 

@@ -1,6 +1,6 @@
 """What the policy pages ask the database, and how their answers become the plain inputs of
-``dashboard.figures.policy`` and of the templates. Statistics come from ``insights``; the policies themselves from
-``collector.policy_evidence`` (the same code as ``GET /api/v1/policy``).
+``policy.figures`` and of the templates. Statistics come from ``insights``; the policies themselves from
+``policy.evidence`` (the same code as ``GET /api/v1/policy``).
 
 Query budget: the policy table is five queries (``policy_table``); the cold-start split one; the variant A/B one,
 over at most ``PERFBOARD["AB_MAX_RUNS"]`` of the newest successful runs.
@@ -11,14 +11,15 @@ from django.conf import settings
 from django.db.models import Count, F, FloatField, Value
 from django.db.models.functions import Coalesce
 
-from collector.models import COMPUTE_UNITS, LOAD_KINDS, Run
+from collector.aggregates import Median
+from collector.models import Run
+from dashboard.figures.common import ms, percent
 from insights.comparison import compare_variants
 from insights.policy import Policy, UnitAssessment, break_even_predictions
 from insights.settings import ComparisonSettings
+from insights.vocabulary import COMPUTE_UNITS, LOAD_KINDS, OK
 
-from collector.aggregates import Median
-from .figures.common import ms, percent
-from .figures.policy import Crossing, SessionLine, StageRow, VariantRow
+from .figures import Crossing, SessionLine, StageRow, VariantRow
 
 DEFAULT_AB_MAX_RUNS = 20_000
 # What an A/B comparison measures, in the user's words: (label, the stages summed, the stages a run must have).
@@ -113,7 +114,7 @@ def cold_start_rows(runs) -> list[StageRow]:
     """Median decrypt, compile, load and first-prediction times and the median total per (unit, load kind), over
     successful runs (one query). A stage a run did not report counts as 0 in its total."""
     total = _zero("decrypt_ms") + _zero("compile_ms") + _zero("load_ms") + F("first_prediction_ms")
-    rows = (runs.filter(status="ok").order_by().values("compute_units", "load_kind")
+    rows = (runs.filter(status=OK).order_by().values("compute_units", "load_kind")
             .annotate(n=Count("id"), decrypt=Median("decrypt_ms"), compile=Median("compile_ms"),
                       load=Median("load_ms"), first=Median("first_prediction_ms"), total=Median(total)))
     out = [StageRow(r["compute_units"], r["load_kind"], r["n"], r["decrypt"], r["compile"], r["load"], r["first"],
@@ -155,7 +156,7 @@ def variant_comparisons(runs, metric: str, baseline: str | None = None,
     _, columns, required = AB_METRICS[metric]
     needed = [columns.index(c) for c in required]
     limit = ab_max_runs()
-    values = list(runs.filter(status="ok").order_by("-started_at", "-id")
+    values = list(runs.filter(status=OK).order_by("-started_at", "-id")
                   .values_list("variant", "compute_units", "load_kind", *columns)[:limit + 1])
     capped = len(values) > limit
     values = values[:limit]

@@ -1,7 +1,7 @@
 """The policy pages: the compute-unit policy table with a device's break-even chart, and the cold-start page (time
 to first result split by stage, variant A/B). Thin views: the frame's filters and scope (dashboard.context), the
-policies of collector.policy_evidence (the same as GET /api/v1/policy), dashboard.policy_queries for the rest, and
-the figure builders of dashboard.figures.policy.
+policies of policy.evidence (the same as GET /api/v1/policy), policy.queries for the rest, and the figure builders
+of policy.figures. The pages share the dashboard's frame (its base template, filters and nav).
 """
 from urllib.parse import urlencode
 
@@ -9,13 +9,12 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import reverse
 
-from collector.models import COMPUTE_UNITS, LOAD_KINDS
-from collector.policy_evidence import default_predictions_per_session, policy_settings, policy_table
+from dashboard.context import dashboard_context
+from dashboard.figures.common import percent, to_html
+from insights.vocabulary import COMPUTE_UNITS, LOAD_KINDS
 
-from . import policy_queries
-from .context import dashboard_context
-from .figures import policy as figures
-from .figures.common import percent, to_html
+from . import figures, queries
+from .evidence import default_predictions_per_session, policy_settings, policy_table
 
 MAX_PREDICTIONS_PER_SESSION = 10_000_000
 DEVICE_SETS = {"measured": "devices with runs", "catalogue": "every catalogue device (as exported)"}
@@ -47,7 +46,7 @@ def _choice(request, name, allowed, default, errors):
 def _tabs(filters, current):
     query = filters.query()
     return [(name, label, f"{reverse(name)}{'?' + query if query else ''}", name == current)
-            for name, label in (("dashboard:policy", "Policy per device"), ("dashboard:coldstart", "Cold start"))]
+            for name, label in (("policy:policy", "Policy per device"), ("policy:coldstart", "Cold start"))]
 
 
 @login_required
@@ -62,17 +61,17 @@ def policy(request):
     units = [u for u in COMPUTE_UNITS if not filters.compute_units or u in filters.compute_units]
     rows, selected, figure = [], None, None
     if scope.model_version is not None:
-        runs = policy_queries.scope_runs(scope, skip=("device", "chip", "compute_units"))
+        runs = queries.scope_runs(scope, skip=("device", "chip", "compute_units"))
         table = policy_table(scope.model_version, n, load_kind or None, device_set, units, conf, runs=runs)
         if filters.chip:
             table = [entry for entry in table if entry.chip == filters.chip]
-        rows = policy_queries.policy_rows(table, units)
+        rows = queries.policy_rows(table, units)
         for row in rows:
             row["select_query"] = filters.query(device=row["identifier"], **params)
         selected = next((e for e in table if e.identifier == filters.device), None) or next(
             (e for e in table if e.policy.basis != "default"), None) or (table[0] if table else None)
         if selected is not None:
-            lines, crossings = policy_queries.break_even_data(selected.policy)
+            lines, crossings = queries.break_even_data(selected.policy)
             if lines:
                 title = f"{selected.name}: expected session time per unit ({selected.policy.basis} evidence)"
                 figure = to_html(figures.break_even(lines, crossings, n, title), "policy-break-even")
@@ -85,38 +84,38 @@ def policy(request):
         min_runs=conf.min_runs, max_failure_rate=percent(conf.max_failure_rate),
         default_units=conf.default_compute_units, final_fallback=conf.final_fallback,
         export_url=f"{reverse('policy-export')}?{urlencode(export_query)}",
-        hidden_filters=list(filters.items()), tabs=_tabs(filters, "dashboard:policy"),
+        hidden_filters=list(filters.items()), tabs=_tabs(filters, "policy:policy"),
     )
-    return render(request, "dashboard/policy.html", context)
+    return render(request, "policy/policy.html", context)
 
 
 @login_required
 def cold_start(request):
     errors = []
-    metric = _choice(request, "metric", tuple(policy_queries.AB_METRICS), "time_to_first_result", errors)
+    metric = _choice(request, "metric", tuple(queries.AB_METRICS), "time_to_first_result", errors)
     baseline_param = request.GET.get("baseline")
     params = {"metric": metric, "baseline": baseline_param}
     filters, scope, context = dashboard_context(request, "policy", params)
     stage_figure = variant_figure = None
     stages, ab = [], None
     if scope.model_version is not None:
-        stages = policy_queries.cold_start_rows(policy_queries.scope_runs(scope))
+        stages = queries.cold_start_rows(queries.scope_runs(scope))
         if stages:
             stage_figure = to_html(figures.cold_start(stages, "Median time to first result, by stage"),
                                    "coldstart-stages")
         baseline = None if baseline_param is None else ("" if baseline_param == "none" else baseline_param)
-        ab = policy_queries.variant_comparisons(policy_queries.scope_runs(scope, skip=("variant",)), metric,
+        ab = queries.variant_comparisons(queries.scope_runs(scope, skip=("variant",)), metric,
                                                 baseline)
         if ab.rows:
-            label = policy_queries.AB_METRICS[metric][0]
+            label = queries.AB_METRICS[metric][0]
             variant_figure = to_html(figures.variant_differences(ab.rows, label), "coldstart-variants")
     context.update(
         stages=stages, stage_figure=stage_figure, ab=ab, variant_figure=variant_figure, metric=metric,
-        metric_label=policy_queries.AB_METRICS[metric][0], param_errors=errors,
+        metric_label=queries.AB_METRICS[metric][0], param_errors=errors,
         metric_tabs=[(key, label, filters.query(metric=key, baseline=baseline_param))
-                     for key, (label, _, _) in policy_queries.AB_METRICS.items()],
+                     for key, (label, _, _) in queries.AB_METRICS.items()],
         baseline_links=[(v or "(none)", filters.query(metric=metric, baseline=v or "none"))
                         for v in (ab.variants if ab else [])],
-        tabs=_tabs(filters, "dashboard:coldstart"),
+        tabs=_tabs(filters, "policy:coldstart"),
     )
-    return render(request, "dashboard/coldstart.html", context)
+    return render(request, "policy/coldstart.html", context)

@@ -70,12 +70,12 @@ def test_hostile_runs_are_refused_and_edge_runs_break_nothing(runner, make_run, 
     project.members.add(user)
     client.force_login(user)
     pages = [reverse(name) for name in ("dashboard:overview", "dashboard:compare", "dashboard:versions",
-                                        "dashboard:fleet", "dashboard:policy", "dashboard:coldstart",
+                                        "dashboard:fleet", "policy:policy", "policy:coldstart",
                                         "alerts:list", "profiling:jobs")]
     pages += [reverse("dashboard:run", args=[run["run_id"]]) for run in edges]
     for version in ("3.2.0", "1.0_10", "v" * 64):
         pages += [f"{reverse(name)}?project=acme&version={version}&model={model}"
-                  for name in ("dashboard:overview", "dashboard:compare", "dashboard:policy")
+                  for name in ("dashboard:overview", "dashboard:compare", "policy:policy")
                   for model in ("face-retouch", "n" * 200)]
     for page in pages:
         answer = client.get(page)

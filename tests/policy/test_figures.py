@@ -1,9 +1,9 @@
 """Figure builders and presenters of the policy pages on hand-made data (no database)."""
 import pytest
 
-from dashboard.figures import policy as figures
-from dashboard.policy_queries import break_even_data
 from insights.policy import UnitEvidence, break_even_predictions, recommend_compute_units
+from policy import figures
+from policy.queries import break_even_data
 
 
 def unit(name, load, first, warm, runs=50, crashes=0):

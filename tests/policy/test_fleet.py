@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 from benchmarks.fleet import CHIP_OF, GROUND_TRUTH
 from collector.models import Run
 from collector.aggregates import Median
-from collector.policy_evidence import gather_evidence
+from policy.evidence import gather_evidence
 
 pytestmark = pytest.mark.django_db
 
