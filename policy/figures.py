@@ -9,10 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dashboard.figures.common import FAILURE_COLOR, STAGE_COLORS, UNIT_COLORS, base_layout, ms
-from insights.vocabulary import LAUNCH_STAGES as STAGES
-
-STAGE_LABELS = {"decrypt": "decrypt", "compile": "compile", "load": "load", "first_prediction": "first prediction"}
-LOAD_KIND_LABELS = {"cold": "cold", "cached": "cached", "in_memory": "in-memory"}
+from insights.vocabulary import LAUNCH_STAGES, LOAD_KIND_NAMES, STAGE_NAMES
 
 
 # --- break-even -------------------------------------------------------------------------------------------------
@@ -123,7 +120,7 @@ class StageRow:
 
     @property
     def label(self) -> str:
-        return f"{self.compute_units} · {LOAD_KIND_LABELS.get(self.load_kind, self.load_kind)}"
+        return f"{self.compute_units} · {LOAD_KIND_NAMES.get(self.load_kind, self.load_kind)}"
 
 
 def cold_start(rows: list[StageRow], title: str | None = None) -> go.Figure:
@@ -131,14 +128,14 @@ def cold_start(rows: list[StageRow], title: str | None = None) -> go.Figure:
     (unit, load kind), the median of the per-run total marked beside it."""
     fig = go.Figure()
     labels = [r.label for r in rows]
-    for stage in STAGES:
+    for stage in LAUNCH_STAGES:
         values = [getattr(r, stage) or 0.0 for r in rows]
         if not any(values):
             continue
         fig.add_trace(go.Bar(
-            y=labels, x=values, orientation="h", name=STAGE_LABELS[stage], marker_color=STAGE_COLORS[stage],
+            y=labels, x=values, orientation="h", name=STAGE_NAMES[stage], marker_color=STAGE_COLORS[stage],
             customdata=[[r.runs] for r in rows],
-            hovertemplate=f"%{{y}}<br>{STAGE_LABELS[stage]}: %{{x:,.1f}} ms (median, %{{customdata[0]}} runs)"
+            hovertemplate=f"%{{y}}<br>{STAGE_NAMES[stage]}: %{{x:,.1f}} ms (median, %{{customdata[0]}} runs)"
                           f"<extra></extra>"))
     fig.add_trace(go.Scatter(
         y=labels, x=[r.total_ms for r in rows], mode="markers", name="median total",
@@ -174,7 +171,7 @@ class VariantRow:
     @property
     def label(self) -> str:
         return (f"{self.candidate or '(none)'} vs {self.baseline or '(none)'} · {self.compute_units} · "
-                f"{LOAD_KIND_LABELS.get(self.load_kind, self.load_kind)}")
+                f"{LOAD_KIND_NAMES.get(self.load_kind, self.load_kind)}")
 
     @property
     def p_text(self) -> str:
