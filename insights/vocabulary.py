@@ -6,6 +6,7 @@ Pure Python: no Django, so ``insights`` and its tests stay free of the database.
 """
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from packaging.version import InvalidVersion, Version
 
@@ -110,6 +111,7 @@ _SEPARATORS = re.compile(r"[._\-+]")
 _NUMBERS = re.compile(r"(\d+)")
 
 
+@lru_cache(maxsize=4096)  # a check sorts thousands of runs of a few versions; parsing each dominated it
 def version_key(version: str) -> tuple:
     """The one order of model versions: "latest", the versions page, the regression check and alerts use it.
 
