@@ -6,13 +6,14 @@ from rest_framework import generics, permissions
 from rest_framework.response import Response
 
 from collector.auth import TokenPrincipal, visible_projects
+from collector.filters import ApiFilterSet, StrictBooleanFilter
 from collector.models import COMPUTE_UNITS, choices
 
 from .models import KINDS, STATES, Alert
 from .serializers import AlertDetailSerializer, AlertSerializer, StateChangeSerializer
 
 
-class AlertFilter(django_filters.FilterSet):
+class AlertFilter(ApiFilterSet):
     """The filters of GET /api/v1/alerts and of the alerts page."""
 
     project = django_filters.CharFilter(field_name="project__slug", label="Project")
@@ -24,7 +25,7 @@ class AlertFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=choices(KINDS), empty_label="any")
     state = django_filters.ChoiceFilter(choices=choices(STATES), empty_label="any")
     metric = django_filters.CharFilter()
-    withdrawn = django_filters.BooleanFilter(
+    withdrawn = StrictBooleanFilter(
         field_name="withdrawn_at", lookup_expr="isnull", exclude=True, label="Withdrawn",
         widget=forms.Select(choices=[("", "no"), ("true", "yes")]),
         help_text="true: only alerts a later check withdrew; false or absent: only the others.")

@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from collector.auth import visible_projects
+from collector.filters import without_blanks
 from collector.models import Run
 from insights.regressions import METRIC_LABELS, TIME_METRICS
 from perfboard.celery import publish
@@ -43,7 +44,7 @@ def _context(**values):
 
 @login_required
 def alert_list(request):
-    filters = AlertFilter(request.GET, queryset=visible_alerts(request))
+    filters = AlertFilter(without_blanks(request.GET), queryset=visible_alerts(request))
     form = filters.form
     alerts = filters.qs.order_by("-created_at", "model", "version", "-id")  # a bad field is named, the rest apply
     page = Paginator(alerts, PAGE_SIZE).get_page(request.GET.get("page"))

@@ -1,5 +1,7 @@
 import django_filters
+from django import forms
 from django.core.exceptions import ValidationError
+from django_filters.fields import IsoDateTimeField
 
 from .models import COMPUTE_UNITS, LOAD_KINDS, SOURCES, STATUSES, Run, choices
 from .schema import check_offset
@@ -15,7 +17,70 @@ def run_time(value):
         raise ValidationError(f"{value.isoformat()}: {exc}", code="out_of_range")
 
 
-class RunFilter(django_filters.FilterSet):
+class StrictBooleanField(forms.NullBooleanField):
+    """true/false (or 1/0); blank is absent; anything else is a 400, never quietly read as absent (Django's
+    NullBooleanField turns "null" or "maybe" into None, so a typo would change what a list shows)."""
+
+    widget = forms.TextInput
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).strip().lower()
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        raise ValidationError("must be true or false", code="invalid")
+
+    def validate(self, value):
+        pass
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
+class GivenIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time; a parameter given empty is an error rather than no bound."""
+
+    def to_python(self, value):
+        if value == "":
+            raise ValidationError("must be an ISO 8601 time, not empty", code="invalid")
+        return super().to_python(value)
+
+
+class RunTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = GivenIsoDateTimeField
+
+
+class ApiFilterSet(django_filters.FilterSet):
+    """A filter given blank (``?status=``) is a 400 naming it: a script that sends one meant something, and reading
+    it as "any" would answer another question. Pages bind their HTML forms, which send every field, through
+    :func:`without_blanks` instead."""
+
+    def is_valid(self):
+        valid = super().is_valid()
+        for name in self.filters:
+            if "" in self.data.getlist(name) and name not in self.form.errors:
+                self.form.add_error(name, "must not be blank: leave the parameter out for any value")
+                valid = False
+        return valid
+
+
+def without_blanks(query):
+    """A page's query string without the blank fields its form sends for "any"."""
+    kept = query.copy()
+    for name in list(kept):
+        values = [v for v in kept.getlist(name) if v != ""]
+        if values:
+            kept.setlist(name, values)
+        else:
+            del kept[name]
+    return kept
+
+
+class RunFilter(ApiFilterSet):
     # CharFilters refuse NUL bytes (Django's forms.CharField), ChoiceFilters anything not a choice.
     project = django_filters.CharFilter(field_name="project__slug")
     model = django_filters.CharFilter(field_name="model_version__name")
@@ -28,8 +93,8 @@ class RunFilter(django_filters.FilterSet):
     source = django_filters.ChoiceFilter(choices=choices(SOURCES))
     load_kind = django_filters.ChoiceFilter(choices=choices(LOAD_KINDS))
     variant = django_filters.CharFilter()
-    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte", validators=[run_time])
-    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt", validators=[run_time])
+    started_after = RunTimeFilter(field_name="started_at", lookup_expr="gte", validators=[run_time])
+    started_before = RunTimeFilter(field_name="started_at", lookup_expr="lt", validators=[run_time])
 
     class Meta:
         model = Run

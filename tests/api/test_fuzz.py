@@ -4,19 +4,28 @@ may answer 5xx, and every answer must match the schema's status codes, content t
 
 Run on PostgreSQL in CI (its limits differ from SQLite's); the example count keeps the module to a few minutes.
 """
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings as hypothesis_settings
-from schemathesis.checks import (content_type_conformance, not_a_server_error, response_schema_conformance,
-                                 status_code_conformance)
+from schemathesis import GenerationMode
+from schemathesis.checks import (content_type_conformance, negative_data_rejection, not_a_server_error,
+                                 response_schema_conformance, status_code_conformance)
 
 from collector.models import Project, RunnerToken
 from perfboard.wsgi import application
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-MAX_EXAMPLES = 60
+# Invalid requests must be refused with a 4xx (negative_data_rejection), valid ones answered as documented.
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
+          negative_data_rejection]
+MAX_EXAMPLES = int(os.environ.get("PERFBOARD_FUZZ_EXAMPLES", 60))
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
+schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+# A batch over 1,000 runs is refused with the documented 413 (over the limit), not a 400.
+_rejection = schema.config.checks.negative_data_rejection
+_rejection.expected_statuses = [*_rejection.expected_statuses, "413"]
 
 
 @pytest.fixture
