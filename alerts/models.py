@@ -11,7 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from collector.models import COMPUTE_UNITS, LOAD_KINDS, Device, Project, choices
+from collector.models import Device, Project, choices
+from insights.vocabulary import COMPUTE_UNITS, LOAD_KINDS
 
 KINDS = ["slowdown", "crash_rate", "placement"]
 STATES = ["new", "acknowledged", "invalid", "fixed"]

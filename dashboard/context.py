@@ -5,7 +5,7 @@ of the frame (`dashboard/base.html`: navigation, filter bar). Policy pages use i
     context["figure"] = figures.overview.heatmap(queries.overview_cells(scope))
 """
 from collector.auth import visible_projects
-from collector.models import COMPUTE_UNITS, SOURCES
+from insights.vocabulary import COMPUTE_UNITS, SOURCES
 
 from .filters import Filters
 from .queries import device_options, min_runs, resolve_scope
