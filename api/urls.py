@@ -19,4 +19,5 @@ urlpatterns = [
     path("alerts", alerts.AlertList.as_view(), name="alerts"),
     path("alerts/<int:pk>", alerts.AlertDetail.as_view(), name="alert-detail"),
     path("coverage", dashboard.Coverage.as_view(), name="coverage"),
+    path("stats", dashboard.Stats.as_view(), name="stats"),
 ]

@@ -14,7 +14,9 @@ from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import urlencode
 
 from django import forms
+from django_filters.fields import IsoDateTimeField
 
+from collector.filters import run_time
 from collector.models import COMPUTE_UNITS, SOURCES, choices
 
 
@@ -33,6 +35,9 @@ class FilterForm(forms.Form):
     variant = forms.CharField(required=False, max_length=64)
     since = forms.DateField(required=False, label="From (date)")
     until = forms.DateField(required=False, label="To (date, inclusive)")
+    # Instants, as GET /api/v1/runs and /api/v1/stats read them (ISO 8601 with an offset).
+    started_after = IsoDateTimeField(required=False, validators=[run_time], label="Started at or after")
+    started_before = IsoDateTimeField(required=False, validators=[run_time], label="Started before")
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ class Filters:
     variant: str = ""
     since: date | None = None
     until: date | None = None
+    started_after: datetime | None = None
+    started_before: datetime | None = None
     errors: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -143,4 +150,8 @@ class Filters:
         if on("until"):
             end = datetime.combine(self.until + timedelta(days=1), time.min, tzinfo=timezone.utc)
             runs = runs.filter(started_at__lt=end)
+        if on("started_after"):
+            runs = runs.filter(started_at__gte=self.started_after)
+        if on("started_before"):
+            runs = runs.filter(started_at__lt=self.started_before)
         return runs

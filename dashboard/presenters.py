@@ -14,7 +14,7 @@ from .figures.overview import Cell
 from .queries import DeviceInfo, UnitStats
 
 OVERVIEW_TABS = [
-    ("warm", "Warm prediction"),
+    ("prediction", "Warm prediction"),
     ("load_cold", "Cold load"),
     ("load_cached", "Cached load"),
     ("load_in_memory", "In-memory load"),
@@ -22,7 +22,7 @@ OVERVIEW_TABS = [
     ("crash_rate", "Crash rate"),
 ]
 OVERVIEW_TITLES = {
-    "warm": "Median warm prediction time",
+    "prediction": "Median warm prediction time",
     "load_cold": "Median cold load time (first load after install or OS update: includes the on-device compile)",
     "load_cached": "Median cached load time",
     "load_in_memory": "Median in-memory load time (model decrypted into memory, never on disk)",
@@ -112,13 +112,13 @@ def failure_hotspots(stats: dict[DeviceInfo, dict[str, UnitStats]], max_rate: fl
 
 
 COMPARE_METRICS = [
-    ("warm", "Warm prediction"),
-    ("warm_p90", "Warm p90"),
+    ("prediction", "Warm prediction"),
+    ("prediction_p90", "Warm p90"),
     ("first_prediction", "First prediction"),
     ("load_cold", "Cold load"),
     ("load_cached", "Cached load"),
     ("load_in_memory", "In-memory load"),
-    ("peak_memory", "Peak memory"),
+    ("peak_memory_mb", "Peak memory"),
 ]
 
 

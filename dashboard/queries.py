@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db.models import Count, F, Q
 
+from collector.evidence import MEDIAN, Evidence, Timing, gather
 from collector.models import Device, ModelVersion, Project, Run
+from insights.vocabulary import COMPUTE_UNITS, FAILURE_STATUSES, LAUNCH_STAGES, LOAD_KINDS, LOAD_METRICS, Metric
 
-from collector.aggregates import Median, Percentile
 from .filters import Filters
 
 
@@ -103,12 +104,8 @@ def device_options():
     return devices, chips
 
 
-def failure_q():
-    return ~Q(status="ok")
-
-
 def count_failures():
-    return Count("id", filter=failure_q())
+    return Count("id", filter=Q(status__in=FAILURE_STATUSES))
 
 
 # --- Coverage (fleet page and GET /api/v1/coverage) -------------------------------------------------------------
@@ -149,11 +146,8 @@ def coverage(scope: Scope, span: str = "model", units=None, rows=None) -> list[C
     unit (or the filtered ones), so an empty cell means "benchmark this next". One GROUP BY query and one for the
     devices. Sorted by model, version, chip generation, device, OS, unit.
     """
-    from collector.models import COMPUTE_UNITS
-
     if rows is None:  # else precomputed rows of the same shape (dashboard.rollups)
-        rows = list(scope.runs(span).values("model_version_id", "device_id", "os_major", "compute_units")
-                    .annotate(n=Count("id"), failures=count_failures()).order_by())
+        rows = coverage_rows(scope.runs(span))
     if not rows:
         return []
     versions = {mv.pk: mv for mv in scope.model_versions}
@@ -180,35 +174,19 @@ def coverage(scope: Scope, span: str = "model", units=None, rows=None) -> list[C
     return cells
 
 
+def coverage_rows(runs, by=("version", "device", "os_major", "compute_units")) -> list[dict]:
+    """Runs and failures per coverage cell (the evidence query without metrics), as `coverage` takes them."""
+    names = {"version": "model_version_id", "device": "device_id", "os_major": "os_major",
+             "compute_units": "compute_units"}
+    return [{**{names[b]: v for b, v in zip(by, e.group)}, "n": e.runs, "failures": e.failure_count}
+            for e in gather(runs, by)]
+
+
 # --- Overview: device x compute-unit matrices ---------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Metric:
-    """A per-run summary column, optionally restricted to some runs (e.g. cold loads)."""
-
-    key: str
-    label: str
-    column: str
-    only: dict = field(default_factory=dict)
-
-    def q(self):
-        return Q(**self.only) if self.only else Q()
-
-
-# The timing metrics every page can show, in the user's words. Medians are over runs of each run's own value
-# (for warm predictions: the median of each run's warm predictions).
-METRICS = {
-    m.key: m for m in [
-        Metric("warm", "Warm prediction", "prediction_median_ms"),
-        Metric("load_cold", "Cold load (first after install/OS update)", "load_ms", {"load_kind": "cold"}),
-        Metric("load_cached", "Cached load", "load_ms", {"load_kind": "cached"}),
-        Metric("load_in_memory", "In-memory load (decrypted, never on disk)", "load_ms", {"load_kind": "in_memory"}),
-        Metric("first_prediction", "First prediction", "first_prediction_ms"),
-        Metric("warm_p90", "Warm prediction p90 (per run)", "prediction_p90_ms"),
-        Metric("peak_memory", "Peak memory (MB)", "peak_memory_mb"),
-    ]
-}
-FAILURE_STATUSES = ("crash", "oom", "error", "timeout")
+# The metrics every page can show are the vocabulary's (insights.vocabulary.METRICS), under the same keys as
+# GET /api/v1/stats. Older links named some differently; pages still read those names.
+METRIC_ALIASES = {"warm": "prediction", "warm_p90": "prediction_p90", "peak_memory": "peak_memory_mb"}
 
 
 @dataclass(frozen=True)
@@ -236,10 +214,24 @@ class UnitStats:
     compute_units: str
     runs: int
     failures: dict  # status -> count, failed statuses only
-    medians: dict  # metric key -> median (None without values)
-    counts: dict  # metric key -> runs with a value
+    metrics: dict  # metric key -> collector.evidence.Timing (timed runs and quantiles, from successful runs)
     failure_interval: tuple | None = None  # (low, high), when precomputed (dashboard.rollups)
     recommended: bool | None = None  # the policy mark, when precomputed
+
+    @classmethod
+    def of(cls, e: Evidence) -> "UnitStats":
+        """From the evidence query's row of one (device or chip, compute units) group."""
+        return cls(e.group[-1], e.runs, dict(e.failures), dict(e.metrics))
+
+    @property
+    def medians(self) -> dict:
+        """metric key -> median (None without values)"""
+        return {k: t.median for k, t in self.metrics.items()}
+
+    @property
+    def counts(self) -> dict:
+        """metric key -> timed runs (successful runs with a value)"""
+        return {k: t.n for k, t in self.metrics.items()}
 
     @property
     def failure_count(self) -> int:
@@ -250,40 +242,26 @@ class UnitStats:
         return self.failure_count / self.runs if self.runs else None
 
 
-def _unit_stats_annotations(metric_keys):
-    ann = {"runs": Count("id")}
-    for status in FAILURE_STATUSES:
-        ann[f"fail_{status}"] = Count("id", filter=Q(status=status))
-    for key in metric_keys:
-        m = METRICS[key]
-        ann[f"median_{key}"] = Median(m.column, filter=m.q())
-        ann[f"count_{key}"] = Count(m.column, filter=m.q())
-    return ann
+OVERVIEW_METRICS = ("prediction", "load_cold", "load_cached", "load_in_memory", "first_prediction")
+# What GET /api/v1/stats gives of a metric.
+STATS_QUANTILES = {"median": 0.5, "p10": 0.1, "p90": 0.9}
 
 
-def _unit_stats(row, metric_keys) -> UnitStats:
-    return UnitStats(
-        row["compute_units"], row["runs"],
-        {s: row[f"fail_{s}"] for s in FAILURE_STATUSES if row[f"fail_{s}"]},
-        {k: row[f"median_{k}"] for k in metric_keys}, {k: row[f"count_{k}"] for k in metric_keys})
+def device_unit_stats(runs, metric_keys=OVERVIEW_METRICS, by: str = "device",
+                      quantiles=MEDIAN) -> dict[DeviceInfo, dict[str, UnitStats]]:
+    """{device: {compute_units: UnitStats}} for a Run queryset, oldest chip first. Two queries: the evidence query
+    (collector.evidence.gather) and the row labels.
 
-
-OVERVIEW_METRICS = ("warm", "load_cold", "load_cached", "load_in_memory", "first_prediction")
-
-
-def device_unit_stats(runs, metric_keys=OVERVIEW_METRICS, by: str = "device") -> dict[DeviceInfo, dict[str, UnitStats]]:
-    """{device: {compute_units: UnitStats}} for a Run queryset, oldest chip first. Two queries.
-
+    The overview (live and its rollup), the compare page and GET /api/v1/stats all read their numbers here.
     by="chip" groups all devices of a chip into one row (its DeviceInfo has no pk and the chip as name).
     """
     if by not in ("device", "chip"):
         raise ValueError("by is 'device' or 'chip'")
-    key = "device_id" if by == "device" else "device__chip"
-    rows = list(runs.values(key, "compute_units").annotate(**_unit_stats_annotations(metric_keys)).order_by())
-    groups = _row_groups(by, {r[key] for r in rows})
+    evidence = gather(runs, (by, "compute_units"), metric_keys, quantiles)
+    groups = _row_groups(by, {e.group[0] for e in evidence})
     out: dict[DeviceInfo, dict[str, UnitStats]] = {}
-    for row in rows:
-        out.setdefault(groups[row[key]], {})[row["compute_units"]] = _unit_stats(row, metric_keys)
+    for e in evidence:
+        out.setdefault(groups[e.group[0]], {})[e.group[1]] = UnitStats.of(e)
     return dict(sorted(out.items(), key=lambda kv: kv[0].order))
 
 
@@ -309,26 +287,21 @@ class BoxStats:
     failures: int
     failure_interval: tuple | None = None  # (low, high), when precomputed (dashboard.rollups)
 
+    @classmethod
+    def of(cls, stats: UnitStats, metric_key: str) -> "BoxStats":
+        t = stats.metrics[metric_key]
+        return cls(t["low"], t["q1"], t["median"], t["q3"], t["high"], t.n, stats.runs, stats.failure_count,
+                   stats.failure_interval)
+
 
 BOX_QUANTILES = {"low": 0.05, "q1": 0.25, "median": 0.5, "q3": 0.75, "high": 0.95}
 
 
 def distribution_by_unit(runs, metric_key: str, by: str = "chip") -> dict[DeviceInfo, dict[str, BoxStats]]:
-    """{row: {compute_units: BoxStats}} of one metric, rows per device or per chip, oldest chip first.
-
-    One GROUP BY query (PostgreSQL shares one sort between the percentiles of a group) and one for row labels.
-    """
-    m = METRICS[metric_key]
-    key = "device_id" if by == "device" else "device__chip"
-    ann = {name: Percentile(m.column, p, filter=m.q()) for name, p in BOX_QUANTILES.items()}
-    ann.update(n=Count(m.column, filter=m.q()), runs=Count("id"), failures=count_failures())
-    rows = list(runs.values(key, "compute_units").annotate(**ann).order_by())
-    groups = _row_groups(by, {r[key] for r in rows})
-    out: dict[DeviceInfo, dict[str, BoxStats]] = {}
-    for r in rows:
-        out.setdefault(groups[r[key]], {})[r["compute_units"]] = BoxStats(
-            r["low"], r["q1"], r["median"], r["q3"], r["high"], r["n"], r["runs"], r["failures"])
-    return dict(sorted(out.items(), key=lambda kv: kv[0].order))
+    """{row: {compute_units: BoxStats}} of one metric, rows per device or per chip, oldest chip first: the
+    evidence query of `device_unit_stats` with the box quantiles (two queries)."""
+    stats = device_unit_stats(runs, (metric_key,), by, BOX_QUANTILES)
+    return {info: {unit: BoxStats.of(s, metric_key) for unit, s in units.items()} for info, units in stats.items()}
 
 
 def _row_groups(by, keys):
@@ -338,8 +311,13 @@ def _row_groups(by, keys):
     return {chip: DeviceInfo(None, "", chip or "unknown chip", chip, ranks.get(chip), None) for chip in keys}
 
 
-STAGES = ("decrypt", "compile", "load", "first_prediction")
-LOAD_KIND_ORDER = ("cold", "cached", "in_memory")
+# Each launch stage's time per load kind, as metrics of the evidence query (successful runs of that kind); a load's
+# own stage is the vocabulary's load metric.
+STAGES = LAUNCH_STAGES
+STAGE_METRICS = {(kind, stage): (LOAD_METRICS[kind] if stage == "load" else
+                                 Metric(f"{kind}__{stage}", stage, "ms", f"{stage}_ms", "", kind))
+                 for kind in LOAD_KINDS for stage in STAGES}
+TIMING_METRICS = ("first_prediction", "prediction", *STAGE_METRICS.values())
 
 
 @dataclass(frozen=True)
@@ -357,25 +335,17 @@ class UnitTimings:
 
 
 def unit_timings(runs) -> list[UnitTimings]:
-    """One GROUP BY compute_units query with per-load-kind medians of decrypt, compile, load, first prediction."""
-    from collector.models import COMPUTE_UNITS
+    """Per compute unit, medians of decrypt, compile, load and first prediction per load kind, and of first and
+    warm prediction: the evidence query grouped by compute units (one query; successful runs' timings only)."""
+    rows = {e.group[0]: e for e in gather(runs, ("compute_units",), TIMING_METRICS)}
+    return [timings_of(unit, rows[unit]) for unit in COMPUTE_UNITS if unit in rows]
 
-    ann = {"runs": Count("id"), "first": Median("first_prediction_ms"), "warm": Median("prediction_median_ms"),
-           "first_runs": Count("first_prediction_ms"), "warm_runs": Count("prediction_median_ms")}
-    for kind in LOAD_KIND_ORDER:
-        ann[f"{kind}__n"] = Count("load_ms", filter=Q(load_kind=kind))
-        for stage in STAGES:
-            ann[f"{kind}__{stage}"] = Median(f"{stage}_ms", filter=Q(load_kind=kind))
-    rows = {r["compute_units"]: r for r in runs.values("compute_units").annotate(**ann).order_by()}
-    out = []
-    for unit in COMPUTE_UNITS:
-        r = rows.get(unit)
-        if r is None:
-            continue
-        out.append(UnitTimings(
-            unit, r["runs"], {k: {s: r[f"{k}__{s}"] for s in STAGES} for k in LOAD_KIND_ORDER},
-            {k: r[f"{k}__n"] for k in LOAD_KIND_ORDER}, r["first"], r["warm"], r["first_runs"], r["warm_runs"]))
-    return out
+
+def timings_of(unit: str, e: Evidence) -> UnitTimings:
+    return UnitTimings(
+        unit, e.runs, {k: {s: e.median(STAGE_METRICS[k, s].key) for s in STAGES} for k in LOAD_KINDS},
+        {k: e.timed(LOAD_METRICS[k].key) for k in LOAD_KINDS}, e.median("first_prediction"), e.median("prediction"),
+        e.timed("first_prediction"), e.timed("prediction"))
 
 
 # --- Versions: a metric across model versions and over time ----------------------------------------------------------
@@ -400,41 +370,39 @@ def median_band(median, q1, q3, n) -> MedianBand:
     return MedianBand(median, median - half, median + half, n)
 
 
-def _band_annotations(m: Metric):
-    return {"median": Median(m.column, filter=m.q()), "q1": Percentile(m.column, 0.25, filter=m.q()),
-            "q3": Percentile(m.column, 0.75, filter=m.q()), "n": Count(m.column, filter=m.q())}
+BAND_QUANTILES = {name: BOX_QUANTILES[name] for name in ("q1", "median", "q3")}
+
+
+def band_of(t: Timing) -> MedianBand:
+    return median_band(t["median"], t["q1"], t["q3"], t.n)
 
 
 def metric_by_version(scope: Scope, metric_key: str, by: str = "chip"):
     """{row DeviceInfo: {compute_units: {version string: MedianBand}}} over all versions of the selected model."""
-    m = METRICS[metric_key]
-    key = "device_id" if by == "device" else "device__chip"
-    rows = list(scope.runs("model").values("model_version_id", key, "compute_units")
-                .annotate(**_band_annotations(m)).order_by())
+    evidence = gather(scope.runs("model"), ("version", by, "compute_units"), (metric_key,), BAND_QUANTILES)
     versions = {mv.pk: mv.version for mv in scope.versions}
-    groups = _row_groups(by, {r[key] for r in rows})
+    groups = _row_groups(by, {e.group[1] for e in evidence})
     out: dict = {}
-    for r in rows:
-        if not r["n"]:
+    for e in evidence:
+        t = e.metrics[metric_key]
+        if not t.n:
             continue
-        out.setdefault(groups[r[key]], {}).setdefault(r["compute_units"], {})[versions[r["model_version_id"]]] = \
-            median_band(r["median"], r["q1"], r["q3"], r["n"])
+        version, row, unit = e.group
+        out.setdefault(groups[row], {}).setdefault(unit, {})[versions[version]] = band_of(t)
     return dict(sorted(out.items(), key=lambda kv: kv[0].order))
 
 
 def metric_by_day(scope: Scope, metric_key: str):
     """({compute_units: {date: MedianBand}}, {version: first day seen}) over all versions of the model."""
     from django.db.models import Min
-    from django.db.models.functions import TruncDate
 
-    m = METRICS[metric_key]
     runs = scope.runs("model")
-    rows = list(runs.annotate(day=TruncDate("started_at")).values("day", "compute_units")
-                .annotate(**_band_annotations(m)).order_by())
     out: dict = {}
-    for r in rows:
-        if r["n"]:
-            out.setdefault(r["compute_units"], {})[r["day"]] = median_band(r["median"], r["q1"], r["q3"], r["n"])
+    for e in gather(runs, ("day", "compute_units"), (metric_key,), BAND_QUANTILES):
+        t = e.metrics[metric_key]
+        if t.n:
+            day, unit = e.group
+            out.setdefault(unit, {})[day] = band_of(t)
     versions = {mv.pk: mv.version for mv in scope.versions}
     starts = {versions[r["model_version_id"]]: r["first"]
               for r in runs.values("model_version_id").annotate(first=Min("started_at")).order_by()}
@@ -454,7 +422,8 @@ def fleet_counts(runs) -> dict:
 
 def failures_by_unit(runs) -> list[dict]:
     """[{compute_units, status, failure_stage, n}] for every combination seen (ok runs too, for the totals)."""
-    return list(runs.values("compute_units", "status", "failure_stage").annotate(n=Count("id")).order_by())
+    return [{"compute_units": unit, "status": status, "failure_stage": stage, "n": e.runs}
+            for e in gather(runs, ("compute_units", "status", "failure_stage")) for unit, status, stage in [e.group]]
 
 
 def recent_runs(runs, limit: int = 20):

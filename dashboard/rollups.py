@@ -24,23 +24,22 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery
-from django.db.models.functions import TruncDate
+from django.db.models import F, Max, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from collector.evidence import Timing, gather
 from collector.models import Device, ModelVersion, Run
-
-from collector.aggregates import Percentile
+from insights.vocabulary import METRICS
 from policy.marks import recommended_unit
 
 from .models import CellRollup, RollupState
 from .presenters import failure_interval
-from .queries import (BOX_QUANTILES, FAILURE_STATUSES, LOAD_KIND_ORDER, METRICS, STAGES, BoxStats, DeviceInfo,
-                      UnitStats, UnitTimings, count_failures)
+from .queries import (BAND_QUANTILES, BOX_QUANTILES, TIMING_METRICS, BoxStats, DeviceInfo, UnitStats, UnitTimings,
+                      coverage_rows, failures_by_unit, median_band, timings_of)
 
 ROLLUP_METRICS = tuple(METRICS)
 # Bumped whenever what refresh() stores changes: rollups of another format are recomputed on first use.
-FORMAT = 3
+FORMAT = 4
 SOURCES = ("", "lab", "field")  # "": lab and field together
 
 
@@ -52,81 +51,44 @@ def applicable(filters, by_source: bool = True) -> bool:
     """Whether a page with these filters can be answered from rollups: only project, model, version, chip, compute
     units and (where `by_source`: device and chip cells, unit timings) source may be set; these select rollup rows,
     the others would change the medians."""
-    narrowing = ["device", "os_min", "os_max", "variant", "since", "until"] + ([] if by_source else ["source"])
+    narrowing = ["device", "os_min", "os_max", "variant", "since", "until", "started_after", "started_before"] + (
+        [] if by_source else ["source"])
     return not any(getattr(filters, name) not in (None, "", ()) for name in narrowing)
 
 
 # --- computing ------------------------------------------------------------------------------------------------------
 
-def _cell_annotations():
-    ann = {"runs": Count("id")}
-    for status in FAILURE_STATUSES:
-        ann[f"fail_{status}"] = Count("id", filter=Q(status=status))
-    for key in ROLLUP_METRICS:
-        m = METRICS[key]
-        ann[f"{key}__n"] = Count(m.column, filter=m.q())
-        for name, p in BOX_QUANTILES.items():
-            ann[f"{key}__{name}"] = Percentile(m.column, p, filter=m.q())
-    return ann
-
-
-def _version_annotations():
-    from collector.aggregates import Median
-
-    ann = {"runs": Count("id"), "first": Median("first_prediction_ms"), "warm": Median("prediction_median_ms"),
-           "first_runs": Count("first_prediction_ms"), "warm_runs": Count("prediction_median_ms"),
-           "started_min": Min("started_at"), "started_max": Max("started_at")}
-    for kind in LOAD_KIND_ORDER:
-        ann[f"{kind}__n"] = Count("load_ms", filter=Q(load_kind=kind))
-        for stage in STAGES:
-            ann[f"{kind}__{stage}"] = Median(f"{stage}_ms", filter=Q(load_kind=kind))
-    return ann
-
-
-def _day_annotations():
-    ann = {}
-    for key in ROLLUP_METRICS:
-        m = METRICS[key]
-        ann[f"{key}__n"] = Count(m.column, filter=m.q())
-        for name in ("q1", "median", "q3"):
-            ann[f"{key}__{name}"] = Percentile(m.column, BOX_QUANTILES[name], filter=m.q())
-    return ann
-
-
-def cell_stats(row) -> dict:
-    """The JSON stored per device/chip cell: failures per status, their Wilson interval, quantiles per metric."""
-    failures = {s: row[f"fail_{s}"] for s in FAILURE_STATUSES if row[f"fail_{s}"]}
-    interval = failure_interval(sum(failures.values()), row["runs"])
+def cell_stats(e) -> dict:
+    """The JSON stored per device/chip cell (an evidence row): failures per status, their Wilson interval,
+    quantiles per metric."""
+    interval = failure_interval(e.failure_count, e.runs)
     return {
-        "failures": failures, "failure_interval": [interval.low, interval.high],
-        "metrics": {key: {"n": row[f"{key}__n"], **{name: row[f"{key}__{name}"] for name in BOX_QUANTILES}}
-                    for key in ROLLUP_METRICS},
+        "failures": dict(e.failures), "failure_interval": [interval.low, interval.high],
+        "metrics": {key: {"n": t.n, **t.quantiles} for key, t in e.metrics.items()},
     }
 
 
 def refresh(model_version) -> RollupState:
-    """Recompute the rollup of one model version (six GROUP BY queries over its runs) and store it."""
+    """Recompute the rollup of one model version (GROUP BY queries over its runs, each the evidence query of
+    collector.evidence) and store it."""
     newest = Run.objects.aggregate(m=Max("id"))["m"] or 0
     runs = Run.objects.filter(model_version=model_version)
+    coverage = coverage_rows(runs, ("device", "os_major", "compute_units"))
+    chips = dict(Device.objects.filter(pk__in={r["device_id"] for r in coverage}).values_list("pk", "chip"))
     rows = []
     for source in SOURCES:
-        rows += _cell_rows(model_version, runs.filter(source=source) if source else runs, source)
-    coverage = list(runs.values("device_id", "os_major", "compute_units")
-                    .annotate(n=Count("id"), failures=count_failures()).order_by())
-    outcomes = list(runs.values("compute_units", "status", "failure_stage").annotate(n=Count("id")).order_by())
-    days = list(runs.annotate(day=TruncDate("started_at")).values("day", "compute_units")
-                .annotate(**_day_annotations()).order_by())
-    chips = dict(Device.objects.filter(pk__in={r["device_id"] for r in coverage}).values_list("pk", "chip"))
+        rows += _cell_rows(model_version, runs.filter(source=source) if source else runs, source, chips)
+    outcomes = failures_by_unit(runs)
+    days = gather(runs, ("day", "compute_units"), ROLLUP_METRICS, BAND_QUANTILES)
     for row in rows:
         if row.level == "version" and not row.source:
             unit = row.compute_units
             row.stats["outcomes"] = [[o["status"], o["failure_stage"], o["n"]] for o in outcomes
                                      if o["compute_units"] == unit]
-    for r in days:
-        metrics = {key: {"n": r[f"{key}__n"], **{q: r[f"{key}__{q}"] for q in ("q1", "median", "q3")}}
-                   for key in ROLLUP_METRICS}
-        rows.append(CellRollup(model_version=model_version, level="day", day=r["day"],
-                               compute_units=r["compute_units"], runs=sum(m["n"] for m in metrics.values()),
+    for e in days:
+        metrics = {key: {"n": t.n, **t.quantiles} for key, t in e.metrics.items()}
+        rows.append(CellRollup(model_version=model_version, level="day", day=e.group[0],
+                               compute_units=e.group[1], runs=sum(m["n"] for m in metrics.values()),
                                stats={"metrics": metrics}))
     for r in coverage:
         rows.append(CellRollup(model_version=model_version, level="coverage", device_id=r["device_id"],
@@ -154,35 +116,41 @@ def stale_versions():
             .order_by("pk"))
 
 
-def _cell_rows(model_version, runs, source) -> list[CellRollup]:
-    """Device, chip and whole-version cells of some runs (all of the version's, or one source's): 3 queries."""
-    by_device = list(runs.values("device_id", "compute_units").annotate(**_cell_annotations()).order_by())
-    by_chip = list(runs.values("device__chip", "compute_units").annotate(**_cell_annotations()).order_by())
-    by_unit = list(runs.values("compute_units").annotate(**_version_annotations()).order_by())
-    chips = dict(Device.objects.filter(pk__in={r["device_id"] for r in by_device}).values_list("pk", "chip"))
+def _cell_rows(model_version, runs, source, chips) -> list[CellRollup]:
+    """Device, chip and whole-version cells of some runs (all of the version's, or one source's): the evidence
+    query per device, chip and unit, and (all sources only) the units' first and last start. ``chips``: device pk
+    -> chip."""
+    by_device = gather(runs, ("device", "compute_units"), ROLLUP_METRICS, BOX_QUANTILES)
+    by_chip = gather(runs, ("chip", "compute_units"), ROLLUP_METRICS, BOX_QUANTILES)
+    by_unit = gather(runs, ("compute_units",), TIMING_METRICS)
+    started = {} if source else {
+        r["compute_units"]: [r["first"].isoformat(), r["last"].isoformat()]
+        for r in runs.order_by().values("compute_units").annotate(first=Min("started_at"), last=Max("started_at"))}
     rows = []
-    for level, data, key in (("device", by_device, "device_id"), ("chip", by_chip, "device__chip")):
+    for level, data in (("device", by_device), ("chip", by_chip)):
         groups: dict = {}
-        for r in data:
-            groups.setdefault(r[key], []).append(r)
+        for e in data:
+            groups.setdefault(e.group[0], []).append(e)
         for group_key, cells in groups.items():
-            stats = {r["compute_units"]: cell_stats(r) for r in cells}
-            best = recommended_unit({r["compute_units"]: _unit_stats(r["compute_units"], r["runs"],
-                                                                     stats[r["compute_units"]]) for r in cells})
-            for r in cells:
-                stats[r["compute_units"]]["recommended"] = r["compute_units"] == best
+            stats = {e.group[1]: cell_stats(e) for e in cells}
+            best = recommended_unit({e.group[1]: UnitStats.of(e) for e in cells})
+            for e in cells:
+                unit = e.group[1]
+                stats[unit]["recommended"] = unit == best
                 rows.append(CellRollup(
-                    model_version=model_version, level=level, source=source, compute_units=r["compute_units"],
-                    runs=r["runs"], device_id=group_key if level == "device" else None,
+                    model_version=model_version, level=level, source=source, compute_units=unit,
+                    runs=e.runs, device_id=group_key if level == "device" else None,
                     chip=(chips.get(group_key, "") if level == "device" else group_key) or "",
-                    stats=stats[r["compute_units"]]))
-    for r in by_unit:
-        stats = {"stages": {k: {s: r[f"{k}__{s}"] for s in STAGES} for k in LOAD_KIND_ORDER},
-                 "stage_runs": {k: r[f"{k}__n"] for k in LOAD_KIND_ORDER},
-                 **{k: r[k] for k in ("first", "warm", "first_runs", "warm_runs")},
-                 "started": [r["started_min"].isoformat(), r["started_max"].isoformat()]}
+                    stats=stats[unit]))
+    for e in by_unit:
+        unit = e.group[0]
+        t = timings_of(unit, e)
+        stats = {"stages": t.stages, "stage_runs": t.stage_runs, "first": t.first_prediction, "warm": t.warm,
+                 "first_runs": t.first_runs, "warm_runs": t.warm_runs}
+        if unit in started:
+            stats["started"] = started[unit]
         rows.append(CellRollup(model_version=model_version, level="version", source=source,
-                               compute_units=r["compute_units"], runs=r["runs"], stats=stats))
+                               compute_units=unit, runs=e.runs, stats=stats))
     return rows
 
 
@@ -243,9 +211,8 @@ def current_many(model_versions) -> dict:
 # --- reading: the same shapes the live queries return ---------------------------------------------------------------
 
 def _unit_stats(unit, runs, stats) -> UnitStats:
-    metrics = stats["metrics"]
-    return UnitStats(unit, runs, dict(stats["failures"]), {k: v["median"] for k, v in metrics.items()},
-                     {k: v["n"] for k, v in metrics.items()}, tuple(stats["failure_interval"]),
+    metrics = {k: Timing(v["n"], {q: v[q] for q in v if q != "n"}) for k, v in stats["metrics"].items()}
+    return UnitStats(unit, runs, dict(stats["failures"]), metrics, tuple(stats["failure_interval"]),
                      stats.get("recommended"))
 
 
@@ -280,14 +247,8 @@ def device_unit_stats(model_version, filters, by="device"):
 
 def distribution_by_unit(model_version, filters, metric_key, by="chip"):
     """Like queries.distribution_by_unit, from the rollup."""
-    out: dict = {}
-    for info, c in _cells(model_version, by, filters):
-        m = c.stats["metrics"][metric_key]
-        failures = sum(c.stats["failures"].values())
-        out.setdefault(info, {})[c.compute_units] = BoxStats(
-            m["low"], m["q1"], m["median"], m["q3"], m["high"], m["n"], c.runs, failures,
-            tuple(c.stats["failure_interval"]))
-    return dict(sorted(out.items(), key=lambda kv: kv[0].order))
+    stats = device_unit_stats(model_version, filters, by)
+    return {info: {unit: BoxStats.of(s, metric_key) for unit, s in units.items()} for info, units in stats.items()}
 
 
 def unit_timings(model_version, filters) -> list[UnitTimings]:
@@ -372,7 +333,7 @@ def metric_by_version(scope, metric_key, by="chip"):
         m = c.stats["metrics"][metric_key]
         if m["n"]:
             out.setdefault(info, {}).setdefault(c.compute_units, {})[version_of[c.model_version_id]] = \
-                queries.median_band(m["median"], m["q1"], m["q3"], m["n"])
+                median_band(m["median"], m["q1"], m["q3"], m["n"])
     return dict(sorted(out.items(), key=lambda kv: kv[0].order))
 
 
@@ -428,7 +389,7 @@ def metric_by_day(scope, metric_key):
             continue
         m = c.stats["metrics"][metric_key]
         if m["n"]:
-            series.setdefault((c.compute_units, version), {})[c.day] = queries.median_band(
+            series.setdefault((c.compute_units, version), {})[c.day] = median_band(
                 m["median"], m["q1"], m["q3"], m["n"])
     return series, starts
 

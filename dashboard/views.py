@@ -6,6 +6,7 @@ from django.http import Http404
 from django.shortcuts import render
 
 from collector.auth import visible_projects
+from insights.vocabulary import METRICS
 from policy.marks import predictions_per_session
 
 from . import presenters, queries, rollups
@@ -23,13 +24,21 @@ def _choice(request, name, allowed, default):
     return value if value in allowed else default
 
 
+def _metric(request, allowed, default):
+    """The page's metric: a vocabulary key (insights.vocabulary.METRICS, as GET /api/v1/stats names it) or an older
+    alias of one (queries.METRIC_ALIASES: ?metric=warm); anything else is the default."""
+    name = request.GET.get("metric", default)
+    name = queries.METRIC_ALIASES.get(name, name)
+    return name if name in allowed else default
+
+
 def _units(filters):
     return [u for u in COMPUTE_UNITS if not filters.compute_units or u in filters.compute_units]
 
 
 @login_required
 def overview(request):
-    metric = _choice(request, "metric", dict(presenters.OVERVIEW_TABS), "warm")
+    metric = _metric(request, dict(presenters.OVERVIEW_TABS), "prediction")
     rows_param = _choice(request, "rows", ("device", "chip"), "")
     filters, scope, context = dashboard_context(request, "overview", {"metric": metric, "rows": rows_param})
     by = rows_param or "device"
@@ -67,7 +76,7 @@ def overview(request):
 
 @login_required
 def compare(request):
-    metric = _choice(request, "metric", dict(presenters.COMPARE_METRICS), "warm")
+    metric = _metric(request, dict(presenters.COMPARE_METRICS), "prediction")
     filters, scope, context = dashboard_context(request, "compare", {"metric": request.GET.get("metric"),
                                                                      "rows": request.GET.get("rows")})
     # One box per chip and unit unless the filters already narrowed to a chip or device: 60 devices x 4 units
@@ -78,11 +87,12 @@ def compare(request):
     figures = {}
     if dist:
         rows, boxes, rates = presenters.compare_inputs(dist, units)
-        value_label = "MB" if metric == "peak_memory" else "ms (log scale)"
+        unit = METRICS[metric].unit
+        value_label = unit if unit != "ms" else "ms (log scale)"
         figures["box"] = to_html(compare_figures.box_plot(
-            rows, units, boxes, title=f"{queries.METRICS[metric].label}: distribution over runs "
+            rows, units, boxes, title=f"{METRICS[metric].label}: distribution over runs "
                                       f"(box: middle half, whiskers: 5th–95th percentile)",
-            value_label=value_label, min_runs=context["min_runs"], log_y=metric != "peak_memory"), "compare-box")
+            value_label=value_label, min_runs=context["min_runs"], log_y=unit == "ms"), "compare-box")
         figures["failures"] = to_html(compare_figures.failure_bars(
             rows, units, rates, title="Failure rate (crash, OOM, error, timeout) with 95% Wilson interval"),
             "compare-failures")
@@ -106,7 +116,7 @@ def compare(request):
 
 @login_required
 def versions(request):
-    metric = _choice(request, "metric", dict(presenters.COMPARE_METRICS), "warm")
+    metric = _metric(request, dict(presenters.COMPARE_METRICS), "prediction")
     filters, scope, context = dashboard_context(request, "versions", {"metric": request.GET.get("metric"),
                                                                       "rows": request.GET.get("rows"),
                                                                       "scale": request.GET.get("scale")})
@@ -116,8 +126,8 @@ def versions(request):
     by_version = rollups.metric_by_version(scope, metric, by=by)
     figures = {}
     if by_version:
-        m = queries.METRICS[metric]
-        value_label = "MB" if metric == "peak_memory" else "ms"
+        m = METRICS[metric]
+        value_label = m.unit
         panels, points = presenters.versions_inputs(by_version, units)
         figures["versions"] = to_html(versions_figures.across_versions(
             panels, units, [mv.version for mv in scope.versions], points,
@@ -207,5 +217,5 @@ def run_detail(request, run_id):
                                   "run-plan")
     context.update(run=run, figures=figures, top_ops=top_ops, op_count=op_count, timings=timings,
                    same_cell_query=filters.query(device=run.device.identifier, compute_units=(run.compute_units,),
-                                                 chip="", metric="warm"))
+                                                 chip="", metric="prediction"))
     return render(request, "dashboard/run.html", context)

@@ -1,16 +1,13 @@
 """Evidence for the compute-unit policy, aggregated in the database, and the policies computed from it.
 
-This is the bridge between ``collector`` (the runs) and ``insights.policy`` (the pure statistics): it counts runs
-and failures and takes medians per (device or chip, compute units, load kind) with a few grouped queries, turns the
-rows into :class:`insights.policy.UnitEvidence` (timings from successful runs only, failures by status, as
-``insights.evidence`` defines them for in-memory runs), and calls :func:`insights.policy.recommend_compute_units`.
-The policy API and the dashboard pages both use it, so they always agree.
+This is the bridge between ``collector`` (the runs) and ``insights.policy`` (the pure statistics): it reads the
+evidence query (``collector.evidence.gather``: runs, failures per status, and medians of the load per load kind,
+the first and the warm prediction, from successful runs only) per (device or chip, compute units), turns its rows
+into :class:`insights.policy.UnitEvidence`, and calls :func:`insights.policy.recommend_compute_units`. The
+dashboard's pages, their rollups and GET /api/v1/stats read the same query, so they cannot disagree with the policy.
 
-Query budget: evidence for one level (a device, or all devices of a chip) is two grouped queries whatever the
-number of runs; a whole table (every device of a model version) is four (two per level) plus the device list.
-
-Medians are ``collector.aggregates.Median``: PostgreSQL's ``percentile_cont(0.5)`` (the interpolated median); on
-SQLite the same aggregate is registered as a Python function on the connection.
+Query budget: evidence for one level (a device, or all devices of a chip) is one grouped query whatever the
+number of runs; a whole table (every device of a model version) is two (one per level) plus the device list.
 """
 from collections import defaultdict
 from collections.abc import Iterable
@@ -18,21 +15,18 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Case, Count, F, FloatField, Q, When
+from django.db.models import Q
 
-from collector.aggregates import Median
+from collector.evidence import gather
 from collector.models import Device, ModelVersion, Run
 from insights.policy import Policy, UnitEvidence, recommend_compute_units
 from insights.settings import PolicySettings
-from insights.vocabulary import COMPUTE_UNITS, FAILURE_STATUSES, OK
+from insights.vocabulary import COMPUTE_UNITS, LOAD_METRICS
 
 # Documented defaults of the PERFBOARD keys this module reads (perfboard/settings.py may override them).
 DEFAULT_PREDICTIONS_PER_SESSION = 100
-
-
-def _ok(field: str):
-    """The column's value on successful runs, NULL on failed ones (so aggregates skip them)."""
-    return Case(When(status=OK, then=F(field)), output_field=FloatField())
+# What the policy prices a session with: every load kind's load, the first prediction, the warm prediction.
+POLICY_METRICS = (*(m.key for m in LOAD_METRICS.values()), "first_prediction", "prediction")
 
 
 # --- settings ---------------------------------------------------------------------------------------------------
@@ -62,41 +56,33 @@ def default_predictions_per_session() -> int:
 # --- evidence ---------------------------------------------------------------------------------------------------
 
 def gather_evidence(runs, by: str, units: Iterable[str] = COMPUTE_UNITS) -> dict[object, list[UnitEvidence]]:
-    """Per value of ``by`` (``"device_id"`` or ``"device__chip"``), the evidence of each compute unit with runs.
+    """Per device pk (``by="device"``) or chip (``by="chip"``), the evidence of each compute unit with runs.
 
-    Two grouped queries. Runs are counted whatever their status; failures per status (crash, oom, error, timeout);
-    load medians per load kind, first-prediction and warm-prediction medians from successful runs only (a warm
-    median is the median over runs of each run's own median prediction).
+    One query: the evidence query (``collector.evidence.gather``), as the dashboard's pages and GET /api/v1/stats
+    read it. Runs are counted whatever their status; failures per status (crash, oom, error, timeout); load medians
+    per load kind, first-prediction and warm-prediction medians from successful runs only (a warm median is the
+    median over runs of each run's own median prediction).
     """
     units = list(units)
-    runs = runs.filter(compute_units__in=units).order_by()
-    failures = {status: Count("id", filter=Q(status=status)) for status in FAILURE_STATUSES}
-    by_kind = runs.values(by, "compute_units", "load_kind").annotate(
-        n=Count("id"), loads=Count("load_ms", filter=Q(status=OK)), load=Median(_ok("load_ms")), **failures)
-    by_unit = runs.values(by, "compute_units").annotate(
-        first=Median(_ok("first_prediction_ms")), warm=Median(_ok("prediction_median_ms")))
-
-    acc = defaultdict(lambda: {"runs": 0, "failures": defaultdict(int), "load": {}, "loads": {},
-                               "first": None, "warm": None})
-    for row in by_kind:
-        a = acc[row[by], row["compute_units"]]
-        a["runs"] += row["n"]
-        for status in FAILURE_STATUSES:
-            if row[status]:
-                a["failures"][status] += row[status]
-        if row["load"] is not None:
-            a["load"][row["load_kind"]] = float(row["load"])
-            a["loads"][row["load_kind"]] = row["loads"]
-    for row in by_unit:
-        a = acc[row[by], row["compute_units"]]
-        a["first"] = None if row["first"] is None else float(row["first"])
-        a["warm"] = None if row["warm"] is None else float(row["warm"])
-
+    evidence = gather(runs.filter(compute_units__in=units), (by, "compute_units"), POLICY_METRICS)
     out = defaultdict(list)
-    for (key, unit), a in sorted(acc.items(), key=lambda kv: COMPUTE_UNITS.index(kv[0][1])):
-        out[key].append(UnitEvidence(unit, a["runs"], dict(a["failures"]), a["load"], a["loads"], a["first"],
-                                     a["warm"]))
+    for e in sorted(evidence, key=lambda e: COMPUTE_UNITS.index(e.group[1])):
+        out[e.group[0]].append(unit_evidence(e.group[1], e.runs, e.failures,
+                                             {k: t.median for k, t in e.metrics.items()},
+                                             {k: t.n for k, t in e.metrics.items()}))
     return dict(out)
+
+
+def unit_evidence(compute_units, runs, failures, medians, counts) -> UnitEvidence:
+    """``insights.policy`` evidence of one unit from its counts and its medians and timed runs by metric key (of
+    the evidence query, or of the dashboard's stats and rollups: policy.marks)."""
+    return UnitEvidence(
+        compute_units=compute_units, runs=runs, failures=dict(failures),
+        load_ms_median={kind: medians[m.key] for kind, m in LOAD_METRICS.items() if medians.get(m.key) is not None},
+        load_runs={kind: counts[m.key] for kind, m in LOAD_METRICS.items() if counts.get(m.key)},
+        first_prediction_ms_median=medians.get("first_prediction"),
+        prediction_ms_median=medians.get("prediction"),
+    )
 
 
 def runs_of(model_version: ModelVersion, os_major: int | None = None):
@@ -127,7 +113,7 @@ class DevicePolicy:
 def policy_for_device(model_version: ModelVersion, identifier: str, predictions_per_session: int,
                       load_kind: str | None = None, os_major: int | None = None,
                       units: Iterable[str] = COMPUTE_UNITS, conf: PolicySettings | None = None) -> DevicePolicy:
-    """The policy of one device identifier (four aggregate queries, eight when an OS restriction finds nothing).
+    """The policy of one device identifier (two aggregate queries, four when an OS restriction finds nothing).
 
     An identifier Perfboard has never seen has no device and no chip evidence: the default, ``basis: default``.
     With ``os_major`` the evidence is first restricted to runs on that OS major version (the on-device compiler
@@ -143,9 +129,9 @@ def policy_for_device(model_version: ModelVersion, identifier: str, predictions_
         device_evidence, chip_evidence = [], []
         if device is not None:
             runs = runs_of(model_version, scope)
-            device_evidence = gather_evidence(runs.filter(device=device), "device_id", units).get(device.pk, [])
+            device_evidence = gather_evidence(runs.filter(device=device), "device", units).get(device.pk, [])
             if device.chip:
-                chip_evidence = gather_evidence(runs.filter(device__chip=device.chip), "device__chip",
+                chip_evidence = gather_evidence(runs.filter(device__chip=device.chip), "chip",
                                                 units).get(device.chip, [])
         policy = recommend_compute_units(device_evidence, chip_evidence, predictions_per_session, load_kind, conf)
         if policy.basis != "default":
@@ -163,7 +149,7 @@ def _with_reason(policy: Policy, reason: str) -> Policy:
 def policy_table(model_version: ModelVersion, predictions_per_session: int, load_kind: str | None = None,
                  devices: str = "catalogue", units: Iterable[str] = COMPUTE_UNITS,
                  conf: PolicySettings | None = None, runs=None) -> list[DevicePolicy]:
-    """The policy of every device, ordered by chip generation then name (five queries in all).
+    """The policy of every device, ordered by chip generation then name (three queries in all).
 
     ``devices="catalogue"``: every device of the catalogue (known identifiers), plus unknown identifiers that have
     runs of this model version; devices without runs of their own get their chip's policy or the default, which is
@@ -173,8 +159,8 @@ def policy_table(model_version: ModelVersion, predictions_per_session: int, load
     conf = conf or policy_settings()
     units = list(units)
     runs = runs_of(model_version) if runs is None else runs.filter(model_version=model_version)
-    per_device = gather_evidence(runs, "device_id", units)
-    per_chip = gather_evidence(runs.exclude(device__chip=""), "device__chip", units)
+    per_device = gather_evidence(runs, "device", units)
+    per_chip = gather_evidence(runs.exclude(device__chip=""), "chip", units)
     measured = Q(pk__in=list(per_device))
     rows = Device.objects.filter(measured | Q(known=True) if devices == "catalogue" else measured)
     rows = sorted(rows, key=lambda d: (d.chip_rank is None, d.chip_rank or 0, d.name or d.identifier, d.identifier))

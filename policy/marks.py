@@ -9,24 +9,12 @@ The inputs are the dashboard's per-unit stats (``dashboard.queries.UnitStats``: 
 """
 from functools import lru_cache
 
-from insights.policy import UnitEvidence, recommend_compute_units
-from insights.vocabulary import LOAD_METRICS
+from insights.policy import recommend_compute_units
 
-from .evidence import default_predictions_per_session, policy_settings
+from .evidence import default_predictions_per_session, policy_settings, unit_evidence
 
 # The overview's workload is the policy API's default one.
 predictions_per_session = default_predictions_per_session
-
-
-def unit_evidence(compute_units, runs, failures, medians, counts) -> UnitEvidence:
-    """``insights.policy`` evidence from one unit's stats."""
-    return UnitEvidence(
-        compute_units=compute_units, runs=runs, failures=dict(failures),
-        load_ms_median={kind: medians[m.key] for kind, m in LOAD_METRICS.items() if medians.get(m.key) is not None},
-        load_runs={kind: counts[m.key] for kind, m in LOAD_METRICS.items() if counts.get(m.key)},
-        first_prediction_ms_median=medians.get("first_prediction"),
-        prediction_ms_median=medians.get("prediction"),
-    )
 
 
 def recommended_unit(units: dict, predictions: int | None = None) -> str | None:

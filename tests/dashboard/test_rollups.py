@@ -45,8 +45,8 @@ def test_compare_and_versions_from_rollup_equal_live(demo):
     assert [(t.compute_units, t.runs, t.warm_runs) for t in timings] == \
         [(t.compute_units, t.runs, t.warm_runs) for t in live_timings]
     assert [t.stages["cold"]["load"] for t in timings] == pytest.approx([t.stages["cold"]["load"] for t in live_timings])
-    by_version = rollups.metric_by_version(scope, "warm")
-    live_versions = queries.metric_by_version(scope, "warm")
+    by_version = rollups.metric_by_version(scope, "prediction")
+    live_versions = queries.metric_by_version(scope, "prediction")
     assert {d.name for d in by_version} == {d.name for d in live_versions}
     for d, units in live_versions.items():
         got = next(units_ for info, units_ in by_version.items() if info.name == d.name)
@@ -66,10 +66,10 @@ def test_source_cells_from_rollup_equal_live(demo, source):
     scope = scope_for(source=source)
     assert rollups.applicable(scope.filters)
     same_stats(rollups.overview_stats(scope, "chip"), queries.device_unit_stats(scope.runs(), by="chip"))
-    dist, timings = rollups.compare_data(scope, "warm", by="chip")
+    dist, timings = rollups.compare_data(scope, "prediction", by="chip")
     live = queries.unit_timings(scope.runs())
     assert [(t.compute_units, t.runs, t.warm) for t in timings] == [(t.compute_units, t.runs, t.warm) for t in live]
-    assert rollups.metric_by_day(scope, "warm") is None and rollups.fleet_data(scope) is None
+    assert rollups.metric_by_day(scope, "prediction") is None and rollups.fleet_data(scope) is None
 
 
 def test_narrowing_filters_bypass_rollups(demo):
@@ -119,8 +119,8 @@ def test_fleet_and_daily_series_from_rollups_equal_live(demo):
     key = lambda o: (o["compute_units"], o["status"], o["failure_stage"])  # noqa: E731
     assert sorted(outcomes, key=key) == sorted(queries.failures_by_unit(scope.runs("project")), key=key)
 
-    series, starts = rollups.metric_by_day(scope, "warm")
-    live_series, live_starts = queries.metric_by_day(scope, "warm")
+    series, starts = rollups.metric_by_day(scope, "prediction")
+    live_series, live_starts = queries.metric_by_day(scope, "prediction")
     assert starts == live_starts
     per_day = {}
     for (unit, _), days in series.items():

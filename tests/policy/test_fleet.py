@@ -76,7 +76,7 @@ def test_database_medians_match_python(fleet):
 
 def test_evidence_counts_every_run_and_failure(fleet):
     runs = Run.objects.filter(project=fleet[0], model_version__name="face-retouch", model_version__version="3.2.0")
-    per_chip = gather_evidence(runs, "device__chip")
+    per_chip = gather_evidence(runs, "chip")
     total = sum(u.runs for units in per_chip.values() for u in units)
     failures = sum(u.failure_count for units in per_chip.values() for u in units)
     assert total == runs.count() and failures == runs.exclude(status="ok").count()

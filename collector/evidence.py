@@ -1,0 +1,143 @@
+"""The one evidence query: per group of runs, how many ran, how many failed (per status), and the quantiles of the
+vocabulary's metrics over the runs that may give them.
+
+Every number Perfboard shows about a group of runs comes from :func:`gather`: the compute-unit policy
+(``policy.evidence``), the dashboard's pages and their rollups (``dashboard.queries``, ``dashboard.rollups``),
+coverage and ``GET /api/v1/stats``. So a page, the stats API and the policy cannot disagree about the same runs.
+
+The rule, from ``insights.vocabulary.Metric``: ``runs`` and ``failures`` count every run of the group (every status,
+every load kind); a metric's count and quantiles come only from the runs in :func:`timed_runs` of it: successful runs
+(``successful_only``) that have the value, and for a load metric only runs of its load kind. A failed run's timings
+are those of a session that did not happen: they never enter a quantile.
+
+One GROUP BY query whatever the number of runs or metrics; quantiles are ``collector.aggregates.Percentile``
+(PostgreSQL's ``percentile_cont``, the same interpolation registered on SQLite).
+"""
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+
+from insights.vocabulary import FAILURE_STATUSES, METRICS, OK, Metric
+
+from .aggregates import Percentile
+
+# What runs can be grouped by: the name callers use -> the Run column (or annotation) it groups.
+GROUPS = {
+    "device": "device_id",
+    "chip": "device__chip",
+    "compute_units": "compute_units",
+    "version": "model_version_id",
+    "os_major": "os_major",
+    "variant": "variant",
+    "source": "source",
+    "load_kind": "load_kind",
+    "status": "status",
+    "failure_stage": "failure_stage",
+    "day": "day",  # the UTC date of started_at
+}
+
+MEDIAN = {"median": 0.5}
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One metric of one group: the timed runs (``n``) and the requested quantiles (None without values)."""
+
+    n: int
+    quantiles: Mapping[str, float | None]
+
+    @property
+    def median(self) -> float | None:
+        return self.quantiles.get("median")
+
+    def __getitem__(self, name: str) -> float | None:
+        return self.quantiles[name]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the runs of one group showed. ``group`` holds the grouped values in the order of ``by``."""
+
+    group: tuple
+    runs: int
+    failures: Mapping[str, int]  # failed status -> count (statuses with failures only)
+    metrics: Mapping[str, Timing]  # metric key -> Timing
+
+    @property
+    def failure_count(self) -> int:
+        return sum(self.failures.values())
+
+    @property
+    def failure_rate(self) -> float | None:
+        return self.failure_count / self.runs if self.runs else None
+
+    def median(self, key: str) -> float | None:
+        timing = self.metrics.get(key)
+        return timing.median if timing else None
+
+    def timed(self, key: str) -> int:
+        timing = self.metrics.get(key)
+        return timing.n if timing else 0
+
+
+def metric(key_or_metric) -> Metric:
+    """A vocabulary metric by key, or a Metric given as is (e.g. a launch stage restricted to one load kind)."""
+    return METRICS[key_or_metric] if isinstance(key_or_metric, str) else key_or_metric
+
+
+def timed_runs(key_or_metric) -> Q:
+    """The runs whose value of the metric may enter its quantiles: those with a value, successful ones only
+    (``successful_only``), and for a load metric those of its load kind."""
+    m = metric(key_or_metric)
+    q = Q(**{f"{m.column}__isnull": False})
+    if m.successful_only:
+        q &= Q(status=OK)
+    if m.load_kind:
+        q &= Q(load_kind=m.load_kind)
+    return q
+
+
+def gather(runs, by: Sequence[str], metrics: Iterable = (),
+           quantiles: Mapping[str, float] = MEDIAN) -> list[Evidence]:
+    """Per group of ``runs`` (a Run queryset with its scope and filters applied) by the ``GROUPS`` named in ``by``:
+    runs, failures per status, and for each metric (a vocabulary key, or a ``Metric``) the timed runs and the
+    ``quantiles`` ({name: p}) over :func:`timed_runs`. One query; groups in no particular order."""
+    by = tuple(by)
+    unknown = [b for b in by if b not in GROUPS]
+    if unknown:
+        raise ValueError(f"cannot group runs by {', '.join(unknown)}; use {', '.join(GROUPS)}")
+    metrics = [metric(m) for m in metrics]
+    quantiles = dict(quantiles)
+    if "day" in by:
+        runs = runs.annotate(day=TruncDate("started_at"))
+    ann = {"ev_runs": Count("id")}
+    ann.update({f"ev_fail_{s}": Count("id", filter=Q(status=s)) for s in FAILURE_STATUSES})
+    for i, m in enumerate(metrics):
+        timed = timed_runs(m)
+        ann[f"ev_{i}_n"] = Count("id", filter=timed)
+        for j, p in enumerate(quantiles.values()):
+            ann[f"ev_{i}_q{j}"] = Percentile(m.column, p, filter=timed)
+    columns = [GROUPS[b] for b in by]
+    out = []
+    for row in runs.order_by().values(*columns).annotate(**ann):
+        out.append(Evidence(
+            group=tuple(row[c] for c in columns),
+            runs=row["ev_runs"],
+            failures={s: row[f"ev_fail_{s}"] for s in FAILURE_STATUSES if row[f"ev_fail_{s}"]},
+            metrics={m.key: Timing(row[f"ev_{i}_n"], {name: _float(row[f"ev_{i}_q{j}"])
+                                                      for j, name in enumerate(quantiles)})
+                     for i, m in enumerate(metrics)},
+        ))
+    return out
+
+
+def gather_by(runs, by: Sequence[str], metrics: Iterable = (),
+              quantiles: Mapping[str, float] = MEDIAN) -> dict[tuple, Evidence]:
+    """:func:`gather` keyed by each group's values."""
+    return {e.group: e for e in gather(runs, by, metrics, quantiles)}
+
+
+def _float(value):
+    return None if value is None else float(value)
