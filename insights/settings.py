@@ -8,10 +8,6 @@ from dataclasses import dataclass
 
 from .vocabulary import COMPUTE_UNITS
 
-# Re-exported (with COMPUTE_UNITS) only for policy/api.py and policy/evidence.py (formerly collector/policy_*.py),
-# which are being reworked (issue 15): they should import from insights.vocabulary; then drop this line.
-from .vocabulary import FAILURE_STATUSES, LOAD_KINDS  # noqa: F401
-
 
 @dataclass(frozen=True)
 class PolicySettings:
