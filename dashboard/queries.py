@@ -1,8 +1,9 @@
 """What the dashboard pages ask the database. Views call these; figure builders receive their plain results.
 
 Every page aggregates in the database over the per-run summary columns (`prediction_median_ms`, `load_ms`, ...)
-with GROUP BY and percentiles (`collector.aggregates`); no function here loads all runs into Python, and each
-issues a fixed number of queries whatever the number of runs.
+through the one evidence query (`collector.evidence.gather`: runs and failures of every run, quantiles from
+successful runs only), as the policy's evidence and GET /api/v1/stats do; no function here loads all runs into
+Python, and each issues a fixed number of queries whatever the number of runs.
 """
 import re
 from dataclasses import dataclass, field
