@@ -7,7 +7,8 @@ from rest_framework.response import Response
 
 from collector.auth import TokenPrincipal, visible_projects
 from collector.filters import ApiFilterSet, StrictBooleanFilter
-from collector.models import COMPUTE_UNITS, choices
+from collector.models import choices
+from insights.vocabulary import COMPUTE_UNITS
 
 from .models import KINDS, STATES, Alert
 from .serializers import AlertDetailSerializer, AlertSerializer, StateChangeSerializer

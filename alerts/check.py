@@ -14,55 +14,30 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from collector.models import ComputePlanEntry, Device, Project, Run
-from insights.regressions import (PLAN_COLUMNS, Finding, find_placement_shifts, find_regressions,
+from insights.regressions import (COLUMNS, PLAN_COLUMNS, Finding, find_placement_shifts, find_regressions,
                                   newest_plan_runs)
-from insights.settings import DetectionSettings
+from perfboard.conf import detection_settings
 
 from .models import Alert, CheckState, fingerprint
 from .notify import notify_pending
 
 log = logging.getLogger(__name__)
 
-# The database columns behind insights.regressions.COLUMNS, in that order.
-RUN_COLUMNS = ("id", "model_version__version", "device__identifier", "device__chip", "compute_units", "os_major",
-               "load_kind", "status", "started_at", "load_ms", "first_prediction_ms", "prediction_median_ms",
-               "prediction_p90_ms", "peak_memory_mb")
-PLAN_RUN_COLUMNS = ("id", "model_version__version", "device__chip", "compute_units", "os_major", "started_at")
-assert len(PLAN_RUN_COLUMNS) == len(PLAN_COLUMNS)
+# The database columns behind insights.regressions.COLUMNS and PLAN_COLUMNS, derived from their names so the order
+# cannot drift: the names the check reads are Run's own columns but for these three.
+_ORM_NAMES = {"version": "model_version__version", "device": "device__identifier", "chip": "device__chip"}
+RUN_COLUMNS = tuple(_ORM_NAMES.get(c, c) for c in COLUMNS)
+PLAN_RUN_COLUMNS = tuple(_ORM_NAMES.get(c, c) for c in PLAN_COLUMNS)
 
 # The watermark never passes the check's start minus this: a run stamped before a check read the table but committed
 # after it (a slow upload transaction) is still read by the next check. Runs received within this time before a
 # check are read again by the next one; that costs time only, alerts are idempotent.
 WATERMARK_OVERLAP = timedelta(minutes=15)
-
-# Optional PERFBOARD keys that tune the detector beyond MIN_EFFECT and ALPHA (DetectionSettings documents them).
-_OPTIONAL_SETTINGS = {
-    "DETECTION_MIN_RUNS": "min_runs_per_window",
-    "DETECTION_MAX_BASELINE_RUNS": "max_baseline_runs",
-    "DETECTION_MAX_CURRENT_RUNS": "max_current_runs",
-    "DETECTION_LOCATION_MARGIN": "location_margin",
-    "DETECTION_DRILLDOWN_ALPHA": "drilldown_alpha",
-    "DETECTION_CRASH_ALPHA": "crash_alpha",
-    "DETECTION_MAX_FAILURE_BASELINE_RUNS": "max_failure_baseline_runs",
-    "MIN_PLACEMENT_SHARE_DROP": "min_placement_share_drop",
-}
-
-
-def detection_settings() -> DetectionSettings:
-    """DetectionSettings fed from settings.PERFBOARD (MIN_EFFECT, ALPHA, MAX_FAILURE_RATE and optional keys)."""
-    conf = settings.PERFBOARD
-    values = {"min_effect": conf["MIN_EFFECT"], "alpha": conf["ALPHA"]}
-    if "MAX_FAILURE_RATE" in conf:
-        values["max_failure_rate"] = conf["MAX_FAILURE_RATE"]
-    values.update({field: conf[key] for key, field in _OPTIONAL_SETTINGS.items() if key in conf})
-    return DetectionSettings(**values)
-
 
 @dataclass
 class CheckResult:

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from collector.auth import visible_projects
 from collector.filters import without_blanks
 from collector.models import Run
-from insights.regressions import METRIC_LABELS, TIME_METRICS
+from insights.vocabulary import ALERT_METRIC_LABELS, METRICS_BY_ALERT_NAME
 from perfboard.celery import publish
 
 from . import figures, notify
@@ -50,7 +50,7 @@ def alert_list(request):
     page = Paginator(alerts, PAGE_SIZE).get_page(request.GET.get("page"))
     groups: dict[tuple, list] = {}
     for alert in page:
-        alert.metric_label = METRIC_LABELS.get(alert.metric, alert.metric)
+        alert.metric_label = ALERT_METRIC_LABELS.get(alert.metric, alert.metric)
         groups.setdefault((alert.project.slug, alert.model, alert.version), []).append(alert)
     projects = list(visible_projects(request).order_by("slug"))
     return render(request, "alerts/list.html", _context(
@@ -63,7 +63,7 @@ def alert_list(request):
 def alert_detail(request, pk):
     alert = get_object_or_404(visible_alerts(request), pk=pk)
     return render(request, "alerts/detail.html", _context(
-        alert=alert, metric_label=METRIC_LABELS.get(alert.metric, alert.metric), figure=_figure(alert)))
+        alert=alert, metric_label=ALERT_METRIC_LABELS.get(alert.metric, alert.metric), figure=_figure(alert)))
 
 
 def _figure(alert: Alert) -> str:
@@ -77,13 +77,13 @@ def _figure(alert: Alert) -> str:
                                          current_label=f"{alert.version}"
                                          + (f" iOS {alert.os_major}" if alert.os_major else ""))
     else:
-        column = TIME_METRICS.get(alert.metric, (alert.metric, None))[0]
+        column = METRICS_BY_ALERT_NAME[alert.metric].column
         ids = list(alert.baseline_run_ids) + list(alert.current_run_ids)
         values = dict((i, (t, v)) for i, t, v in Run.objects.filter(id__in=ids).values_list("id", "started_at",
                                                                                            column))
         pick = lambda run_ids: [values[i] for i in run_ids if i in values]  # noqa: E731
         fig = figures.timing_evidence(pick(alert.baseline_run_ids), pick(alert.current_run_ids),
-                                      metric_label=METRIC_LABELS.get(alert.metric, alert.metric),
+                                      metric_label=ALERT_METRIC_LABELS.get(alert.metric, alert.metric),
                                       baseline_version=alert.baseline_version, version=alert.version,
                                       baseline_value=alert.baseline, current_value=alert.current,
                                       unit="MB" if alert.metric == "peak_memory_mb" else "ms")

@@ -3,7 +3,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
 
-from .models import COMPUTE_UNITS, LOAD_KINDS, SOURCES, STATUSES, Run, choices
+from insights.vocabulary import COMPUTE_UNITS, LOAD_KINDS, SOURCES, STATUSES
+
+from .models import Run, choices
 from .schema import check_offset
 
 

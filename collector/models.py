@@ -10,14 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-COMPUTE_UNITS = ["cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all"]
-SOURCES = ["lab", "field"]
-STATUSES = ["ok", "crash", "oom", "error", "timeout"]
-FAILURE_STATUSES = ["crash", "oom", "error", "timeout"]
-FAILURE_STAGES = ["decrypt", "compile", "load", "first_prediction", "prediction"]
-LOAD_KINDS = ["cold", "cached", "in_memory"]
-THERMAL_STATES = ["nominal", "fair", "serious", "critical"]
-PLAN_DEVICES = ["cpu", "gpu", "neural_engine"]
+from insights.vocabulary import (COMPUTE_UNITS, FAILURE_STATUSES, LOAD_KINDS, PLAN_DEVICES, SOURCES, STAGES,
+                                 STATUSES, THERMAL_STATES)
 
 
 def choices(values):
@@ -128,7 +122,7 @@ class Run(models.Model):
     started_at = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=8, choices=choices(STATUSES))
-    failure_stage = models.CharField(max_length=20, choices=choices(FAILURE_STAGES), blank=True)
+    failure_stage = models.CharField(max_length=20, choices=choices(STAGES), blank=True)
     failure_message = models.TextField(blank=True)
     load_kind = models.CharField(max_length=10, choices=choices(LOAD_KINDS))
     decrypt_ms = models.FloatField(null=True, blank=True)

@@ -14,6 +14,8 @@ from pydantic import (
     model_validator,
 )
 
+from insights import vocabulary
+
 MAX_PREDICTIONS = 10_000
 MAX_PLAN_OPS = 50_000
 # One day in ms: no load or prediction on a phone takes longer; larger values are unit mix-ups.
@@ -72,9 +74,10 @@ def check_time(value: datetime) -> datetime:
 StartedAt = Annotated[AwareDatetime, AfterValidator(check_time)]
 Sha256 = Annotated[str, StringConstraints(max_length=64, pattern=r"^[0-9a-fA-F]{64}$", to_lower=True)]
 
-ComputeUnits = Literal["cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all"]
-Status = Literal["ok", "crash", "oom", "error", "timeout"]
-Stage = Literal["decrypt", "compile", "load", "first_prediction", "prediction"]
+# The wire names are the vocabulary's (insights.vocabulary); Literal[tuple] spells the same choices.
+ComputeUnits = Literal[vocabulary.COMPUTE_UNITS]
+Status = Literal[vocabulary.STATUSES]
+Stage = Literal[vocabulary.STAGES]
 
 
 class ModelIn(Strict):
@@ -106,13 +109,13 @@ class TimingsIn(Strict):
 class PlanOpIn(Strict):
     op: Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=ONE_LINE)]
     type: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ONE_LINE)]
-    device: Literal["cpu", "gpu", "neural_engine"]
+    device: Literal[vocabulary.PLAN_DEVICES]
     estimated_cost: Annotated[float, StrictType(), Field(ge=0.0, allow_inf_nan=False)] | None = None
 
 
 class RunIn(Strict):
     run_id: UUID
-    source: Literal["lab", "field"]
+    source: Literal[vocabulary.SOURCES]
     model: ModelIn
     device: DeviceIn
     app_build: Label = ""
@@ -121,11 +124,11 @@ class RunIn(Strict):
     started_at: StartedAt
     status: Status
     failure: FailureIn | None = None
-    load_kind: Literal["cold", "cached", "in_memory"]
+    load_kind: Literal[vocabulary.LOAD_KINDS]
     timings_ms: TimingsIn = TimingsIn()
     predictions_ms: Annotated[list[TimeMs], Field(max_length=MAX_PREDICTIONS)] = []
     peak_memory_mb: Annotated[float, StrictType(), Field(ge=0.0, le=1_048_576.0, allow_inf_nan=False)] | None = None
-    thermal_state: Literal["nominal", "fair", "serious", "critical"] | None = None
+    thermal_state: Literal[vocabulary.THERMAL_STATES] | None = None
     compute_plan: Annotated[list[PlanOpIn], Field(max_length=MAX_PLAN_OPS)] | None = None
 
     @model_validator(mode="after")

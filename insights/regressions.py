@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from .detection import (Change, compare_times, detect_crash_rate_increases, detect_shared_slowdowns, detect_slowdowns,
                         placement_shift)
 from .settings import DetectionSettings
-from .vocabulary import ALERT_METRIC_LABELS, CRASH_METRIC, FAILURE_STATUSES, METRICS, OK, PLACEMENT_METRIC, version_key
+from .vocabulary import CRASH_METRIC, FAILURE_STATUSES, METRICS, OK, PLACEMENT_METRIC, version_key
 
 # One run as the check reads it: the order of ``values_list`` in alerts.check.
 COLUMNS = ("id", "version", "device", "chip", "compute_units", "os_major", "load_kind", "status", "started_at",
@@ -49,7 +49,6 @@ _I = {name: i for i, name in enumerate(COLUMNS)}
 
 # alert metric name -> (column, load kind the series is restricted to), from the metric registry
 TIME_METRICS = {m.alert_name: (m.column, m.load_kind) for m in METRICS.values()}
-METRIC_LABELS = ALERT_METRIC_LABELS  # for alerts/views.py until it reads insights.vocabulary (issue 15)
 
 
 @dataclass(frozen=True)
