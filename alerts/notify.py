@@ -37,10 +37,11 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.connection import create_connection
-from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
+
+from perfboard.conf import perfboard_setting
 
 from .models import Alert, NotificationSettings
 
@@ -74,7 +75,7 @@ def signature(secret: str, body: bytes) -> str:
 
 
 def _private_allowed() -> bool:
-    return bool(settings.PERFBOARD.get("WEBHOOK_PRIVATE_ADDRESSES", False))
+    return bool(perfboard_setting("WEBHOOK_PRIVATE_ADDRESSES"))
 
 
 def _host(url: str) -> str:

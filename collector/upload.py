@@ -1,8 +1,9 @@
 """Reading and validating an upload body: size limit, gzip, JSON, single or batch shape, per-run field errors."""
 import zlib
 
-from django.conf import settings
 from pydantic import ValidationError
+
+from perfboard.conf import perfboard_setting
 
 from .schema import MAX_RUNS, BatchIn, RunIn, field_errors
 
@@ -17,7 +18,7 @@ class UploadError(Exception):
 
 def read_body(request) -> bytes:
     """The raw body, refusing with 413 anything over the limit, before or after gzip."""
-    limit = settings.PERFBOARD["MAX_UPLOAD_BYTES"]
+    limit = perfboard_setting("MAX_UPLOAD_BYTES")
     length = request.META.get("CONTENT_LENGTH")
     if length in (None, "") and _chunked(request.META):
         # Transfer-Encoding: chunked (gunicorn de-chunks it into wsgi.input and sets no CONTENT_LENGTH, so Django's

@@ -44,10 +44,11 @@ def publish(task, args=(), kwargs=None, **options) -> Published:
     ``apply_async`` does (its exceptions propagate)."""
     if runs_in_process():
         return Published(task_id=task.apply_async(args, kwargs, **options).id or "")
-    from django.conf import settings
     from kombu.exceptions import OperationalError
 
-    timeout = float(settings.PERFBOARD["BROKER_PUBLISH_TIMEOUT"])
+    from .conf import perfboard_setting
+
+    timeout = float(perfboard_setting("BROKER_PUBLISH_TIMEOUT"))
     conn = app.connection_for_write(connect_timeout=timeout, transport_options={
         "max_retries": 0, "socket_connect_timeout": timeout, "socket_timeout": timeout})
     errors = (OperationalError, OSError, *conn.connection_errors, *conn.channel_errors)

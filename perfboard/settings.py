@@ -4,14 +4,22 @@ Everything that changes between machines comes from environment variables; the d
 set-up of `make run`: SQLite under var/, Celery tasks run in-process, debug on. Production (docker-compose.yml)
 sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY, DEBUG=0 and ALLOWED_HOSTS.
 
-Thresholds that change answers (minimum samples, failure-rate gate, detection windows) live in PERFBOARD below,
-each documented there, and nowhere else.
+Perfboard's own settings (thresholds that change answers, limits, timeouts) are PERFBOARD's keys: each is declared
+once in PERFBOARD_SETTINGS below, with its type, default and meaning, and read once from the environment. Code reads
+them through perfboard.conf (``perfboard_setting(key)``, ``policy_settings()``, ``detection_settings()``, ...), which
+refuses an undeclared key; nothing else reads the environment. Importing this module creates nothing: the
+directories under var/ are made when Django starts (perfboard.apps) or by the code that writes there.
 """
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from insights.settings import ComparisonSettings, DetectionSettings, PolicySettings
+from insights.vocabulary import COMPUTE_UNITS
+from profiling.ziputil import Limits
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PERFBOARD_VAR_DIR", BASE_DIR / "var"))
@@ -20,10 +28,6 @@ VAR_DIR = Path(os.environ.get("PERFBOARD_VAR_DIR", BASE_DIR / "var"))
 def env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_float(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
 
 
 def env_int(name: str, default: int) -> int:
@@ -76,6 +80,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "perfboard",
     "collector",
     "dashboard",
     "policy",
@@ -112,7 +117,6 @@ TEMPLATES = [
     }
 ]
 
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'perfboard.sqlite3'}"), conn_max_age=60
@@ -137,7 +141,6 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 WHITENOISE_USE_FINDERS = True
@@ -169,6 +172,123 @@ SPECTACULAR_SETTINGS = {
                              "perfboard.openapi.document_common_errors"],
 }
 
+
+# --- PERFBOARD: Perfboard's own settings ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Setting:
+    """One PERFBOARD key: its type, default and one-line meaning; the environment variable ``env`` (PERFBOARD_<key>
+    unless named) overrides the default. A key that ``feeds`` a field of a settings class (``insights.settings``'
+    PolicySettings, DetectionSettings, ComparisonSettings; profiling's upload Limits) takes that field's default,
+    so the default is written once, where the statistics are; perfboard.conf builds those objects from the keys."""
+
+    key: str
+    type: type
+    default: object
+    meaning: str
+    feeds: tuple[type, str] | None = None  # (settings class, field)
+    env: str = ""
+    choices: tuple = ()
+
+    @classmethod
+    def feeding(cls, target: type, field: str, key: str, meaning: str, **options) -> "Setting":
+        default = getattr(target, field)  # a dataclass field's default
+        return cls(key, type(default), default, meaning, feeds=(target, field), **options)
+
+    @property
+    def env_name(self) -> str:
+        return self.env or f"PERFBOARD_{self.key}"
+
+    def read(self, environ) -> object:
+        raw = environ.get(self.env_name)
+        if raw is None or not raw.strip():
+            value = self.default
+        elif self.type is bool:
+            value = raw.strip().lower() in {"1", "true", "yes", "on"}
+        else:
+            try:
+                value = self.type(raw.strip())
+            except ValueError:
+                raise ImproperlyConfigured(f"{self.env_name} must be {self.type.__name__}, not {raw!r}") from None
+        if self.choices and value not in self.choices:
+            raise ImproperlyConfigured(f"{self.env_name} must be one of {', '.join(map(str, self.choices))}, "
+                                       f"not {value!r}")
+        return value
+
+
+# Every PERFBOARD key, once. README's Settings section points here; tests/test_settings.py fails when code reads a key
+# that is not in this table.
+PERFBOARD_SETTINGS = (
+    # Ingest (POST /api/v1/runs). Per-run limits (1,000 runs a batch, 10,000 predictions a run) are the wire
+    # contract: collector/schema.py.
+    Setting("MAX_UPLOAD_BYTES", int, 64 * 1024 * 1024, "largest upload body; larger ones are answered 413"),
+    # Compute-unit policy (GET /api/v1/policy, the policy pages; docs/compute-units.md; PolicySettings explains each).
+    Setting.feeding(PolicySettings, "min_runs", "MIN_RUNS",
+                    "runs a (device or chip, compute units) cell needs to carry a policy; fewer: under-sampled"),
+    Setting.feeding(PolicySettings, "max_failure_rate", "MAX_FAILURE_RATE",
+                    "highest observed failure rate of an eligible compute unit"),
+    Setting.feeding(PolicySettings, "default_compute_units", "POLICY_DEFAULT_COMPUTE_UNITS",
+                    "the unit answered when neither a device nor its chip has enough evidence",
+                    choices=COMPUTE_UNITS),
+    Setting.feeding(PolicySettings, "confidence", "POLICY_CONFIDENCE", "level of the policy's failure-rate intervals"),
+    Setting("POLICY_PREDICTIONS_PER_SESSION", int, 100,
+            "the workload priced when a request names none: predictions per model load"),
+    # Variant A/B (the cold-start page; ComparisonSettings).
+    Setting("AB_MAX_RUNS", int, 20_000, "newest successful runs a variant comparison reads at most"),
+    Setting.feeding(ComparisonSettings, "min_runs", "COMPARISON_MIN_RUNS", "runs a variant needs to be compared"),
+    Setting.feeding(ComparisonSettings, "confidence", "COMPARISON_CONFIDENCE",
+                    "level of a variant comparison's bootstrap interval"),
+    Setting.feeding(ComparisonSettings, "n_resamples", "COMPARISON_RESAMPLES",
+                    "bootstrap resamples of a variant comparison"),
+    # Regression detection (alerts.check; DetectionSettings explains each and the benchmarks behind the defaults).
+    Setting.feeding(DetectionSettings, "min_effect", "MIN_EFFECT",
+                    "smallest relative change of a median worth an alert"),
+    Setting.feeding(DetectionSettings, "alpha", "ALPHA", "significance level of a chip's own series"),
+    Setting.feeding(DetectionSettings, "drilldown_alpha", "DETECTION_DRILLDOWN_ALPHA",
+                    "significance level of the finer device and OS-cohort series", env="PERFBOARD_DRILLDOWN_ALPHA"),
+    Setting.feeding(DetectionSettings, "min_runs_per_window", "DETECTION_MIN_RUNS",
+                    "runs the baseline and the current window each need before a test"),
+    Setting.feeding(DetectionSettings, "max_baseline_runs", "DETECTION_MAX_BASELINE_RUNS",
+                    "runs before the version under test that form its baseline, at most"),
+    Setting.feeding(DetectionSettings, "max_current_runs", "DETECTION_MAX_CURRENT_RUNS",
+                    "runs from the version under test on that form its window, at most"),
+    Setting.feeding(DetectionSettings, "location_margin", "DETECTION_LOCATION_MARGIN",
+                    "how much better a split must fit than all others for an alert to name its version"),
+    Setting.feeding(DetectionSettings, "shared_unit_alpha", "DETECTION_SHARED_UNIT_ALPHA",
+                    "level at which a unit's own runs confirm a slowdown shared by all units of a chip"),
+    Setting.feeding(DetectionSettings, "crash_alpha", "DETECTION_CRASH_ALPHA",
+                    "significance level of the failure-rate test (one-sided Fisher)"),
+    Setting.feeding(DetectionSettings, "min_failure_rate_ratio", "DETECTION_MIN_FAILURE_RATE_RATIO",
+                    "smallest multiple of the baseline's failure rate worth an alert"),
+    Setting.feeding(DetectionSettings, "max_failure_baseline_runs", "DETECTION_MAX_FAILURE_BASELINE_RUNS",
+                    "runs the failure-rate baseline reads at most"),
+    Setting.feeding(DetectionSettings, "min_placement_share_drop", "MIN_PLACEMENT_SHARE_DROP",
+                    "fall of the Neural Engine share that makes a placement shift an alert (0: any op leaving it)"),
+    # Notifications and their tasks (alerts.tasks: Celery's retry_backoff, whole seconds).
+    Setting("WEBHOOK_PRIVATE_ADDRESSES", bool, DEBUG,
+            "allow webhooks to loopback, private and link-local addresses (members choose the URL: off in "
+            "production)"),
+    Setting("RETRY_BASE_SECONDS", int, 10, "first retry delay of a failing task; doubled each retry, jittered"),
+    Setting("RETRY_MAX_SECONDS", int, 3600, "longest retry delay of a failing task"),
+    Setting("RETRY_MAX_RETRIES", int, 8, "retries of a failing task before it fails for good"),
+    # Dashboard rollups (dashboard/rollups.py).
+    Setting("DASHBOARD_ROLLUP_MAX_AGE", float, 60.0,
+            "seconds a version's page aggregates are kept before runs that arrived since are added in"),
+    Setting("DASHBOARD_ROLLUP_REFRESH_SECONDS", float, 300.0,
+            "seconds between Celery beat's refreshes of stale rollups"),
+    # Queueing from a web request (perfboard.celery.publish): one attempt, bounded; the page then says what was not
+    # queued.
+    Setting("BROKER_PUBLISH_TIMEOUT", float, 2.0, "seconds a web request waits to connect to the broker and to send"),
+    # Profiling (profiling/jobs.py).
+    Setting("PROFILING_REQUEUE_AFTER_SECONDS", float, 120.0,
+            "seconds after its upload a job that could not be queued is queued again by Celery beat"),
+    Setting("PROFILING_MACOS_WORKERS", bool, False, "a macOS worker consumes queue 'macos' and measures on devices"),
+    Setting.feeding(Limits, "max_upload_bytes", "PROFILING_MAX_UPLOAD_BYTES", "largest model upload"),
+    Setting.feeding(Limits, "max_uncompressed_bytes", "PROFILING_MAX_UNCOMPRESSED_BYTES",
+                    "largest uncompressed size of an uploaded archive"),
+)
+PERFBOARD = {s.key: s.read(os.environ) for s in PERFBOARD_SETTINGS}
+
 # Celery: with no broker configured, tasks run in-process so `make run` needs no Redis.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL or None)
@@ -192,7 +312,7 @@ CELERY_BEAT_SCHEDULE = {
     "check-regressions": {"task": "alerts.check_regressions", "schedule": 3600.0},  # hourly
     # dashboard/rollups.py: pages stay fast and current without making a viewer wait for a recompute
     "refresh-dashboard-rollups": {"task": "dashboard.refresh_stale_rollups",
-                                  "schedule": env_float("PERFBOARD_DASHBOARD_ROLLUP_REFRESH_SECONDS", 300.0)},
+                                  "schedule": PERFBOARD["DASHBOARD_ROLLUP_REFRESH_SECONDS"]},
     # profiling/jobs.py: uploads whose job could not be queued (broker down) are queued again once it is back
     "requeue-profiling-jobs": {"task": "profiling.requeue_unqueued_jobs", "schedule": 60.0},
 }
@@ -201,42 +321,6 @@ EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.conso
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "perfboard@localhost")
-
-PERFBOARD = {
-    # Ingest limits (POST /api/v1/runs).
-    "MAX_UPLOAD_BYTES": env_int("PERFBOARD_MAX_UPLOAD_BYTES", 64 * 1024 * 1024),
-    # (Per-run limits — 1,000 runs a batch, 10,000 predictions a run — are the wire contract: collector/schema.py.)
-    # A (device, compute units) cell with fewer runs is shown as under-sampled and cannot carry a policy.
-    "MIN_RUNS": env_int("PERFBOARD_MIN_RUNS", 10),
-    # Policy gate: a unit is eligible when its observed failure rate is at most this.
-    "MAX_FAILURE_RATE": env_float("PERFBOARD_MAX_FAILURE_RATE", 0.005),
-    # Compute-unit policy (GET /api/v1/policy, the policy pages; docs/compute-units.md): the workload priced when a
-    # request names none (predictions per model load), and the unit answered when neither a device nor its chip has
-    # enough evidence (cpuAndGPU never compiles for the Neural Engine; cpuOnly always ends the fallback chain).
-    "POLICY_PREDICTIONS_PER_SESSION": env_int("PERFBOARD_POLICY_PREDICTIONS_PER_SESSION", 100),
-    "POLICY_DEFAULT_COMPUTE_UNITS": os.environ.get("PERFBOARD_POLICY_DEFAULT_COMPUTE_UNITS", "cpuAndGPU"),
-    # Variant A/B on the cold-start page reads at most this many of the newest successful runs (values, not medians).
-    "AB_MAX_RUNS": env_int("PERFBOARD_AB_MAX_RUNS", 20_000),
-    # Regression detection: smallest relative change worth an alert, and the significance levels of a chip's own
-    # series and of the finer device and OS-cohort series (insights.settings.DetectionSettings explains both).
-    "MIN_EFFECT": env_float("PERFBOARD_MIN_EFFECT", 0.05),
-    "ALPHA": env_float("PERFBOARD_ALPHA", 0.005),
-    "DETECTION_DRILLDOWN_ALPHA": env_float("PERFBOARD_DRILLDOWN_ALPHA", 0.001),
-    # Webhooks to loopback, private and link-local addresses: refused in production (DEBUG=0), since project members
-    # choose the URL and the worker would otherwise POST into the internal network; allowed for local development.
-    "WEBHOOK_PRIVATE_ADDRESSES": env_bool("PERFBOARD_WEBHOOK_PRIVATE_ADDRESSES", DEBUG),
-    "RETRY_BASE_SECONDS": env_float("PERFBOARD_RETRY_BASE_SECONDS", 10.0),  # task retries: base * 2**n, jittered
-    # Dashboard: a model version's page aggregates (dashboard/rollups.py) are recomputed when runs of that version
-    # arrived since, but at most once per this many seconds; meanwhile pages show them with the time they were made.
-    "DASHBOARD_ROLLUP_MAX_AGE": env_float("PERFBOARD_DASHBOARD_ROLLUP_MAX_AGE", 60),
-    # Queueing a task from a web request (perfboard.celery.publish): at most this many seconds to connect to the
-    # broker and to send, one attempt. A broker that is down costs a page this long at most; the page then says the
-    # work was not queued (the dashboard shows its older aggregates, an upload's job waits for the next line's retry).
-    "BROKER_PUBLISH_TIMEOUT": env_float("PERFBOARD_BROKER_PUBLISH_TIMEOUT", 2.0),
-    # Profiling jobs still queued without a task this many seconds after their upload (the broker was unreachable)
-    # are queued again by Celery beat (profiling.requeue_unqueued_jobs, every minute).
-    "PROFILING_REQUEUE_AFTER_SECONDS": env_float("PERFBOARD_PROFILING_REQUEUE_AFTER_SECONDS", 120),
-}
 
 LOGGING = {
     "version": 1,

@@ -14,9 +14,9 @@ from rest_framework.views import APIView
 from collector.auth import PolicyReader, visible_projects
 from collector.models import ModelVersion
 from insights.vocabulary import COMPUTE_UNITS, LOAD_KINDS
+from perfboard.conf import policy_settings
 
-from .evidence import (default_policy, default_predictions_per_session, policy_for_device, policy_settings,
-                       policy_table)
+from .evidence import default_policy, default_predictions_per_session, policy_for_device, policy_table
 
 MAX_PREDICTIONS_PER_SESSION = 10_000_000
 

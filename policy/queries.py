@@ -7,7 +7,6 @@ over at most ``PERFBOARD["AB_MAX_RUNS"]`` of the newest successful runs.
 """
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db.models import Count, F, FloatField, Value
 from django.db.models.functions import Coalesce
 
@@ -18,10 +17,10 @@ from insights.comparison import compare_variants
 from insights.policy import Policy, UnitAssessment, break_even_predictions
 from insights.settings import ComparisonSettings
 from insights.vocabulary import COMPUTE_UNITS, LOAD_KINDS, OK
+from perfboard.conf import comparison_settings, perfboard_setting
 
 from .figures import Crossing, SessionLine, StageRow, VariantRow
 
-DEFAULT_AB_MAX_RUNS = 20_000
 # What an A/B comparison measures, in the user's words: (label, the stages summed, the stages a run must have).
 # Decrypt and compile are optional (only in-memory loads decrypt; cached loads do not compile).
 AB_METRICS = {
@@ -125,7 +124,7 @@ def cold_start_rows(runs) -> list[StageRow]:
 # --- variant A/B ------------------------------------------------------------------------------------------------
 
 def ab_max_runs() -> int:
-    return int(settings.PERFBOARD.get("AB_MAX_RUNS", DEFAULT_AB_MAX_RUNS))
+    return int(perfboard_setting("AB_MAX_RUNS"))
 
 
 def default_baseline(variants: list[str]) -> str:
@@ -146,13 +145,14 @@ class VariantComparisons:
 
 
 def variant_comparisons(runs, metric: str, baseline: str | None = None,
-                        conf: ComparisonSettings = ComparisonSettings()) -> VariantComparisons:
+                        conf: ComparisonSettings | None = None) -> VariantComparisons:
     """Each variant against the baseline variant, per (compute units, load kind), on one metric of successful runs.
 
     One query reads the metric of at most ``ab_max_runs()`` of the newest successful runs (the values themselves:
     a rank test and a bootstrap need them). Comparisons need at least 2 runs on each side; fewer than
-    ``conf.min_runs`` are shown as "too few runs".
+    ``conf.min_runs`` are shown as "too few runs" (``conf``: PERFBOARD's COMPARISON_* unless given).
     """
+    conf = conf or comparison_settings()
     _, columns, required = AB_METRICS[metric]
     needed = [columns.index(c) for c in required]
     limit = ab_max_runs()

@@ -12,9 +12,10 @@ from django.urls import reverse
 from dashboard.context import dashboard_context
 from dashboard.figures.common import percent, to_html
 from insights.vocabulary import COMPUTE_UNITS, LOAD_KINDS
+from perfboard.conf import policy_settings
 
 from . import figures, queries
-from .evidence import default_predictions_per_session, policy_settings, policy_table
+from .evidence import default_predictions_per_session, policy_table
 
 MAX_PREDICTIONS_PER_SESSION = 10_000_000
 DEVICE_SETS = {"measured": "devices with runs", "catalogue": "every catalogue device (as exported)"}

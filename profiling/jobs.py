@@ -10,7 +10,6 @@ import os
 import shutil
 import tempfile
 import uuid
-from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from collector.models import ModelVersion
+from perfboard.conf import perfboard_setting, upload_limits
 
 from . import device
 from .compress import METHODS
@@ -25,7 +25,6 @@ from .convert import TARGETS, InputSpec, error_message
 from .errors import ConversionError, ModelInputError, UploadRejected
 from .models import Artifact, ProfilingJob
 from .uploads import MLMODEL, MLPACKAGE, store_upload
-from .ziputil import DEFAULT_LIMITS, Limits
 
 log = logging.getLogger(__name__)
 RUN_NAMESPACE = uuid.UUID("6f1d1c1e-4a8e-4b43-9d55-3f0c2b7f5e11")  # run_ids of device measurements
@@ -36,11 +35,8 @@ def media_path(relative: str) -> str:
 
 
 def macos_workers_enabled() -> bool:
-    """A macOS worker consumes queue 'macos' (PERFBOARD['PROFILING_MACOS_WORKERS'] or env)."""
-    conf = getattr(settings, "PERFBOARD", {}).get("PROFILING_MACOS_WORKERS")
-    if conf is None:
-        conf = os.environ.get("PERFBOARD_PROFILING_MACOS_WORKERS", "").lower() in ("1", "true", "yes")
-    return bool(conf)
+    """A macOS worker consumes queue 'macos' (PERFBOARD['PROFILING_MACOS_WORKERS'])."""
+    return bool(perfboard_setting("PROFILING_MACOS_WORKERS"))
 
 
 def _validate_options(input_kind, input_shapes, deployment_target, compression):
@@ -55,16 +51,6 @@ def _validate_options(input_kind, input_shapes, deployment_target, compression):
     if input_kind == "torchscript" and not shapes:
         raise UploadRejected("a TorchScript model needs its input shapes, e.g. [[1, 3, 224, 224]]")
     return [{"name": s.name, "shape": list(s.shape)} for s in shapes]
-
-
-def upload_limits() -> Limits:
-    """Upload limits, overridable by PERFBOARD["PROFILING_MAX_UPLOAD_BYTES"] / ["PROFILING_MAX_UNCOMPRESSED_BYTES"]."""
-    conf = getattr(settings, "PERFBOARD", {})
-    return replace(
-        DEFAULT_LIMITS,
-        max_upload_bytes=conf.get("PROFILING_MAX_UPLOAD_BYTES", DEFAULT_LIMITS.max_upload_bytes),
-        max_uncompressed_bytes=conf.get("PROFILING_MAX_UNCOMPRESSED_BYTES", DEFAULT_LIMITS.max_uncompressed_bytes),
-    )
 
 
 def create_job(project, fileobj, filename, *, model_name, version, input_shapes=None, deployment_target="iOS17",
@@ -135,7 +121,7 @@ def requeue_unqueued(older_than: float | None = None) -> int:
     queued. Stops at the first failure: the broker is still down, and the next run tries again. A job that has a task
     id is left alone (its task is in the queue or running; a second one would run it twice)."""
     if older_than is None:
-        older_than = float(settings.PERFBOARD["PROFILING_REQUEUE_AFTER_SECONDS"])
+        older_than = float(perfboard_setting("PROFILING_REQUEUE_AFTER_SECONDS"))
     cutoff = timezone.now() - timedelta(seconds=older_than)
     waiting = ProfilingJob.objects.filter(status=ProfilingJob.QUEUED, task_id="", created_at__lte=cutoff)
     queued = 0

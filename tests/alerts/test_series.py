@@ -4,9 +4,10 @@ from dataclasses import replace
 
 import pytest
 
-from alerts.check import check_project, detection_settings
+from alerts.check import check_project
 from alerts.models import Alert
 from insights.regressions import find_placement_shifts, find_regressions
+from perfboard.conf import detection_settings
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from collector.models import Project, RunnerToken
-from policy.evidence import policy_settings
+from perfboard.conf import policy_settings
 
 from .conftest import runs_of
 
