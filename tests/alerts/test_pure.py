@@ -1,10 +1,11 @@
-"""Pieces without a database: evidence figures, the retry backoff and the task wrapper's non-retryable list."""
+"""Pieces without a database: evidence figures, the tasks' retry options and their non-retryable list."""
 from datetime import datetime, timedelta, timezone
 
 from django.core.exceptions import ObjectDoesNotExist
 
 from alerts import figures, tasks
-from alerts.notify import signature
+from alerts.notify import DeliveryRefused, signature
+from perfboard.conf import perfboard_setting
 
 
 def test_timing_evidence_draws_both_windows_and_their_medians():
@@ -28,27 +29,32 @@ def test_rate_and_placement_evidence():
     assert list(placement.data[0].y) == [1.0, 0.5]
 
 
-def test_backoff_grows_exponentially_with_jitter_and_a_cap(settings):
-    settings.PERFBOARD = {**settings.PERFBOARD, "RETRY_BASE_SECONDS": 10.0, "RETRY_MAX_SECONDS": 300.0}
-    for retries, full in ((0, 10), (1, 20), (3, 80), (10, 300)):
-        delays = [tasks.backoff(retries) for _ in range(200)]
-        assert all(full / 2 <= d <= full for d in delays)
-        assert len({round(d, 6) for d in delays}) > 100  # jittered, not one value
+def test_tasks_retry_with_celerys_own_options():
+    for task in (tasks.check_regressions, tasks.deliver_webhook, tasks.send_alert_email):
+        assert task.autoretry_for == (Exception,) and task.dont_autoretry_for == tasks.NON_RETRYABLE_EXCEPTIONS
+        assert (task.retry_backoff, task.retry_backoff_max, task.retry_jitter, task.max_retries) == (
+            perfboard_setting("RETRY_BASE_SECONDS"), perfboard_setting("RETRY_MAX_SECONDS"), True,
+            perfboard_setting("RETRY_MAX_RETRIES"))
+        assert task.acks_late and task.reject_on_worker_lost
+    assert ObjectDoesNotExist in tasks.NON_RETRYABLE_EXCEPTIONS and DeliveryRefused in tasks.NON_RETRYABLE_EXCEPTIONS
 
 
-def test_non_retryable_errors_fail_at_once(monkeypatch):
+def test_non_retryable_errors_fail_at_once_and_others_are_retried(monkeypatch):
     calls = []
-
-    @tasks.retryable_task("alerts.tests.flaky")
-    def flaky(error):
-        calls.append(error)
-        raise {"gone": ObjectDoesNotExist, "bad": ValueError}[error]("no")
 
     from perfboard.celery import app
 
+    @app.task(name="alerts.tests.flaky", **tasks.RETRY)
+    def flaky(error):
+        calls.append(error)
+        raise {"gone": ObjectDoesNotExist, "bad": ValueError, "down": ConnectionError}[error]("no")
+
     monkeypatch.setitem(app.conf, "task_eager_propagates", False)
+    monkeypatch.setattr(flaky, "max_retries", 2)
     assert flaky.apply(args=["gone"]).failed() and flaky.apply(args=["bad"]).failed()
     assert calls == ["gone", "bad"]  # once each: no retry
+    assert flaky.apply(args=["down"], throw=False).failed()
+    assert calls[2:] == ["down"] * 3  # the first attempt and two retries
 
 
 def test_signature_is_hmac_sha256_of_the_body():

@@ -43,7 +43,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from alerts.check import RUN_COLUMNS, _fingerprint, _plans, detection_settings
+from alerts.check import RUN_COLUMNS, _fingerprint, _plans
 from alerts.models import Alert, CheckState, fingerprint
 from benchmarks.fleet import GROUND_TRUTH, generate
 from collector.bulk import CHUNK
@@ -51,6 +51,7 @@ from collector.ingest import store_runs
 from collector.models import Project, Run
 from collector.schema import RunIn
 from insights.regressions import find_placement_shifts, find_regressions
+from perfboard.conf import detection_settings
 
 pytestmark = [
     pytest.mark.celery_worker,
@@ -357,7 +358,7 @@ def test_worker_killed_mid_check_loses_nothing(killable, kill_point):
 
     assert answer == [{"project": project.slug, "groups": 2, "findings": answer[0]["findings"],
                        "created": 0 if kill_point == "notifying" else len(expected), "updated": 0,
-                       "withdrawn": 0}]
+                       "withdrawn": 0, "error": None}]
     assert_rerun_complete(project, expected, started_at, killed_at)
     print(f"\n{kill_point}: check started {t_started - t_sent:.1f} s after sending, killed {t_killed - t_started:.1f} s"
           f" into it, re-run done {t_done - t_killed:.1f} s after the kill; {len(expected)} alerts", end=" ")
@@ -377,6 +378,6 @@ def test_pool_child_killed_mid_check_is_run_again_by_its_worker(killable):
     answer = killable.rerun_result(result)
 
     assert answer == [{"project": project.slug, "groups": 2, "findings": answer[0]["findings"],
-                       "created": len(expected), "updated": 0, "withdrawn": 0}]
+                       "created": len(expected), "updated": 0, "withdrawn": 0, "error": None}]
     assert_rerun_complete(project, expected, started_at, killed_at)
     assert worker.proc.poll() is None and "WorkerLostError" in worker.log.read_text(errors="replace")
