@@ -63,11 +63,17 @@ class ApiFilterSet(django_filters.FilterSet):
 
     def is_valid(self):
         valid = super().is_valid()
-        for name in self.filters:
-            if "" in self.data.getlist(name) and name not in self.form.errors:
-                self.form.add_error(name, "must not be blank: leave the parameter out for any value")
+        for name, messages in blank_parameters(self.data, self.filters).items():
+            if name not in self.form.errors:
+                self.form.add_error(name, messages)
                 valid = False
         return valid
+
+
+def blank_parameters(query, names) -> dict[str, list[str]]:
+    """{name: [message]} for each of ``names`` the query gives blank: the API's rule for every endpoint."""
+    return {name: ["must not be blank: leave the parameter out for any value"]
+            for name in names if any(not value.strip() for value in query.getlist(name))}
 
 
 def without_blanks(query):

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from collector.auth import ProjectReader, visible_projects
-from collector.filters import StrictBooleanField
+from collector.filters import StrictBooleanField, blank_parameters
 from collector.models import Device, ModelVersion
 from insights.vocabulary import COMPUTE_UNITS, METRICS, SOURCES
 
@@ -24,25 +24,54 @@ from .filters import Filters
 from .queries import STATS_QUANTILES, Scope, device_unit_stats, min_runs, resolve_scope
 
 
+FILTER_PARAMETERS = [
+    OpenApiParameter("device", str, description="hardware identifier, e.g. iPhone15,2 (one Perfboard knows)"),
+    OpenApiParameter("chip", str, description="chip, e.g. A16 Bionic"),
+    OpenApiParameter("compute_units", str, many=True, enum=list(COMPUTE_UNITS), explode=True,
+                     description="repeat for several"),
+    OpenApiParameter("os_min", int, description="lowest OS major version"),
+    OpenApiParameter("os_max", int, description="highest OS major version"),
+    OpenApiParameter("source", str, enum=list(SOURCES)),
+    OpenApiParameter("variant", str, description="the runs' variant (\"none\": runs without one)"),
+    OpenApiParameter("started_after", OpenApiTypes.DATETIME, description="runs started at or after (ISO 8601)"),
+    OpenApiParameter("started_before", OpenApiTypes.DATETIME, description="runs started before (ISO 8601)"),
+]
+COVERAGE_SCOPE = [
+    OpenApiParameter("project", str, description="project slug (a runner token reads its own project)"),
+    OpenApiParameter("model", str, description="model name; default: every model of the project"),
+    OpenApiParameter("version", str, description="model version; default: every version of the model"),
+    OpenApiParameter("under_sampled", bool, description="only cells with fewer runs than min_runs"),
+]
+COVERAGE_PARAMETERS = {p.name for p in COVERAGE_SCOPE + FILTER_PARAMETERS}
+
+
+def parameter_errors(query, filters: Filters, names) -> dict[str, list[str]]:
+    """{parameter: [messages]} of the pages' filters that do not parse, and of ``names`` given blank."""
+    errors: dict[str, list[str]] = {}
+    for error in filters.errors:
+        name, _, message = error.partition(": ")
+        errors.setdefault(name, []).append(message)
+    for name, messages in blank_parameters(query, names).items():
+        errors.setdefault(name, messages)
+    return errors
+
+
 class Coverage(APIView):
     permission_classes = [ProjectReader]
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("project", str, description="project slug (a runner token reads its own project)"),
-            OpenApiParameter("model", str, description="model name; default: every model of the project"),
-            OpenApiParameter("version", str, description="model version; default: every version of the model"),
-            OpenApiParameter("under_sampled", bool, description="only cells with fewer runs than min_runs"),
-            OpenApiParameter("device", str), OpenApiParameter("chip", str), OpenApiParameter("os_min", int),
-            OpenApiParameter("os_max", int), OpenApiParameter("compute_units", str, many=True),
-            OpenApiParameter("source", str, enum=["lab", "field"]), OpenApiParameter("variant", str),
-        ],
+        parameters=COVERAGE_SCOPE + FILTER_PARAMETERS,
         responses={200: {"type": "object"}},
     )
     def get(self, request):
         filters = Filters.from_query(request.query_params)
-        if filters.errors:
-            return Response({"detail": "invalid filters", "errors": list(filters.errors)}, status=400)
+        errors = parameter_errors(request.query_params, filters, COVERAGE_PARAMETERS)
+        try:
+            under_sampled = StrictBooleanField().clean(request.query_params.get("under_sampled"))
+        except ValidationError as exc:
+            errors.setdefault("under_sampled", exc.messages)
+        if errors:
+            return Response(errors, status=400)
         scope = resolve_scope(visible_projects(request), filters)
         if scope.project is None:
             return Response({"detail": "no such project"}, status=404)
@@ -50,10 +79,6 @@ class Coverage(APIView):
             return Response({"detail": "no such model version"}, status=404)
         span = "version" if filters.version else ("model" if filters.model else "project")
         cells = rollups.coverage(scope, span)
-        try:
-            under_sampled = StrictBooleanField().clean(request.query_params.get("under_sampled"))
-        except ValidationError as exc:
-            return Response({"under_sampled": exc.messages}, status=400)
         if under_sampled:
             cells = [c for c in cells if c.under_sampled]
         # Most needed first: what a lab runner should benchmark next.
@@ -105,18 +130,6 @@ STATS_EXAMPLE = {"model": "face-retouch", "version": "3.2.0", "metric": "load_co
                  "rows": [{"chip": "A16 Bionic", "compute_units": "all", "runs": 412, "failures": 3,
                            "failure_rate": 0.0073, "timed_runs": 380, "median": 1430.0, "p10": 1290.0,
                            "p90": 1610.0}]}
-FILTER_PARAMETERS = [
-    OpenApiParameter("device", str, description="hardware identifier, e.g. iPhone15,2 (one Perfboard knows)"),
-    OpenApiParameter("chip", str, description="chip, e.g. A16 Bionic"),
-    OpenApiParameter("compute_units", str, many=True, enum=list(COMPUTE_UNITS), explode=True,
-                     description="repeat for several"),
-    OpenApiParameter("os_min", int, description="lowest OS major version"),
-    OpenApiParameter("os_max", int, description="highest OS major version"),
-    OpenApiParameter("source", str, enum=list(SOURCES)),
-    OpenApiParameter("variant", str, description="the runs' variant (\"none\": runs without one)"),
-    OpenApiParameter("started_after", OpenApiTypes.DATETIME, description="runs started at or after (ISO 8601)"),
-    OpenApiParameter("started_before", OpenApiTypes.DATETIME, description="runs started before (ISO 8601)"),
-]
 
 STATS_PARAMETERS = {*StatsQuery().fields, *(p.name for p in FILTER_PARAMETERS)}
 
@@ -171,13 +184,8 @@ class Stats(APIView):
         query = StatsQuery(data=request.query_params)
         errors = {} if query.is_valid() else dict(query.errors)
         filters = Filters.from_query(request.query_params)
-        for error in filters.errors:
-            name, _, message = error.partition(": ")
-            errors.setdefault(name, []).append(message)
-        for name, values in request.query_params.lists():
-            # A script that sends a parameter blank meant something: reading it as "any" would answer another question.
-            if name in STATS_PARAMETERS and any(not v.strip() for v in values) and name not in errors:
-                errors[name] = ["must not be blank: leave the parameter out for any value"]
+        for name, messages in parameter_errors(request.query_params, filters, STATS_PARAMETERS).items():
+            errors.setdefault(name, messages)
         if not errors and filters.device and not Device.objects.filter(identifier=filters.device).exists():
             errors["device"] = [f"unknown device {filters.device!r}"]
         if errors:

@@ -17,7 +17,8 @@ from django import forms
 from django_filters.fields import IsoDateTimeField
 
 from collector.filters import run_time
-from collector.models import COMPUTE_UNITS, SOURCES, choices
+from collector.models import choices
+from insights.vocabulary import COMPUTE_UNITS, SOURCES
 
 
 class FilterForm(forms.Form):

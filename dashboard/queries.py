@@ -5,26 +5,21 @@ through the one evidence query (`collector.evidence.gather`: runs and failures o
 successful runs only), as the policy's evidence and GET /api/v1/stats do; no function here loads all runs into
 Python, and each issues a fixed number of queries whatever the number of runs.
 """
-import re
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db.models import Count, F, Q
 
 from collector.evidence import MEDIAN, Evidence, Timing, gather
 from collector.models import Device, ModelVersion, Project, Run
-from insights.vocabulary import COMPUTE_UNITS, FAILURE_STATUSES, LAUNCH_STAGES, LOAD_KINDS, LOAD_METRICS, Metric
+from insights.vocabulary import (COMPUTE_UNITS, FAILURE_STATUSES, LAUNCH_STAGES, LOAD_KINDS, LOAD_METRICS, Metric,
+                                 version_key)
+from perfboard.conf import perfboard_setting
 
 from .filters import Filters
 
 
-def version_key(version: str):
-    """Sorts "3.10.0" after "3.9.1"; non-numeric parts sort as text after numbers."""
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-+]", version))
-
-
 def min_runs() -> int:
-    return settings.PERFBOARD["MIN_RUNS"]
+    return perfboard_setting("MIN_RUNS")
 
 
 @dataclass

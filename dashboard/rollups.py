@@ -22,14 +22,14 @@ range or a single device (and, for the daily series, coverage and fleet counts, 
 """
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Max, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from collector.evidence import Timing, gather
 from collector.models import Device, ModelVersion, Run
-from insights.vocabulary import METRICS
+from insights.vocabulary import COMPUTE_UNITS, METRICS
+from perfboard.conf import perfboard_setting
 from policy.marks import recommended_unit
 
 from .models import CellRollup, RollupState
@@ -44,7 +44,7 @@ SOURCES = ("", "lab", "field")  # "": lab and field together
 
 
 def max_age() -> float:
-    return float(settings.PERFBOARD.get("DASHBOARD_ROLLUP_MAX_AGE", 60))
+    return float(perfboard_setting("DASHBOARD_ROLLUP_MAX_AGE"))
 
 
 def applicable(filters, by_source: bool = True) -> bool:
@@ -253,8 +253,6 @@ def distribution_by_unit(model_version, filters, metric_key, by="chip"):
 
 def unit_timings(model_version, filters) -> list[UnitTimings]:
     """Like queries.unit_timings over the whole version (so not for a chip filter: see the caller)."""
-    from collector.models import COMPUTE_UNITS
-
     rows = {c.compute_units: c for c in CellRollup.objects.filter(model_version=model_version, level="version",
                                                                    source=filters.source or "")}
     out = []

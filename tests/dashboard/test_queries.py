@@ -52,10 +52,6 @@ def test_resolve_scope_defaults_and_unknown_project(demo):
     assert nothing.project is None and not nothing.runs().exists()
 
 
-def test_version_key_orders_numerically():
-    assert sorted(["3.10.0", "3.9.1", "3.9.0-beta"], key=queries.version_key) == ["3.9.0-beta", "3.9.1", "3.10.0"]
-
-
 def test_median_band_is_notch_interval():
     band = queries.median_band(10.0, 8.0, 12.0, 16)
     assert (band.low, band.high) == pytest.approx((10.0 - 1.57, 10.0 + 1.57))
