@@ -1,4 +1,7 @@
-"""Rollups recomputed off the request path when a Celery worker is configured (see dashboard/rollups.py)."""
+"""Rollups recomputed off the request path when a Celery worker is configured (see dashboard/rollups.py).
+
+Not retried: they only read and write the database, and a rollup whose refresh failed is still stale, so the next
+beat run (refresh_stale_rollups) or page view queues it again."""
 from celery import shared_task
 
 

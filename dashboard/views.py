@@ -1,12 +1,12 @@
 """Dashboard pages: thin views that glue filters (dashboard.filters), queries (dashboard.queries), presenters and
 figure builders (dashboard.figures). No statistics and no SQL here."""
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 
 from collector.auth import visible_projects
 from insights.vocabulary import METRICS
+from perfboard.conf import perfboard_setting
 from policy.marks import predictions_per_session
 
 from . import presenters, queries, rollups
@@ -54,9 +54,9 @@ def overview(request):
         fig = overview_figures.heatmap(rows, units, cells, title=presenters.OVERVIEW_TITLES[metric],
                                        min_runs=context["min_runs"],
                                        kind="rate" if metric == "crash_rate" else "time",
-                                       max_failure_rate=settings.PERFBOARD["MAX_FAILURE_RATE"])
+                                       max_failure_rate=perfboard_setting("MAX_FAILURE_RATE"))
         figure = to_html(fig, "overview-heatmap")
-    max_rate = settings.PERFBOARD["MAX_FAILURE_RATE"]
+    max_rate = perfboard_setting("MAX_FAILURE_RATE")
     hotspots = presenters.failure_hotspots(stats, max_rate)
     for h in hotspots:
         narrow = {"device": h["identifier"]} if h["identifier"] else {"chip": h["chip"]}
@@ -135,7 +135,7 @@ def versions(request):
                   + ("change of the median from the first version" if scale == "relative" else "median")
                   + f" and ~95% interval (hollow: fewer than {context['min_runs']} runs)",
             value_label=value_label, min_runs=context["min_runs"], relative=scale == "relative",
-            min_span=settings.PERFBOARD["MIN_EFFECT"]),
+            min_span=perfboard_setting("MIN_EFFECT")),
             "versions-panels")
         from_rollups = rollups.metric_by_day(scope, metric)
         by_day, starts = from_rollups if from_rollups is not None else queries.metric_by_day(scope, metric)

@@ -1,7 +1,8 @@
 """Every threshold the statistics use, in one place.
 
-Django settings feed these dataclasses later (``PolicySettings(**settings.PERFBOARD_POLICY)``); until then the
-defaults below are the documented behaviour. Nothing else in ``insights`` hard-codes a threshold.
+The field defaults below are the documented behaviour and the defaults of the PERFBOARD keys that feed them
+(perfboard/settings.py declares each key once, perfboard/conf.py builds these objects). Nothing else in ``insights``
+hard-codes a threshold.
 """
 
 from dataclasses import dataclass
@@ -77,8 +78,6 @@ class DetectionSettings:
         control seed 2: 22% -> 31% of ~300 runs, p = 0.0099).
     max_failure_baseline_runs: the failure-rate baseline reaches further back than the timing one: failures are
         rare, and 24 clean runs cannot show that 20% of 30 is new (Fisher p = 0.02), 500 can.
-    max_failure_rate: not read by the detector; ``alerts.check`` still sets it from ``PERFBOARD['MAX_FAILURE_RATE']``
-        (remove it with that adapter, issue 15).
     min_placement_share_drop: fall of the Neural Engine share (of ops or of estimated cost) that makes a placement
         shift an alert; 0 means any op that leaves the Neural Engine counts.
     """
@@ -94,7 +93,6 @@ class DetectionSettings:
     crash_alpha: float = 0.01
     min_failure_rate_ratio: float = 1.5
     max_failure_baseline_runs: int = 500
-    max_failure_rate: float = 0.005
     min_placement_share_drop: float = 0.0
 
 

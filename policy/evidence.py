@@ -13,8 +13,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q
 
 from collector.evidence import gather
@@ -22,35 +20,18 @@ from collector.models import Device, ModelVersion, Run
 from insights.policy import Policy, UnitEvidence, recommend_compute_units
 from insights.settings import PolicySettings
 from insights.vocabulary import COMPUTE_UNITS, LOAD_METRICS
+from perfboard.conf import perfboard_setting, policy_settings
 
-# Documented defaults of the PERFBOARD keys this module reads (perfboard/settings.py may override them).
-DEFAULT_PREDICTIONS_PER_SESSION = 100
 # What the policy prices a session with: every load kind's load, the first prediction, the warm prediction.
 POLICY_METRICS = (*(m.key for m in LOAD_METRICS.values()), "first_prediction", "prediction")
 
 
 # --- settings ---------------------------------------------------------------------------------------------------
 
-def policy_settings() -> PolicySettings:
-    """``insights`` thresholds from ``settings.PERFBOARD`` (MIN_RUNS, MAX_FAILURE_RATE, POLICY_DEFAULT_COMPUTE_UNITS).
-    """
-    conf = settings.PERFBOARD
-    base = PolicySettings()
-    default = conf.get("POLICY_DEFAULT_COMPUTE_UNITS", base.default_compute_units)
-    if default not in COMPUTE_UNITS:
-        raise ImproperlyConfigured(f"PERFBOARD['POLICY_DEFAULT_COMPUTE_UNITS'] must be one of "
-                                   f"{', '.join(COMPUTE_UNITS)}, not {default!r}")
-    return PolicySettings(
-        min_runs=int(conf.get("MIN_RUNS", base.min_runs)),
-        max_failure_rate=float(conf.get("MAX_FAILURE_RATE", base.max_failure_rate)),
-        default_compute_units=default,
-        final_fallback=base.final_fallback,
-        confidence=base.confidence,
-    )
-
-
 def default_predictions_per_session() -> int:
-    return int(settings.PERFBOARD.get("POLICY_PREDICTIONS_PER_SESSION", DEFAULT_PREDICTIONS_PER_SESSION))
+    """The workload priced when a request names none (PERFBOARD POLICY_PREDICTIONS_PER_SESSION); the thresholds are
+    perfboard.conf.policy_settings()."""
+    return int(perfboard_setting("POLICY_PREDICTIONS_PER_SESSION"))
 
 
 # --- evidence ---------------------------------------------------------------------------------------------------

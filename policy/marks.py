@@ -10,8 +10,9 @@ The inputs are the dashboard's per-unit stats (``dashboard.queries.UnitStats``: 
 from functools import lru_cache
 
 from insights.policy import recommend_compute_units
+from perfboard.conf import policy_settings
 
-from .evidence import default_predictions_per_session, policy_settings, unit_evidence
+from .evidence import default_predictions_per_session, unit_evidence
 
 # The overview's workload is the policy API's default one.
 predictions_per_session = default_predictions_per_session

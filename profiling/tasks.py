@@ -1,7 +1,8 @@
 """Celery tasks of profiling jobs. The work is in profiling.jobs; tasks only route it.
 
 run_profiling_job runs on any worker (default queue); measure_on_macos is routed to
-queue 'macos', consumed by a worker on a Mac.
+queue 'macos', consumed by a worker on a Mac. Neither is retried (unlike alerts.tasks, which talk to other
+servers): run_job and run_macos_steps record a failure on the job, and a conversion that failed would fail again.
 """
 from celery import shared_task
 
