@@ -5,6 +5,10 @@ green, 4x and more red), so each row reads as "which unit should this device use
 runs are written in every cell. Crash (failure) rates are coloured by the rate itself. A cell with fewer runs than
 `min_runs` is drawn grey with its sample count and "too few": shown, not coloured as if it were certain; for failure
 rates such a cell is pale red when it did fail, because a crash on few runs is still worth looking at.
+
+In a time matrix a unit that fails more often than the policy allows (``max_failure_rate``, the policy's gate) is
+never coloured on the speed scale, however fast it is: it gets a colour of its own (dark, framed in dotted red, its
+failure rate written first), is left out when the row's fastest unit is found, and so cannot look like the best choice.
 """
 import math
 from dataclasses import dataclass
@@ -14,6 +18,8 @@ from .common import UNDERSAMPLED_COLOR, figure, layout, ms, percent
 SPEED_SCALE = [[0.0, "#1a9850"], [0.25, "#a6d96a"], [0.5, "#fee08b"], [0.75, "#fc8d59"], [1.0, "#d73027"]]
 RATE_SCALE = [[0.0, "#ffffff"], [0.02, "#fde0dd"], [0.3, "#fa9fb5"], [1.0, "#a50f15"]]
 FEW_FAILING_COLOR = "#f6d5d5"
+FAILING_COLOR = "#3b2f3f"  # a unit failing above the policy's gate: outside the green-to-red speed scale
+FAILING_TEXT_COLOR = "#ffd7d7"
 MAX_SLOWDOWN = 4.0  # the colour scale saturates at 4x the fastest unit
 
 
@@ -34,9 +40,12 @@ def heatmap(rows: list[str], units: list[str], cells: dict, *, title: str, min_r
             kind: str = "time", max_failure_rate: float | None = None):
     """rows: device labels, top to bottom (oldest chip first); units: columns; cells: {(row, unit): Cell}.
 
-    kind "time": values in ms, coloured relative to the row's fastest sampled cell; a cell whose failure rate is
-    above `max_failure_rate` says so ("⚠ 31% failed"), so a fast but crashing unit does not look like a good choice.
+    kind "time": values in ms, coloured relative to the row's fastest sampled cell that does not fail too often; a
+    cell whose failure rate is above `max_failure_rate` (however many runs it has) is drawn in a trace of its own,
+    dark with a dotted red frame, its text led by "⚠ 31% failed", so a fast but crashing unit never looks like a good choice.
     kind "rate": values in [0, 1].
+    The traces, in order: enough runs (coloured), fewer than `min_runs` (grey), then for rates failures on few runs
+    (pale red) or for times units failing above `max_failure_rate` (dark).
     """
     if kind not in ("time", "rate"):
         raise ValueError("kind is 'time' or 'rate'")
@@ -44,9 +53,15 @@ def heatmap(rows: list[str], units: list[str], cells: dict, *, title: str, min_r
     few_z, few_text, few_hover = [], [], []
     failing_z, failing_text, failing_hover = [], [], []
     shapes = []
+
+    def fails_too_often(cell: Cell) -> bool:
+        return (kind == "time" and max_failure_rate is not None and cell.failure_rate is not None
+                and cell.failure_rate > max_failure_rate)
+
     for r, row in enumerate(rows):
         sampled = [cells[(row, u)].value for u in units
-                   if (row, u) in cells and cells[(row, u)].n >= min_runs and cells[(row, u)].value is not None]
+                   if (row, u) in cells and cells[(row, u)].n >= min_runs and cells[(row, u)].value is not None
+                   and not fails_too_often(cells[(row, u)])]
         best = min(sampled) if sampled and kind == "time" else None
         zs, ts, hs, fz, ft, fh, xz, xt, xh = [], [], [], [], [], [], [], [], []
         for c, unit in enumerate(units):
@@ -54,7 +69,17 @@ def heatmap(rows: list[str], units: list[str], cells: dict, *, title: str, min_r
             label = _value_text(cell, kind)
             interval = _interval_text(cell, kind)
             hover = f"{label}<br>{cell.n} runs{interval}"
-            if cell.n >= min_runs and cell.value is not None:
+            if fails_too_often(cell):
+                zs.append(None), ts.append(""), hs.append("")
+                fz.append(None), ft.append(""), fh.append("")
+                few = " · too few" if cell.n < min_runs else ""
+                xz.append(0.0), xt.append(f"<b>⚠ {percent(cell.failure_rate)} failed</b><br>{label} · n={cell.n}{few}")
+                xh.append(f"{hover}<br><b>{percent(cell.failure_rate)} of runs failed</b>, above the "
+                          f"{percent(max_failure_rate)} the policy allows: not a choice, however fast")
+                shapes.append(_failing_frame(c, r))
+                if cell.recommended:  # never, from the policy rule; if a caller says so, show it
+                    shapes.append(_frame(c, r))
+            elif cell.n >= min_runs and cell.value is not None:
                 if kind == "time":
                     ratio = cell.value / best if best else 1.0
                     zs.append(min(math.log(max(ratio, 1.0), MAX_SLOWDOWN), 1.0))
@@ -62,18 +87,12 @@ def heatmap(rows: list[str], units: list[str], cells: dict, *, title: str, min_r
                 else:
                     zs.append(cell.value)
                 mark = "★ " if cell.recommended else ""
-                warning = ""
-                if (kind == "time" and max_failure_rate is not None and cell.failure_rate is not None
-                        and cell.failure_rate > max_failure_rate):
-                    warning = f"<br>⚠ {percent(cell.failure_rate)} failed"
-                    hover += f"<br>{percent(cell.failure_rate)} of runs failed"
-                ts.append(f"{mark}{label}<br>n={cell.n}{warning}")
+                ts.append(f"{mark}{label}<br>n={cell.n}")
                 hs.append(hover + ("<br>★ policy choice" if cell.recommended else ""))
                 fz.append(None), ft.append(""), fh.append("")
                 xz.append(None), xt.append(""), xh.append("")
                 if cell.recommended:
-                    shapes.append(dict(type="rect", xref="x", yref="y", x0=c - 0.48, x1=c + 0.48, y0=r - 0.46,
-                                       y1=r + 0.46, line=dict(color="#111820", width=2.5)))
+                    shapes.append(_frame(c, r))
             elif kind == "rate" and cell.n and _failures(cell):
                 zs.append(None), ts.append(""), hs.append("")
                 fz.append(None), ft.append(""), fh.append("")
@@ -115,13 +134,32 @@ def heatmap(rows: list[str], units: list[str], cells: dict, *, title: str, min_r
              textfont=dict(size=10, color="#6b7480")),
     ]
     if any(v is not None for row in failing_z for v in row):
-        data.append(dict(common, z=failing_z, text=failing_text, customdata=failing_hover, showscale=False,
-                         colorscale=[[0, FEW_FAILING_COLOR], [1, FEW_FAILING_COLOR]],
-                         name=f"fewer than {min_runs} runs, with failures", textfont=dict(size=10, color="#8b1a1a")))
+        if kind == "rate":
+            data.append(dict(common, z=failing_z, text=failing_text, customdata=failing_hover, showscale=False,
+                             colorscale=[[0, FEW_FAILING_COLOR], [1, FEW_FAILING_COLOR]],
+                             name=f"fewer than {min_runs} runs, with failures",
+                             textfont=dict(size=10, color="#8b1a1a")))
+        else:
+            data.append(dict(common, z=failing_z, text=failing_text, customdata=failing_hover, showscale=False,
+                             colorscale=[[0, FAILING_COLOR], [1, FAILING_COLOR]],
+                             name=f"fails in more than {percent(max_failure_rate)} of runs",
+                             textfont=dict(size=11, color=FAILING_TEXT_COLOR)))
     return figure(data, layout(
         title, height=max(260, 34 * len(rows) + 120), shapes=shapes, margin=dict(l=10, r=10, t=90, b=10),
         xaxis=dict(side="top", type="category", showgrid=False),
         yaxis=dict(autorange="reversed", type="category", showgrid=False)))
+
+
+def _frame(c: int, r: int) -> dict:
+    """The policy choice's dark frame around cell (column c, row r)."""
+    return dict(type="rect", xref="x", yref="y", x0=c - 0.48, x1=c + 0.48, y0=r - 0.46, y1=r + 0.46,
+                line=dict(color="#111820", width=2.5))
+
+
+def _failing_frame(c: int, r: int) -> dict:
+    """A dashed red frame around cell (column c, row r): a failing unit reads as such without colour vision."""
+    return dict(type="rect", xref="x", yref="y", x0=c - 0.47, x1=c + 0.47, y0=r - 0.44, y1=r + 0.44,
+                line=dict(color="#e53935", width=2, dash="dot"))
 
 
 def _failures(cell: Cell) -> int:

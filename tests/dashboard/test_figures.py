@@ -49,8 +49,40 @@ class TestOverviewHeatmap:
         cells = dict(self.cells)
         cells[("iPhone 13 · A15 Bionic", "cpuAndNeuralEngine")] = overview.Cell(10.0, 40, failure_rate=0.3)
         fig = overview.heatmap(self.rows, UNITS, cells, title="Warm", min_runs=10, max_failure_rate=0.005)
-        assert fig.data[0].text[0][2] == "10.0 ms<br>n=40<br>⚠ 30.0% failed"
+        failing = fig.data[-1]
+        # The failure rate leads the cell's text (two lines: it fits the cell, nothing is clipped).
+        assert failing.text[0][2] == "<b>⚠ 30.0% failed</b><br>10.0 ms · n=40"
         assert "⚠" not in fig.data[0].text[0][1]
+
+    def test_a15_crashing_units_are_not_painted_as_the_fastest(self):
+        """Issue 12, item 1: on the demo's A15 Bionic row cpuAndNeuralEngine and all were dark green ("fastest")
+        though they fail in ~31% and ~35% of runs, and cpuAndGPU (the policy's choice) looked 2x slower."""
+        row = "A15 Bionic"
+        cells = {(row, "cpuOnly"): overview.Cell(83.0, 17, failure_rate=0.0),
+                 (row, "cpuAndGPU"): overview.Cell(27.5, 56, recommended=True, failure_rate=0.0),
+                 (row, "cpuAndNeuralEngine"): overview.Cell(13.8, 47, failure_rate=0.309),
+                 (row, "all"): overview.Cell(13.4, 42, failure_rate=0.354),
+                 ("A13 Bionic", "all"): overview.Cell(35.1, 3, failure_rate=1 / 3)}  # few runs, still failing
+        fig = overview.heatmap([row, "A13 Bionic"], UNITS, cells, title="Warm", min_runs=10,
+                               max_failure_rate=0.005)
+        sure, few, failing = fig.data
+        assert failing.name == "fails in more than 0.5% of runs"
+        # Not on the speed scale at all: their own trace, their own colour, outside the green-to-red scale.
+        assert sure.z[0][2] is None and sure.z[0][3] is None
+        assert failing.z[0][2] is not None and failing.z[0][3] is not None
+        colours = {c for _, c in failing.colorscale}
+        assert colours == {overview.FAILING_COLOR} and not colours & {c for _, c in overview.SPEED_SCALE}
+        assert failing.text[0][2].startswith("<b>⚠ 30.9% failed</b>")
+        assert failing.text[0][3].startswith("<b>⚠ 35.4% failed</b>")
+        assert "not a choice" in failing.customdata[0][3]
+        # The policy's choice is the fastest unit that does not fail too often: green, starred, framed.
+        assert sure.z[0][1] == 0.0 and sure.text[0][1].startswith("★")
+        # A failing unit with few runs is shown failing too (the policy vetoes it on any number of runs).
+        assert failing.text[1][3].startswith("<b>⚠ 33.3% failed</b>") and "too few" in failing.text[1][3]
+        assert few.z[1][3] is None
+        # Each failing cell gets a dotted red frame (readable without colour).
+        dotted = [s for s in fig.layout.shapes if s.line.dash == "dot"]
+        assert len(dotted) == 3
 
     def test_recommended_cell_is_framed(self):
         shapes = self.build().layout.shapes
