@@ -13,9 +13,19 @@ intervals are cleared before every request.
 
 The projects are kept between invocations: a size already loaded is not loaded again (`--reset` starts over).
 Goal (issue 3): p95 under 300 ms at 1M runs, and no more than twice the 10k figure.
+
+`--weight` prints instead what each page makes a browser download as script (issue 12, item 8): the bytes of the
+`<script src>` files, of the chart bundle a page with charts fetches, and of inline scripts, raw and gzip-compressed
+(as whitenoise serves the collected files). It needs no PostgreSQL: it migrates the configured database and loads the
+demo fleet into it (`manage.py load_demo`), so point it at a scratch directory:
+
+    PERFBOARD_VAR_DIR=/tmp/weight python -m benchmarks.dashboard --weight
+
+Before issue 12 every page loaded the full plotly.min.js (v4.1.1: 4,815,814 bytes, 1,468,899 gzip), charts or not.
 """
 import argparse
 import os
+import re
 import statistics
 import sys
 import time
@@ -82,6 +92,83 @@ def measure(client, path, params, repeat):
     return statistics.median(times), percentile(times, 0.95), queries
 
 
+WEIGHT_PAGES = [
+    ("login", "/accounts/login/", False),
+    ("overview", "/", True),
+    ("compare", "/compare", True),
+    ("versions", "/versions", True),
+    ("fleet", "/fleet", True),
+    ("policy", "/policy", True),
+    ("cold start", "/policy/cold-start", True),
+    ("run", None, True),
+    ("alerts", "/alerts/", True),
+    ("alert", None, True),
+    ("profiling", "/profiling/", True),
+]
+SCRIPT_SRC = re.compile(r'<script[^>]*\bsrc="([^"]+)"')
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S)
+CHART_BUNDLE = re.compile(r'data-chart-bundle="([^"]+)"')
+
+
+def static_bytes(url: str) -> bytes:
+    """The file a static URL names, from the apps' static directories (as whitenoise finds it)."""
+    from django.conf import settings
+    from django.contrib.staticfiles import finders
+
+    path = finders.find(url.split("?")[0].removeprefix("/" + settings.STATIC_URL.strip("/") + "/"))
+    if path is None:
+        raise SystemExit(f"no static file for {url}")
+    return open(path, "rb").read()
+
+
+def script_weight(html: str) -> tuple[int, int, list[str]]:
+    """(raw bytes, gzip bytes, files) of the script a page makes a browser fetch and run: its <script src> files, the
+    chart bundle when it draws a chart (the page names it in data-chart-bundle, fetched once by the first chart),
+    and its inline scripts."""
+    import gzip
+
+    files = SCRIPT_SRC.findall(html)
+    if 'class="plotly-graph-div"' in html:
+        files += [url for url in CHART_BUNDLE.findall(html)[:1] if url not in files]
+    raw = gz = 0
+    for url in files:
+        body = static_bytes(url)
+        raw, gz = raw + len(body), gz + len(gzip.compress(body, 9))
+    inline = "".join(INLINE_SCRIPT.findall(html)).encode()
+    return raw + len(inline), gz + len(gzip.compress(inline, 9)), [u.rsplit("/", 1)[-1] for u in files]
+
+
+def weight(argv=None):
+    """Script bytes per page of the demo fleet (see the module docstring)."""
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.test import Client
+
+    from alerts.models import Alert
+    from collector.models import Run
+
+    call_command("migrate", verbosity=0)
+    call_command("load_demo", stdout=open(os.devnull, "w"))
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="demo"))
+    paths = {"run": f"/runs/{Run.objects.filter(project__slug='demo').first().run_id}",
+             "alert": f"/alerts/{Alert.objects.first().pk}" if Alert.objects.exists() else "/alerts/"}
+    print(f"{'page':<12} {'charts':>6} {'script bytes':>13} {'gzip':>10}  files")
+    for name, path, logged_in in WEIGHT_PAGES:
+        response = (client if logged_in else Client()).get(path or paths[name])
+        if response.status_code != 200:
+            raise SystemExit(f"{path or paths[name]} answered {response.status_code}")
+        html = response.content.decode()
+        raw, gz, files = script_weight(html)
+        charts = html.count('class="plotly-graph-div"')
+        print(f"{name:<12} {charts:>6} {raw:>13,} {gz:>10,}  {' '.join(files) or '-'}", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -128,4 +215,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "perfboard.settings")
-    main()
+    weight() if "--weight" in sys.argv[1:] else main()

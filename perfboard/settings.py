@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "whitenoise.runserver_nostatic",  # runserver (make run) serves static files as production does: whitenoise
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
@@ -144,6 +145,14 @@ MEDIA_URL = "media/"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 WHITENOISE_USE_FINDERS = True
+# collectstatic writes a gzip copy beside every static file, which whitenoise serves to browsers that accept it; a
+# vendored file whose name carries its version (dashboard/vendor/plotly-cartesian-4.1.1.min.js) never changes under
+# that name, so it is served as cacheable for ever.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_IMMUTABLE_FILE_TEST = r"/vendor/[^/]+-\d+\.\d+\.\d+(\.min)?\.js$"
 
 # Upload bodies are read by the ingest view itself, which answers 413 past PERFBOARD["MAX_UPLOAD_BYTES"].
 DATA_UPLOAD_MAX_MEMORY_SIZE = None

@@ -1,4 +1,6 @@
 """What every figure shares: one colour per compute unit, metric names in the user's words, the HTML embedding."""
+import json
+
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -83,6 +85,8 @@ def percent(rate: float | None) -> str:
 
 
 def to_html(fig: go.Figure, div_id: str) -> str:
-    """A <div> and the script that draws the figure with the page's own Plotly (loaded by base.html)."""
-    return pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=div_id, config=CONFIG,
-                       validate=False)
+    """A <div> and the script that draws the figure: `perfboardPlot` (base.html) fetches the page's Plotly bundle with
+    the first chart, so pages without charts load no chart code. The figure's JSON is plotly's own, which escapes
+    `<`, `>` and `/` (no `</script>` can end the script early)."""
+    return (f'<div id="{div_id}" class="plotly-graph-div" style="height:100%; width:100%;"></div>'
+            f'<script>perfboardPlot("{div_id}", {pio.to_json(fig, validate=False)}, {json.dumps(CONFIG)});</script>')

@@ -51,8 +51,10 @@ def test_pages_render_the_fleet(member_client, page, plots, django_assert_max_nu
     assert response.status_code == 200
     html = response.content.decode()
     assert plot_ids(html) == plots
-    # plotly.js is served from here, not a CDN (a random CSRF token may well contain the letters "cdn")
-    assert "/static/dashboard/vendor/plotly.min.js" in html and not EXTERNAL_ASSET.search(html)
+    # plotly.js is served from here, not a CDN (a random CSRF token may well contain the letters "cdn"): the cartesian
+    # bundle, fetched by the first chart (tests/dashboard/test_page_weight.py)
+    assert 'data-chart-bundle="/static/dashboard/vendor/plotly-cartesian-4.1.1.min.js"' in html
+    assert html.count("perfboardPlot(\"") == len(plots) and not EXTERNAL_ASSET.search(html)
 
 
 @pytest.mark.parametrize("metric", ["warm", "load_cold", "load_cached", "load_in_memory", "first_prediction",
