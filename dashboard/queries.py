@@ -7,7 +7,7 @@ Python, and each issues a fixed number of queries whatever the number of runs.
 """
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 
 from collector.evidence import MEDIAN, Evidence, Timing, gather
 from collector.models import Device, ModelVersion, Project, Run
@@ -27,7 +27,8 @@ class Scope:
     """The project and model version a page shows, resolved from the filters against what the user may see.
 
     `filters` is the request's filters with project, model and version filled in with the defaults used (the
-    first visible project, its first model by name, that model's highest version), so links keep the scope.
+    first visible project, its first model by name with runs, that model's highest version with runs:
+    `default_version`), so links keep the scope.
     """
 
     filters: Filters
@@ -80,17 +81,31 @@ def resolve_scope(visible, filters: Filters) -> Scope:
         scope.project = projects[0]
     if scope.project is None:
         return scope
-    scope.model_versions = sorted(ModelVersion.objects.filter(project=scope.project),
-                                  key=lambda mv: (mv.name, version_key(mv.version)))
-    model = filters.model or (scope.models[0] if scope.model_versions else "")
+    # Whether a version has runs rides along (an EXISTS per version, on the run_version_time index): a version
+    # uploaded only for profiling (a lint or conversion job) has none and must not become the default.
+    scope.model_versions = sorted(
+        ModelVersion.objects.filter(project=scope.project).annotate(
+            has_runs=Exists(Run.objects.filter(model_version=OuterRef("pk")))),
+        key=lambda mv: (mv.name, version_key(mv.version)))
+    measured = [mv for mv in scope.model_versions if mv.has_runs]
+    model = filters.model
+    if not model and scope.model_versions:  # the first model by name that has runs (else the first)
+        model = (measured or scope.model_versions)[0].name
     of_model = [mv for mv in scope.model_versions if mv.name == model]
     if filters.version:
         scope.model_version = next((mv for mv in of_model if mv.version == filters.version), None)
     elif of_model:
-        scope.model_version = of_model[-1]
+        scope.model_version = default_version(of_model)
     scope.filters = filters.replace(project=scope.project.slug, model=model,
                                     version=scope.model_version.version if scope.model_version else filters.version)
     return scope
+
+
+def default_version(versions: list) -> ModelVersion:
+    """The version a page shows when the link names none: the newest (by ``insights.vocabulary.version_key``) that
+    has runs, else the newest. ``versions``: one model's versions, oldest first, each with ``has_runs``."""
+    measured = [mv for mv in versions if getattr(mv, "has_runs", True)]
+    return (measured or versions)[-1]
 
 
 def device_options():

@@ -52,6 +52,30 @@ def test_resolve_scope_defaults_and_unknown_project(demo):
     assert nothing.project is None and not nothing.runs().exists()
 
 
+def test_a_version_uploaded_only_for_profiling_never_becomes_the_default(demo, member_client):
+    """Issue 12, item 2: uploading face-retouch 3.4.0-int8 for a lint job (a model version without runs) made it
+    the default of every page: "0 runs, 0 devices — No runs match these filters"."""
+    from collector.models import ModelVersion
+
+    ModelVersion.objects.create(project=demo, name="face-retouch", version="3.4.0-int8")
+    ModelVersion.objects.create(project=demo, name="aaa-profiled-only", version="1.0.0")  # first by name, no runs
+    scope = queries.resolve_scope(Project.objects.all(), Filters())
+    assert (scope.filters.model, scope.filters.version) == ("face-retouch", "3.3.0")
+    assert scope.runs().exists()
+    # It stays listed and can be asked for by name.
+    assert "3.4.0-int8" in [mv.version for mv in scope.versions]
+    asked = queries.resolve_scope(Project.objects.all(), Filters(model="face-retouch", version="3.4.0-int8"))
+    assert asked.model_version.version == "3.4.0-int8" and not asked.runs().exists()
+    # A model with no run at all still shows its newest version.
+    only = queries.resolve_scope(Project.objects.all(), Filters(model="aaa-profiled-only"))
+    assert only.model_version.version == "1.0.0"
+    # The pages' defaults, the policy pages' included, are the same version.
+    for url in ("/", "/compare", "/policy", "/policy/cold-start"):
+        page = member_client.get(url).content.decode()
+        assert "face-retouch 3.3.0" in page, url
+        assert "No runs" not in page, url
+
+
 def test_median_band_is_notch_interval():
     band = queries.median_band(10.0, 8.0, 12.0, 16)
     assert (band.low, band.high) == pytest.approx((10.0 - 1.57, 10.0 + 1.57))
