@@ -125,6 +125,9 @@ def convert_torch(
     is_export = type(model).__name__ == "ExportedProgram"
     if not specs and not is_export:
         raise ConversionError("inputs", "a TorchScript model needs its input shapes")
+    from . import coremltools_fixes
+
+    coremltools_fixes.apply()
     with stage("convert"):
         kwargs = dict(
             convert_to="mlprogram",

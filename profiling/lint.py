@@ -7,14 +7,18 @@ kind), ``compressed_fraction`` (share of dense weight bytes that stay compressed
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 
 from . import rules as R
 from .graph import FLOAT_DTYPES, SHORT_DTYPE, FunctionGraph, functions, tensor_info
 from .package import open_model
+from .runtime_memory import runtime_memory
 from .ziputil import DEFAULT_LIMITS
 
 LINT_VERSION = 1
+# Consts coremltools makes when it lowers FFT ops (torch.fft.rfftn/irfftn) into matmuls: cos_0, sin_0_to_fp16, ...
+CONVERTER_DFT_NAME = re.compile(r"^(cos|sin)_\d+(_to_fp16|_to_fp32)?$")
 # Weight-taking params whose value must be a const/constexpr for the op to keep a constant weight.
 WEIGHT_PARAMS = {"conv": "weight", "conv_transpose": "weight", "linear": "weight"}
 # matmul/einsum operands are flagged only when they are a transformed stored weight.
@@ -32,6 +36,7 @@ class _Acc:
         self.findings = []
         self.uncompressed_candidates = []
         self.formats = set()
+        self.computed = {}  # id(op) -> bytes of a weight-transforming op's output (computed at run time)
 
 
 def _storage_bytes(op) -> int:
@@ -48,8 +53,11 @@ def _storage_bytes(op) -> int:
     return total
 
 
-def _walk_chain(g: FunctionGraph, value: str) -> list:
-    """Ops from the weight's source up to (not including) the consumer, source first."""
+def _walk_chain(g: FunctionGraph, value: str, *, towards_input: bool = False) -> list:
+    """Ops from the weight's source up to (not including) the consumer, source first.
+
+    ``towards_input`` follows the operand that depends on the model's input (for a kernel computed from it),
+    instead of the biggest one (the stored weight)."""
     chain = []
     seen = set()
     while len(chain) < MAX_CHAIN and value not in seen:
@@ -65,6 +73,8 @@ def _walk_chain(g: FunctionGraph, value: str) -> list:
         best, best_size = None, -2
         for names in op.inputs.values():
             for name in names:
+                if towards_input and g.is_constant(name):
+                    continue
                 info = g.value_info(name)
                 size = info.nbytes if info is not None and info.nbytes is not None else -1
                 if size > best_size:
@@ -105,8 +115,29 @@ def _non_negative(g: FunctionGraph, chain) -> bool:
     return False
 
 
+# What to write instead of a conv subclass that transforms its weight in forward (the users' CustomConv2d).
+FOLD_SNIPPET = """import torch
+from torch import nn
+
+def folded(conv):  # conv: the Conv2d subclass that applies weight ** 2 in forward
+    plain = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                      conv.dilation, conv.groups, conv.bias is not None, conv.padding_mode)
+    with torch.no_grad():
+        plain.weight.copy_(conv.weight ** 2)  # the transform, applied once
+        if conv.bias is not None:
+            plain.bias.copy_(conv.bias)
+    return plain
+
+def fold_all(model, kind):  # e.g. fold_all(model, CustomConv2d), then quantize and convert
+    for name, child in model.named_children():
+        if isinstance(child, kind):
+            setattr(model, name, folded(child))
+        else:
+            fold_all(child, kind)
+    return model"""
+
+
 def _dynamic_weight_finding(g, consumer, param, chain, weight_info):
-    source_kind, source_name, source_op = chain[0]
     rule = R.DYNAMIC_WEIGHT
     advice = rule.advice
     if _non_negative(g, chain):
@@ -115,12 +146,24 @@ def _dynamic_weight_finding(g, consumer, param, chain, weight_info):
             "(coremltools.optimize.coreml mode='linear', or quantization_scheme='affine' in the torch-side "
             "quantizer) over symmetric."
         )
+    finding = _chain_finding(rule, g, consumer, param, chain, weight_info, advice)
+    if any(kind == "pow" for kind, _, _ in chain):
+        finding["snippet"] = FOLD_SNIPPET
+    return finding
+
+
+def _input_dependent_finding(g, consumer, param, chain, weight_info):
+    rule = R.INPUT_DEPENDENT_WEIGHT
+    advice = rule.advice
+    source_kind, source_name, _ = chain[0]
     if source_kind == "input":
-        advice = (
-            f"The {param} of this op is the model input {source_name!r}, so it changes at run time and "
-            "cannot be stored as a (compressed) constant; weights given as inputs keep the op off the "
-            "Neural Engine in the field report. If it is constant in practice, bake it into the model."
-        )
+        advice = f"The {param} of this op is the model input {source_name!r}. " + advice
+    finding = _chain_finding(rule, g, consumer, param, chain, weight_info, advice)
+    finding["runtime_bytes"] = None  # activations computed per prediction, not weight memory
+    return finding
+
+
+def _chain_finding(rule, g, consumer, param, chain, weight_info, advice):
     return {
         "rule": rule.id,
         "op": consumer.name,
@@ -162,10 +205,16 @@ def _lint_function(g: FunctionGraph, acc: _Acc) -> None:
         weight_param = WEIGHT_PARAMS.get(op.type)
         if weight_param and op.inputs.get(weight_param):
             value = op.inputs[weight_param][0]
+            if not g.is_constant(value):  # a kernel computed from the input: no stored weight to fix
+                chain = _walk_chain(g, value, towards_input=True)
+                acc.findings.append(_input_dependent_finding(g, op, weight_param, chain, g.value_info(value)))
+                _rule_checks(g, op, acc)
+                continue
             chain = _walk_chain(g, value)
             direct = len(chain) == 1 and chain[0][2] is not None and (chain[0][2].is_const or chain[0][2].is_constexpr)
             if not direct:
                 acc.findings.append(_dynamic_weight_finding(g, op, weight_param, chain, g.value_info(value)))
+                _count_computed(chain, acc)
                 if chain[0][2] is not None and chain[0][2].is_constexpr:
                     runtime_sources.add(id(chain[0][2]))
         for param in MATMUL_PARAMS.get(op.type, ()):
@@ -180,6 +229,7 @@ def _lint_function(g: FunctionGraph, acc: _Acc) -> None:
                 # merely touches a big const (e.g. an embedding gather) is not a weight.
                 if stored and len(chain) >= 2 and g.is_constant(value):
                     acc.findings.append(_dynamic_weight_finding(g, op, param, chain, g.value_info(value)))
+                    _count_computed(chain, acc)
                     if src.is_constexpr:
                         runtime_sources.add(id(src))
         _rule_checks(g, op, acc)
@@ -211,6 +261,13 @@ def _lint_function(g: FunctionGraph, acc: _Acc) -> None:
             if not feeds_constexpr_only:
                 key = "runtime_decompressed" if id(op) in runtime_sources else "compressed"
                 acc.dense[key] += out.nbytes or 0
+
+
+def _count_computed(chain, acc: _Acc) -> None:
+    """Remember the weight-transforming ops of a chain (each once, however many chains share it)."""
+    for _kind, _name, op in chain:
+        if op is not None and not (op.is_const or op.is_constexpr) and op.out is not None:
+            acc.computed[id(op)] = op.out.nbytes or 0
 
 
 def _rule_checks(g: FunctionGraph, op, acc: _Acc) -> None:
@@ -314,7 +371,8 @@ def lint_spec(spec, *, weight_files: dict | None = None, source: dict | None = N
     has_compressed = acc.dense["compressed"] + acc.dense["runtime_decompressed"] > 0
     if has_compressed:
         for g, op, consumers in acc.uncompressed_candidates:
-            f = _simple_finding(R.UNCOMPRESSED_WEIGHT, op, g.name)
+            made_by_converter = bool(CONVERTER_DFT_NAME.match(op.name)) and all(c.type == "matmul" for c in consumers)
+            f = _simple_finding(R.CONVERTER_CONSTANT if made_by_converter else R.UNCOMPRESSED_WEIGHT, op, g.name)
             f["chain"] = ["const"] + sorted({c.type for c in consumers})
             f["runtime_bytes"] = op.out.nbytes
             f["weight_shape"] = list(op.out.shape)
@@ -332,6 +390,7 @@ def lint_spec(spec, *, weight_files: dict | None = None, source: dict | None = N
         "weights": dict(sorted((k, v) for k, v in acc.weights.items() if v)),
         "weights_dense": {k: acc.dense.get(k, 0) for k in ("compressed", "runtime_decompressed", "uncompressed")},
         "compressed_fraction": (acc.dense["compressed"] / dense_total) if dense_total else None,
+        **runtime_memory(acc.findings, acc.dense, sum(acc.computed.values()), sum(acc.weights.values())),
         "weight_files": dict(weight_files or {}),
         "findings": acc.findings,
         "summary": dict(sorted(summary.items())),

@@ -105,6 +105,35 @@ UNCOMPRESSED_WEIGHT = _rule(
     ),
     sources=(COREMLTOOLS_OPT_CONFIG, COREMLTOOLS_OPT_OVERVIEW),
 )
+INPUT_DEPENDENT_WEIGHT = _rule(
+    id="input_dependent_weight",
+    title="Weight computed from the model's input",
+    severity="warning",
+    evidence="documented (a constexpr/const weight is fixed at compile time; this one changes with every input)",
+    advice=(
+        "This op's weight depends on the model's input (a kernel predicted from the activations, e.g. "
+        "fc(x.mean(...)) reshaped into a filter, or a filter passed as an input), so it can be neither stored nor "
+        "compressed, and folding it into the weights is impossible. This is not a quantization problem: the "
+        "stored weights feeding it (e.g. the fc) are compressed as usual. Expect the op to run with a dynamic "
+        "weight; check its placement on a device, and if the Neural Engine matters, restructure it as a fixed "
+        "conv followed by an input-dependent scale (dynamic channel weighting) where the model allows."
+    ),
+    sources=(COREMLTOOLS_CONSTEXPR,),
+)
+CONVERTER_CONSTANT = _rule(
+    id="converter_constant",
+    title="Large constant made by the converter",
+    severity="info",
+    evidence="documented (coremltools lowers FFT ops into matmuls with cos/sin DFT matrices)",
+    advice=(
+        "This float constant is not one of the model's weights: coremltools made it while lowering an FFT op "
+        "(torch.fft.rfftn/irfftn become matmuls with cos/sin DFT matrices of the transformed size). The "
+        "torch-side quantizer never sees it, so its module list cannot change it. It grows with the input size "
+        "(side x side elements); coremltools.optimize.coreml can compress it with the rest, at some cost to "
+        "the FFT's accuracy, or leave it in fp16."
+    ),
+    sources=(COREMLTOOLS_OPT_CONFIG,),
+)
 FP32_COMPUTE = _rule(
     id="fp32_compute",
     title="float32 computation",
