@@ -1,7 +1,8 @@
-"""GET /api/v1/alerts (the spec's list), GET/PATCH /api/v1/alerts/<id> (one alert; triage by members)."""
+"""GET /api/v1/alerts (the spec's list), GET/PATCH /api/v1/alerts/<id> (one alert; triage by members),
+GET /api/v1/alert-summaries and GET/PATCH /api/v1/alert-summaries/<id> (a model version's alerts, triaged together)."""
 import django_filters
 from django import forms
-from django.utils import timezone
+from django.db.models import Prefetch
 from rest_framework import generics, permissions
 from rest_framework.response import Response
 
@@ -10,8 +11,9 @@ from collector.filters import ApiFilterSet, StrictBooleanFilter
 from collector.models import choices
 from insights.vocabulary import COMPUTE_UNITS
 
-from .models import KINDS, STATES, Alert
-from .serializers import AlertDetailSerializer, AlertSerializer, StateChangeSerializer
+from .models import KINDS, STATES, Alert, AlertNote, AlertSummary
+from .serializers import AlertDetailSerializer, AlertSerializer, AlertSummarySerializer, StateChangeSerializer
+from .triage import set_state, set_summary_state
 
 
 class AlertFilter(ApiFilterSet):
@@ -88,13 +90,59 @@ class AlertDetail(generics.RetrieveUpdateAPIView):
         alert = self.get_object()  # 404 for another project's alert
         change = StateChangeSerializer(data=request.data)
         change.is_valid(raise_exception=True)
-        set_state(alert, change.validated_data["state"], request.user)
+        set_state(alert, change.validated_data["state"], request.user, change.validated_data["note"])
         return Response(AlertDetailSerializer(alert).data)
 
 
-def set_state(alert: Alert, state: str, user) -> None:
-    """Record a triage decision and who made it, when."""
-    alert.state = state
-    alert.state_changed_by = user
-    alert.state_changed_at = timezone.now()
-    alert.save(update_fields=["state", "state_changed_by", "state_changed_at"])
+class AlertSummaryFilter(ApiFilterSet):
+    project = django_filters.CharFilter(field_name="project__slug", label="Project")
+    model = django_filters.CharFilter()
+    version = django_filters.CharFilter()
+    state = django_filters.ChoiceFilter(choices=choices(STATES), empty_label="any")
+
+    class Meta:
+        model = AlertSummary
+        fields = []
+
+
+def visible_summaries(request):
+    """Summaries of the caller's projects with an alert not withdrawn."""
+    return (AlertSummary.objects.filter(project__in=visible_projects(request),
+                                        alerts__withdrawn_at__isnull=True).distinct()
+            .select_related("project", "state_changed_by")
+            .prefetch_related(Prefetch("alerts", Alert.objects.only("id", "summary_id", "withdrawn_at")),
+                              Prefetch("notes", AlertNote.objects.select_related("author"))))
+
+
+class AlertSummaryList(generics.ListAPIView):
+    """Alert summaries (one per project, model and version) of the caller's project, newest first."""
+
+    serializer_class = AlertSummarySerializer
+    filterset_class = AlertSummaryFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return AlertSummary.objects.none()
+        return visible_summaries(self.request).order_by("-created_at", "-id")
+
+
+class AlertSummaryDetail(generics.RetrieveUpdateAPIView):
+    """One summary; PATCH {"state": "acknowledged", "note": "…"} triages its alerts not triaged separately."""
+
+    serializer_class = AlertSummarySerializer
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_permissions(self):
+        return super().get_permissions() + [Triager()]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return AlertSummary.objects.none()
+        return visible_summaries(self.request)
+
+    def patch(self, request, *args, **kwargs):
+        summary = self.get_object()
+        change = StateChangeSerializer(data=request.data)
+        change.is_valid(raise_exception=True)
+        set_summary_state(summary, change.validated_data["state"], request.user, change.validated_data["note"])
+        return Response(AlertSummarySerializer(self.get_queryset().get(pk=summary.pk)).data)

@@ -23,7 +23,7 @@ from insights.regressions import (COLUMNS, PLAN_COLUMNS, Finding, find_placement
                                   newest_plan_runs)
 from perfboard.conf import detection_settings
 
-from .models import Alert, CheckState, fingerprint
+from .models import Alert, AlertSummary, CheckState, fingerprint
 from .notify import notify_pending
 
 log = logging.getLogger(__name__)
@@ -152,8 +152,9 @@ def _evidence(f: Finding, devices: dict) -> dict:
 
 def save_findings(project: Project, findings: list[Finding],
                   scope: list[tuple[str, list[str], list[str] | None]] = ()) -> tuple[list[int], int, int]:
-    """Create the alerts not stored yet; refresh the evidence of stored ones still ``new``; withdraw the ``new``
-    alerts of ``scope`` that the findings no longer contain. Returns (ids of created alerts, number refreshed,
+    """Create the alerts not stored yet, each in its model version's summary (made with the version's first alert,
+    in the same transaction); refresh the evidence of stored ones still ``new``; withdraw the ``new`` alerts of
+    ``scope`` that the findings no longer contain. Returns (ids of created alerts, number refreshed,
     number withdrawn). check_project then queues the created ones' notifications.
 
     ``scope`` lists the (model, chips, versions or None for all) whose runs the check read in full: an alert there
@@ -165,6 +166,7 @@ def save_findings(project: Project, findings: list[Finding],
     identifiers = {f.key.device for f in findings if f.key.device}
     devices = dict(Device.objects.filter(identifier__in=identifiers).values_list("identifier", "id"))
     created, updated = [], 0
+    summaries: dict[tuple[str, str], AlertSummary] = {}
     now = timezone.now()
     with transaction.atomic():
         # One writer per project at a time: the second waits here, then finds the first one's alerts.
@@ -175,8 +177,12 @@ def save_findings(project: Project, findings: list[Finding],
             evidence = _evidence(f, devices)
             alert = stored.get(fp)
             if alert is None:
+                summary = summaries.get((f.key.model, f.version))
+                if summary is None:  # the version's summary, made with its first alert (in this transaction)
+                    summary = summaries[f.key.model, f.version] = AlertSummary.of(project.id, f.key.model,
+                                                                                  f.version, now)
                 alert = Alert.objects.create(
-                    project=project, kind=f.kind, model=f.key.model, version=f.version,
+                    summary=summary, project=project, kind=f.kind, model=f.key.model, version=f.version,
                     chip=f.key.chip, compute_units=f.key.compute_units, metric=f.key.metric,
                     load_kind=f.key.load_kind or "", fingerprint=fp, created_at=now, updated_at=now, **evidence)
                 created.append(alert.id)

@@ -1,6 +1,11 @@
 """Regression alerts (issue 6): what a check found, its evidence and its triage state; per-project notification
 settings; the check's watermark.
 
+Alerts are grouped like Perfherder's alert summaries (issue 12): one :class:`AlertSummary` per (project, model,
+version) change holds every alert a check raised for that version (each unit × metric × chip). Triage is set on the
+summary (it applies to the alerts nobody triaged separately) or on one alert; each decision may carry a note
+(:class:`AlertNote`: who, when, what).
+
 An alert's identity is its ``fingerprint`` (kind, model, version, chip, compute units, metric; see
 :func:`fingerprint`), unique per project: a check run twice, or by two workers at once, finds the existing alert
 instead of adding one.
@@ -32,7 +37,40 @@ def fingerprint(kind, model, version, chip, compute_units, metric, os_major=None
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
+class AlertSummary(models.Model):
+    """One model version's change in one project: the alerts it raised, triaged together."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="alert_summaries")
+    model = models.CharField(max_length=200, help_text="Model name.")
+    version = models.CharField(max_length=64, help_text="The model version that regressed.")
+    state = models.CharField(max_length=12, choices=choices(STATES), default="new",
+                             help_text="Set by a person; applies to the alerts not triaged separately.")
+    state_changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                         related_name="+")
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "alert summaries"
+        constraints = [models.UniqueConstraint(fields=["project", "model", "version"],
+                                               name="alert_summary_once_per_version")]
+
+    @classmethod
+    def of(cls, project_id: int, model: str, version: str, created_at=None) -> "AlertSummary":
+        """The summary of this model version, made if it is the version's first alert."""
+        summary, _ = cls.objects.get_or_create(project_id=project_id, model=model, version=version,
+                                               defaults={"created_at": created_at or timezone.now()})
+        return summary
+
+    def __str__(self):
+        return f"{self.model} {self.version}"
+
+
 class Alert(models.Model):
+    summary = models.ForeignKey(AlertSummary, on_delete=models.CASCADE, related_name="alerts",
+                                help_text="The model version's change this alert belongs to; set on saving.")
+    triaged_separately = models.BooleanField(
+        default=False, help_text="A person set this alert's state itself: its summary's triage leaves it alone.")
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="alerts")
     kind = models.CharField(max_length=12, choices=choices(KINDS))
     state = models.CharField(max_length=12, choices=choices(STATES), default="new")
@@ -81,12 +119,37 @@ class Alert(models.Model):
             models.Index(fields=["project", "model", "version"], name="alert_project_version"),
         ]
 
+    def save(self, *args, **kwargs):
+        if self.summary_id is None:  # every alert belongs to its version's summary, however it was made
+            self.summary = AlertSummary.of(self.project_id, self.model, self.version, self.created_at)
+        super().save(*args, **kwargs)
+
     @property
     def level(self) -> str:
         return self.device.identifier if self.device_id else self.chip
 
     def __str__(self):
         return f"{self.kind} {self.model} {self.version} {self.level} {self.compute_units} {self.metric}"
+
+
+class AlertNote(models.Model):
+    """A person's note on a summary, or on one of its alerts (``alert`` set); ``state`` is the triage state they set
+    with it, if any."""
+
+    summary = models.ForeignKey(AlertSummary, on_delete=models.CASCADE, related_name="notes")
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, null=True, blank=True, related_name="notes",
+                              help_text="Empty: a note on the whole summary.")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    state = models.CharField(max_length=12, choices=choices(STATES), blank=True,
+                             help_text="The state set with this note; empty: a note alone.")
+    text = models.TextField(blank=True, max_length=4000)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"note on {self.alert or self.summary}"
 
 
 class NotificationSettings(models.Model):

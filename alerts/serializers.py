@@ -1,7 +1,8 @@
-"""The alert as GET /api/v1/alerts shows it (../shared/spec/API.md), and the triage change."""
+"""The alert as GET /api/v1/alerts shows it (../shared/spec/API.md), its summary (GET /api/v1/alert-summaries),
+notes, and the triage change."""
 from rest_framework import serializers
 
-from .models import STATES, Alert
+from .models import STATES, Alert, AlertNote, AlertSummary
 
 
 class AlertSerializer(serializers.ModelSerializer):
@@ -9,10 +10,12 @@ class AlertSerializer(serializers.ModelSerializer):
     runs = serializers.SerializerMethodField()
     state_changed_by = serializers.SerializerMethodField()
     load_kind = serializers.SerializerMethodField()
+    summary = serializers.IntegerField(source="summary_id", read_only=True,
+                                       help_text="The alert summary (project, model, version) it belongs to.")
 
     class Meta:
         model = Alert
-        fields = ["id", "kind", "state", "model", "version", "baseline_version", "device", "chip", "compute_units",
+        fields = ["id", "summary", "kind", "state", "model", "version", "baseline_version", "device", "chip", "compute_units",
                   "metric", "load_kind", "os_major", "baseline_os_major", "baseline", "current", "change", "p_value",
                   "runs", "ops", "created_at", "updated_at", "state_changed_by", "state_changed_at", "withdrawn_at"]
 
@@ -43,3 +46,36 @@ class AlertDetailSerializer(AlertSerializer):
 
 class StateChangeSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=STATES)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="",
+                                 help_text="Why: kept with who set the state and when.")
+
+
+class NoteSerializer(serializers.ModelSerializer):
+    author = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AlertNote
+        fields = ["alert", "author", "created_at", "state", "text"]
+
+    def get_author(self, note) -> str | None:
+        return note.author.get_username() if note.author_id else None
+
+
+class AlertSummarySerializer(serializers.ModelSerializer):
+    """A model version's change: its alerts (ids, those not withdrawn) and triage."""
+
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    alerts = serializers.SerializerMethodField()
+    state_changed_by = serializers.SerializerMethodField()
+    notes = NoteSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = AlertSummary
+        fields = ["id", "project", "model", "version", "state", "state_changed_by", "state_changed_at",
+                  "created_at", "alerts", "notes"]
+
+    def get_alerts(self, summary) -> list[int]:
+        return sorted(a.id for a in summary.alerts.all() if a.withdrawn_at is None)
+
+    def get_state_changed_by(self, summary) -> str | None:
+        return summary.state_changed_by.get_username() if summary.state_changed_by_id else None

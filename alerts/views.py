@@ -1,4 +1,5 @@
-"""Alert pages: the list (filters, grouped per model version), one alert with its evidence plot, triage (POST),
+"""Alert pages: the list of alert summaries (one per model version change, of the filtered alerts), one summary with
+its alerts, one alert with its evidence plot, triage of either with a note (POST),
 starting a check for one model version, and a project's notification settings. Thin: queries here are lookups;
 statistics live in insights, figures in alerts.figures, the settings' validation in alerts.forms."""
 import logging
@@ -21,15 +22,17 @@ from collector.models import Run
 from insights.vocabulary import ALERT_METRIC_LABELS, METRICS_BY_ALERT_NAME
 from perfboard.celery import publish
 
-from . import figures, notify
-from .api import AlertFilter, set_state, visible_alerts
+from . import figures, notify, summaries
+from .api import AlertFilter, visible_alerts
 from .forms import NotificationSettingsForm
-from .models import STATES, Alert, NotificationSettings
+from .models import STATES, Alert, AlertSummary, NotificationSettings
+from .triage import add_note, set_state, set_summary_state
 from .tasks import check_regressions
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 100
+PAGE_SIZE = 50  # summaries
+NOTE_LENGTH = 4000
 
 
 class CheckForm(forms.Form):
@@ -46,24 +49,40 @@ def _context(**values):
 def alert_list(request):
     filters = AlertFilter(without_blanks(request.GET), queryset=visible_alerts(request))
     form = filters.form
-    alerts = filters.qs.order_by("-created_at", "model", "version", "-id")  # a bad field is named, the rest apply
-    page = Paginator(alerts, PAGE_SIZE).get_page(request.GET.get("page"))
-    groups: dict[tuple, list] = {}
-    for alert in page:
-        alert.metric_label = ALERT_METRIC_LABELS.get(alert.metric, alert.metric)
-        groups.setdefault((alert.project.slug, alert.model, alert.version), []).append(alert)
+    alerts = filters.qs  # a bad field is named, the rest apply
+    page = Paginator(summaries.summaries_of(alerts), PAGE_SIZE).get_page(request.GET.get("page"))
     projects = list(visible_projects(request).order_by("slug"))
     return render(request, "alerts/list.html", _context(
-        form=form, page_obj=page, groups=[{"project": p, "model": m, "version": v, "alerts": a}
-                                          for (p, m, v), a in groups.items()],
-        projects=projects, filter_errors=[f"{k}: {' '.join(v)}" for k, v in form.errors.items()]))
+        form=form, page_obj=page, rows=summaries.rows(page, alerts), projects=projects,
+        summary_query="?withdrawn=true" if getattr(form, "cleaned_data", {}).get("withdrawn") else "",
+        filter_errors=[f"{k}: {' '.join(v)}" for k, v in form.errors.items()]))
+
+
+def visible_summaries(request):
+    return AlertSummary.objects.filter(project__in=visible_projects(request)).select_related("project",
+                                                                                             "state_changed_by")
+
+
+@login_required
+def summary_detail(request, pk):
+    summary = get_object_or_404(visible_summaries(request), pk=pk)
+    withdrawn = request.GET.get("withdrawn") == "true"
+    alerts = visible_alerts(request).filter(summary=summary, withdrawn_at__isnull=not withdrawn)
+    (row,) = summaries.rows([summary], alerts) or [summaries.SummaryRow(summary)]
+    for alert in row.alerts:
+        summaries.annotate(alert)
+    return render(request, "alerts/summary.html", _context(
+        summary=summary, row=row, withdrawn=withdrawn,
+        withdrawn_count=summary.alerts.filter(withdrawn_at__isnull=False).count(),
+        notes=summary.notes.select_related("author", "alert")))
 
 
 @login_required
 def alert_detail(request, pk):
-    alert = get_object_or_404(visible_alerts(request), pk=pk)
+    alert = summaries.annotate(get_object_or_404(visible_alerts(request).select_related("summary"), pk=pk))
     return render(request, "alerts/detail.html", _context(
-        alert=alert, metric_label=ALERT_METRIC_LABELS.get(alert.metric, alert.metric), figure=_figure(alert)))
+        alert=alert, metric_label=alert.metric_label, figure=_figure(alert),
+        notes=alert.notes.select_related("author")))
 
 
 def _figure(alert: Alert) -> str:
@@ -93,14 +112,36 @@ def _figure(alert: Alert) -> str:
 @login_required
 @require_POST
 def change_state(request, pk):
+    """One alert's state, with a note; the same state and a note: the note alone."""
     alert = get_object_or_404(visible_alerts(request), pk=pk)  # another project's alert: 404
-    state = request.POST.get("state")
+    state, note = request.POST.get("state", alert.state), request.POST.get("note", "").strip()[:NOTE_LENGTH]
     if state not in STATES:
         messages.error(request, f"Unknown state {state!r}.")
     elif state != alert.state:
-        set_state(alert, state, request.user)
+        set_state(alert, state, request.user, note)
         messages.success(request, f"Alert {alert.id} is now {state}.")
+    elif note:
+        add_note(alert.summary, request.user, note, alert)
+        messages.success(request, f"Note added to alert {alert.id}.")
     return _back(request, reverse("alerts:detail", args=[alert.pk]))
+
+
+@login_required
+@require_POST
+def change_summary_state(request, pk):
+    """A summary's state, applied to its alerts not triaged separately, with a note; or a note alone."""
+    summary = get_object_or_404(visible_summaries(request), pk=pk)
+    state, note = request.POST.get("state", summary.state), request.POST.get("note", "").strip()[:NOTE_LENGTH]
+    if state not in STATES:
+        messages.error(request, f"Unknown state {state!r}.")
+    elif state != summary.state:
+        changed = set_summary_state(summary, state, request.user, note)
+        messages.success(request, f"{summary} is now {state}: {changed} alert{'s' if changed != 1 else ''} set "
+                                  "(alerts triaged separately keep their state).")
+    elif note:
+        add_note(summary, request.user, note)
+        messages.success(request, f"Note added to {summary}.")
+    return _back(request, reverse("alerts:summary", args=[summary.pk]))
 
 
 def _back(request, default: str):

@@ -18,6 +18,8 @@ urlpatterns = [
     path("policy/export", policy.PolicyExportView.as_view(), name="policy-export"),
     path("alerts", alerts.AlertList.as_view(), name="alerts"),
     path("alerts/<int:pk>", alerts.AlertDetail.as_view(), name="alert-detail"),
+    path("alert-summaries", alerts.AlertSummaryList.as_view(), name="alert-summaries"),
+    path("alert-summaries/<int:pk>", alerts.AlertSummaryDetail.as_view(), name="alert-summary-detail"),
     path("coverage", dashboard.Coverage.as_view(), name="coverage"),
     path("stats", dashboard.Stats.as_view(), name="stats"),
 ]

@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from alerts.models import Alert
+from alerts.models import Alert, AlertSummary
 from collector.models import RunnerToken
 from tests.broker import broker  # noqa: F401
 
@@ -128,7 +128,11 @@ def test_alert_pages_group_per_model_version_and_show_evidence(project, member, 
     web = Client()
     web.force_login(member)
     page = web.get("/alerts/?model=face-retouch").content.decode()
-    assert page.count("face-retouch 1.2.0") >= 1 and "all A16 Bionic" in page and "all A15 Bionic" in page
+    (summary,) = AlertSummary.objects.filter(project=project)
+    assert page.count('class="alert-summary"') == 1 and "face-retouch 1.2.0" in page
+    assert "A15 Bionic, A16 Bionic" in page
+    listing = web.get(f"/alerts/summary/{summary.id}").content.decode()
+    assert "all A16 Bionic" in listing and "all A15 Bionic" in listing
     for alert in Alert.objects.filter(project=project):
         detail = web.get(f"/alerts/{alert.id}")
         assert detail.status_code == 200 and 'id="alert-evidence"' in detail.content.decode()
@@ -151,5 +155,5 @@ def test_a_bad_filter_on_the_alerts_page_is_named_and_the_others_still_apply(mak
     web.force_login(member)
     page = web.get("/alerts/?compute_units=allTheThings&kind=crash_rate").content.decode()
     assert "Filter ignored, compute_units: Select a valid choice." in page
-    assert f"/alerts/{slowdown.id}" not in page  # kind=crash_rate still applied
-    assert f"/alerts/{slowdown.id}" in web.get("/alerts/?compute_units=allTheThings").content.decode()
+    assert f"/alerts/summary/{slowdown.summary_id}" not in page  # kind=crash_rate still applied
+    assert f"/alerts/summary/{slowdown.summary_id}" in web.get("/alerts/?compute_units=allTheThings").content.decode()

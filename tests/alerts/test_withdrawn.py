@@ -45,8 +45,12 @@ def test_a_regression_more_runs_dissolve_is_withdrawn_once_and_listed_only_when_
     assert all(a["withdrawn_at"] for a in withdrawn)
     web = Client()
     web.force_login(member)
-    assert f"/alerts/{raised.id}" not in web.get("/alerts/").content.decode()
-    assert f"/alerts/{raised.id}" in web.get("/alerts/?withdrawn=true").content.decode()
+    # its summary (all of whose alerts are withdrawn) leaves the list, and is there when withdrawn ones are asked for
+    summary = f"/alerts/summary/{raised.summary_id}"
+    assert summary not in web.get("/alerts/").content.decode()
+    assert f"{summary}?withdrawn=true" in web.get("/alerts/?withdrawn=true").content.decode()
+    assert f"/alerts/{raised.id}" in web.get(f"{summary}?withdrawn=true").content.decode()
+    assert "Every alert of this summary was withdrawn" in web.get(summary).content.decode()
     assert "Withdrawn by the check of" in web.get(f"/alerts/{raised.id}").content.decode()
 
 
