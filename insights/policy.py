@@ -11,6 +11,7 @@ so a unit with a slow load (typically the Neural Engine's on-device compile) win
 predictions (:func:`break_even_predictions`).
 """
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -68,6 +69,7 @@ class UnitAssessment:
     eligible: bool
     note: str
     source: str = "device"  # whose runs: "device" or "chip"
+    failures: int = 0  # failed runs among ``runs`` (not in to_dict: the API's evidence carries the rate)
 
     def to_dict(self) -> dict:
         def ms(v):
@@ -81,12 +83,63 @@ class UnitAssessment:
 
 
 @dataclass(frozen=True)
+class EvidenceNeeded:
+    """More runs that would decide between the policy's answer and a unit the gates keep out, though its own
+    runs say it is faster at the workload (see :func:`what_would_change`).
+
+    more_runs: runs of ``compute_units`` still needed; ``clean``: they must not fail (the unit is out on its failure
+    rate), else any runs will do (it is out on its number of runs). None: no number of runs would do (the gate
+    allows no failure). level: whose runs fall short or fail, "device" or "chip". runs, failures: those runs so far.
+    speedup: the chosen unit's expected session over this unit's, at the workload (None when the chosen unit has no
+    measured session: the conservative default). failure_low: the lower end of the failure rate's interval (at the
+    settings' confidence): when it is above the gate, the failures are likely real and clean runs unlikely.
+    """
+
+    compute_units: str
+    chosen: str
+    more_runs: int | None
+    clean: bool
+    level: str
+    runs: int
+    failures: int
+    speedup: float | None
+    failure_low: float = 0.0
+    max_failure_rate: float = 0.0
+    confidence: float = 0.95
+
+    def text(self, device: str = "this device", chip: str = "") -> str:
+        """One sentence, e.g. "1 more run of cpuAndNeuralEngine on iPhone 16 Pro Max: it is 4.3× faster at this
+        workload by its 9 runs". ``device`` and ``chip`` name where the runs are wanted."""
+        where = device if self.level == "device" or not chip else f"{device} or another {chip} device"
+        faster = (f"it is {self.speedup:.1f}× faster than {self.chosen} at this workload" if self.speedup
+                  else "it has no measured rival")
+        if not self.clean:
+            return (f"{self.more_runs} more run{'s' if self.more_runs != 1 else ''} of {self.compute_units} on "
+                    f"{where}: {faster} by its {self.runs} run{'s' if self.runs != 1 else ''}")
+        failed = (f"{self.compute_units} is out after {self.failures} failure{'s' if self.failures != 1 else ''} "
+                  f"in {self.runs} runs{' on its chip' if self.level == 'chip' else ''}")
+        if self.more_runs is None:
+            return f"{failed}; the gate allows no failure"
+        likely = (f" (unlikely: the {self.confidence:.0%} interval of its failure rate starts at "
+                  f"{self.failure_low:.1%})" if self.failure_low > self.max_failure_rate else "")
+        return (f"{failed}: {self.more_runs:,} more clean runs on {where} would bring it under the "
+                f"{self.max_failure_rate:.1%} gate{likely}; {faster}")
+
+    def to_dict(self) -> dict:
+        return {"compute_units": self.compute_units, "more_runs": self.more_runs, "clean": self.clean,
+                "level": self.level, "runs": self.runs, "failures": self.failures,
+                "speedup": None if self.speedup is None else round(self.speedup, 2)}
+
+
+@dataclass(frozen=True)
 class Policy:
     compute_units: str
     fallback: list[str]
     basis: str  # "device", "chip" or "default"
     reason: str
     evidence: dict[str, UnitAssessment]
+    # What more runs would decide it (what_would_change), fastest unit first. Not in to_dict: the pages show it.
+    changes: tuple[EvidenceNeeded, ...] = ()
 
     def to_dict(self) -> dict:
         return {"compute_units": self.compute_units, "fallback": list(self.fallback), "basis": self.basis,
@@ -182,7 +235,7 @@ def assess_units(evidence: Sequence[UnitEvidence], predictions_per_session: int,
             note = ""
         out[unit.compute_units] = UnitAssessment(
             unit.compute_units, unit.runs, unit.failure_rate, upper, load, unit.first_prediction_ms_median,
-            unit.prediction_ms_median, session, eligible=not note, note=note)
+            unit.prediction_ms_median, session, eligible=not note, note=note, failures=unit.failure_count)
     return out
 
 
@@ -195,6 +248,60 @@ def _failure_vetoes(evidence: Sequence[UnitEvidence], level: str,
     return {unit.compute_units: (f"failure rate {unit.failure_rate:.1%} ({unit.failure_count} of {unit.runs} runs) "
                                  f"on this {level}, above {settings.max_failure_rate:.1%}")
             for unit in evidence if unit.runs and unit.failure_rate > settings.max_failure_rate}
+
+
+def clean_runs_to_pass(failures: int, runs: int, max_failure_rate: float) -> int | None:
+    """Failure-free runs to add so that ``failures`` in all runs is at most ``max_failure_rate`` (the gate is on the
+    observed rate); None when the gate allows no failure at all."""
+    if failures == 0:
+        return 0
+    if max_failure_rate <= 0:
+        return None
+    total = max(math.ceil(failures / max_failure_rate) - 1, runs)  # then step up past float rounding
+    while failures / total > max_failure_rate:
+        total += 1
+    return total - runs
+
+
+def what_would_change(assessed: Mapping[str, UnitAssessment], chosen: str, device: Sequence[UnitEvidence],
+                      settings: PolicySettings = PolicySettings()) -> tuple[EvidenceNeeded, ...]:
+    """The evidence that would decide the answer: for each unit the gates keep out although its own runs price a
+    shorter session than the chosen unit's, how many more runs it needs to pass them. The gates stay as they are
+    (they are the crash safety); this only says what to measure.
+
+    A unit out on failures (on the device, whatever its runs, or at the level that judged it) needs clean runs until
+    its observed failure rate is at most ``max_failure_rate``, and at least ``min_runs`` in all; a unit out on too
+    few runs needs ``min_runs`` minus its runs. Units without a priced session (no successful timings) are left out:
+    nothing says they would win. Fastest first.
+    """
+    mine = assessed.get(chosen)
+    chosen_ms = mine.expected_session_ms if mine is not None else None
+    on_device = {u.compute_units: u for u in device}
+    out = []
+    for a in sorted(assessed.values(), key=lambda a: (a.expected_session_ms is None, a.expected_session_ms or 0)):
+        if a.compute_units == chosen or a.eligible or a.expected_session_ms is None:
+            continue
+        if chosen_ms is not None and a.expected_session_ms >= chosen_ms:
+            continue
+        speedup = chosen_ms / a.expected_session_ms if chosen_ms and a.expected_session_ms > 0 else None
+        own = on_device.get(a.compute_units)
+        if own is not None and own.runs and own.failure_rate > settings.max_failure_rate:
+            failures, runs, level = own.failure_count, own.runs, "device"
+        elif a.runs and a.failures / a.runs > settings.max_failure_rate:
+            failures, runs, level = a.failures, a.runs, a.source
+        elif a.runs < settings.min_runs:
+            out.append(EvidenceNeeded(a.compute_units, chosen, settings.min_runs - a.runs, False, a.source, a.runs,
+                                      a.failures, speedup, max_failure_rate=settings.max_failure_rate))
+            continue
+        else:
+            continue
+        more = clean_runs_to_pass(failures, runs, settings.max_failure_rate)
+        if more is not None:
+            more = max(more, settings.min_runs - runs, 1)
+        low = wilson_interval(failures, runs, settings.confidence).low
+        out.append(EvidenceNeeded(a.compute_units, chosen, more, True, level, runs, failures, speedup, low,
+                                  settings.max_failure_rate, settings.confidence))
+    return tuple(out)
 
 
 def _chain(chosen: str, ranked: Sequence[str], settings: PolicySettings) -> list[str]:
@@ -255,7 +362,8 @@ def recommend_compute_units(device: Sequence[UnitEvidence], chip: Sequence[UnitE
         where = "this device" if not from_chip else (
             f"devices with the same chip for {', '.join(from_chip)} (too few runs on this device)")
         reason = f"fastest expected session for {workload} among units with {gate}, measured on {where}"
-        return Policy(chosen, _chain(chosen, [a.compute_units for a in ranked], settings), basis, reason, assessed)
+        return Policy(chosen, _chain(chosen, [a.compute_units for a in ranked], settings), basis, reason, assessed,
+                      what_would_change(assessed, chosen, device, settings))
     default = settings.default_compute_units
     reason = (f"too little data: no unit has {gate} on this device or its chip; "
               f"{default} is the conservative default (no Neural Engine compile)")
@@ -264,4 +372,5 @@ def recommend_compute_units(device: Sequence[UnitEvidence], chip: Sequence[UnitE
         reason = (f"too little data, and the default {default} has a {failing[default]}; falling back to "
                   f"{settings.final_fallback}")
         default = settings.final_fallback
-    return Policy(default, _chain(default, [], settings), "default", reason, assessed)
+    return Policy(default, _chain(default, [], settings), "default", reason, assessed,
+                  what_would_change(assessed, default, device, settings))

@@ -11,7 +11,7 @@ number of runs; a whole table (every device of a model version) is two (one per 
 """
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db.models import Q
 
@@ -124,7 +124,7 @@ def policy_for_device(model_version: ModelVersion, identifier: str, predictions_
 
 
 def _with_reason(policy: Policy, reason: str) -> Policy:
-    return Policy(policy.compute_units, policy.fallback, policy.basis, reason, policy.evidence)
+    return replace(policy, reason=reason)
 
 
 def policy_table(model_version: ModelVersion, predictions_per_session: int, load_kind: str | None = None,

@@ -144,3 +144,66 @@ def test_answer_has_the_api_shape():
     assert {"runs", "crash_rate", "crash_rate_upper", "load_ms_median", "first_prediction_ms_median",
             "prediction_ms_median", "expected_session_ms"} <= set(answer["evidence"]["cpuAndNeuralEngine"])
     assert answer["evidence"]["cpuAndNeuralEngine"]["expected_session_ms"] == 2000 + 100 + 299 * 10
+
+
+# --- what would change the answer (issue 12, item 4) -------------------------------------------------------------
+
+def test_a_faster_unit_short_of_runs_says_how_many_more_would_decide():
+    """style-diffusion 1.1.0 on iPhone 16 Pro Max: cpuAndGPU at 1,000 predictions (352 s) while the Neural Engine
+    would take 81 s by its 9 runs, one short of the minimum. The gate stays; the page says what would decide it."""
+    device = [unit("cpuAndNeuralEngine", runs=9, load=9000.0, first=500.0, warm=71.5),
+              unit("cpuAndGPU", runs=30, load=900.0, first=400.0, warm=350.7)]
+    policy = recommend_compute_units(device, [], 1000)
+    assert policy.compute_units == "cpuAndGPU"  # the gate holds: 9 runs are not enough
+    (change,) = policy.changes
+    assert (change.compute_units, change.more_runs, change.clean, change.level) == ("cpuAndNeuralEngine", 1, False,
+                                                                                     "device")
+    session = {u: policy.evidence[u].expected_session_ms for u in ("cpuAndGPU", "cpuAndNeuralEngine")}
+    assert change.speedup == pytest.approx(session["cpuAndGPU"] / session["cpuAndNeuralEngine"])
+    assert change.text("iPhone 16 Pro Max") == (
+        f"1 more run of cpuAndNeuralEngine on iPhone 16 Pro Max: it is {change.speedup:.1f}× faster than cpuAndGPU "
+        f"at this workload by its 9 runs")
+    # With the tenth run the same evidence decides it the other way, and nothing is left to ask for.
+    device[0] = unit("cpuAndNeuralEngine", runs=10, load=9000.0, first=500.0, warm=71.5)
+    decided = recommend_compute_units(device, [], 1000)
+    assert decided.compute_units == "cpuAndNeuralEngine" and decided.changes == ()
+
+
+def test_a_faster_unit_out_on_one_failure_says_how_many_clean_runs_would_pass_the_gate():
+    """iPhone 11: the Neural Engine is out after 1 failure in 14 runs; 1 / 200 = 0.5% is the gate."""
+    device = [unit("cpuAndNeuralEngine", runs=14, failures=1, **FAST_PREDICT),
+              unit("cpuAndGPU", runs=40, **FAST_LOAD)]
+    policy = recommend_compute_units(device, [], 1000)
+    assert policy.compute_units == "cpuAndGPU"
+    (change,) = policy.changes
+    assert (change.more_runs, change.clean, change.failures, change.runs) == (186, True, 1, 14)
+    text = change.text("iPhone 11")
+    assert text.startswith("cpuAndNeuralEngine is out after 1 failure in 14 runs: 186 more clean runs on iPhone 11 "
+                           "would bring it under the 0.5% gate")
+    assert "unlikely: the 95% interval of its failure rate starts at 1.3%" in text
+    # 186 clean runs do pass the gate, 185 do not.
+    assert recommend_compute_units([unit("cpuAndNeuralEngine", runs=200, failures=1, **FAST_PREDICT),
+                                    unit("cpuAndGPU", runs=40, **FAST_LOAD)], [], 1000).compute_units == \
+        "cpuAndNeuralEngine"
+    assert not recommend_compute_units([unit("cpuAndNeuralEngine", runs=199, failures=1, **FAST_PREDICT),
+                                        unit("cpuAndGPU", runs=40, **FAST_LOAD)], [], 1000).evidence[
+        "cpuAndNeuralEngine"].eligible
+
+
+def test_slower_or_untimed_units_and_a_settled_answer_ask_for_nothing():
+    device = [unit("cpuAndNeuralEngine", runs=3, **FAST_PREDICT), unit("cpuAndGPU", runs=40, **FAST_LOAD)]
+    assert recommend_compute_units(device, [], 1).changes == ()  # at one prediction the GPU's load wins anyway
+    untimed = UnitEvidence("all", 4, {"crash": 4})
+    assert recommend_compute_units([untimed, unit("cpuAndGPU", runs=40)], [], 100).changes == ()
+
+
+def test_chip_evidence_names_the_chip_and_a_gate_without_failures_allowed_says_so():
+    chip = [unit("all", runs=6, **FAST_PREDICT), unit("cpuAndGPU", runs=60, **FAST_LOAD)]
+    (change,) = recommend_compute_units([], chip, 1000).changes
+    assert change.level == "chip" and change.more_runs == 4
+    assert change.text("iPhone 15 Pro", "A17 Pro").startswith("4 more runs of all on iPhone 15 Pro or another "
+                                                              "A17 Pro device")
+    strict = PolicySettings(max_failure_rate=0.0)
+    device = [unit("all", runs=50, failures=1, **FAST_PREDICT), unit("cpuAndGPU", runs=60, **FAST_LOAD)]
+    (change,) = recommend_compute_units(device, [], 1000, settings=strict).changes
+    assert change.more_runs is None and change.text().endswith("the gate allows no failure")
