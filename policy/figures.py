@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures.common import FAILURE_COLOR, STAGE_COLORS, UNIT_COLORS, base_layout, ms
+from dashboard.figures.common import FAILURE_COLOR, STAGE_COLORS, UNIT_COLORS, base_layout, duration_ticks, ms
 from insights.vocabulary import LAUNCH_STAGES, LOAD_KIND_NAMES, STAGE_NAMES
 
 
@@ -88,6 +88,8 @@ def break_even(lines: list[SessionLine], crossings: list[Crossing], predictions_
     fig.update_xaxes(title_text="predictions per session (one model load)", type="log" if log else "linear")
     fig.update_yaxes(title_text="expected session time (ms)", type="log" if log else "linear",
                      rangemode="normal" if log else "tozero")
+    if log:
+        fig.update_yaxes(duration_ticks(bottom, top))  # "20 ms", "2 s", not plotly's bare "2 5 2 5"
     return fig
 
 

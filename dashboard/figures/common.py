@@ -1,5 +1,6 @@
 """What every figure shares: one colour per compute unit, metric names in the user's words, the HTML embedding."""
 import json
+import math
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -72,6 +73,28 @@ def ms(value: float | None) -> str:
     if value >= 10:
         return f"{value:.1f} ms"
     return f"{value:.2f} ms"
+
+
+def duration_ticks(low_ms: float, high_ms: float) -> dict:
+    """Ticks of a log axis of milliseconds from `low_ms` to `high_ms`, labelled as durations ("20 ms", "500 ms",
+    "2 s") at 1-2-5 steps (only powers of ten past four decades), for an axis's layout. Plotly's own log ticks label
+    the steps between powers of ten with a bare digit ("2 5 2 5"), which reads as nothing."""
+    low_ms, high_ms = max(min(low_ms, high_ms), 1e-3), max(low_ms, high_ms, 1e-3)
+    first, last = math.floor(math.log10(low_ms)), math.ceil(math.log10(high_ms))
+    steps = (1, 2, 5) if last - first <= 4 else (1,)
+    values = [m * 10.0 ** e for e in range(first, last + 1) for m in steps]
+    inside = [v for v in values if low_ms <= v <= high_ms]
+    # One step beyond each end, so the lowest and highest data have a label near them.
+    below = [v for v in values if v < low_ms][-1:]
+    above = [v for v in values if v > high_ms][:1]
+    ticks = below + inside + above
+    return dict(tickmode="array", tickvals=ticks, ticktext=[duration_label(v) for v in ticks])
+
+
+def duration_label(value_ms: float) -> str:
+    """A tick's duration: 0.5 ms, 20 ms, 500 ms, 1 s, 20 s."""
+    value = round(value_ms, 6)
+    return f"{value / 1000:g} s" if value >= 1000 else f"{value:g} ms"
 
 
 def percent(rate: float | None) -> str:

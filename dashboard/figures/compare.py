@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from insights.vocabulary import LAUNCH_STAGES, LOAD_KIND_NAMES, STAGE_NAMES
 
-from .common import STAGE_COLORS, UNIT_COLORS, figure, layout, ms, percent
+from .common import STAGE_COLORS, UNIT_COLORS, duration_ticks, figure, layout, ms, percent
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,13 @@ def box_plot(rows: list[str], units: list[str], boxes: dict, *, title: str, valu
                 hovertext=[f"{k[0]} · {unit}<br>median {ms(b.median)}<br>middle half {ms(b.q1)} – {ms(b.q3)}"
                            f"<br>5–95% {ms(b.low)} – {ms(b.high)}<br>{b.n} runs" for k, b in zip(keys, bs)],
                 hoverinfo="text"))
+    yaxis = dict(title=dict(text=value_label), type="log" if log_y else "linear")
+    positive = [v for b in boxes.values() for v in (b.low, b.high) if v and v > 0]
+    if log_y and positive:
+        yaxis.update(duration_ticks(min(positive), max(positive)))
     return figure(data, layout(
         title, height=460, boxmode="group", boxgap=0.25, boxgroupgap=0.1,
-        xaxis=dict(type="category", categoryorder="array", categoryarray=list(rows), tickangle=-35),
-        yaxis=dict(title=dict(text=value_label), type="log" if log_y else "linear")))
+        xaxis=dict(type="category", categoryorder="array", categoryarray=list(rows), tickangle=-35), yaxis=yaxis))
 
 
 @dataclass(frozen=True)
@@ -59,28 +62,37 @@ class Rate:
 
 
 def failure_bars(rows: list[str], units: list[str], rates: dict, *, title: str):
-    """Failure rate per row and unit as grouped bars with asymmetric Wilson 95% error bars; rates: {(row, unit): Rate}.
-    A bar of height 0 still shows its interval, so "no failures in 5 runs" reads as uncertain."""
+    """Failure rate per row and unit, grouped by unit; rates: {(row, unit): Rate}. A solid bar, its count written on
+    it, only where runs failed; behind it the Wilson 95% interval as a faint band of the unit's colour, also where
+    none failed, so "0 of 5 runs" still reads as uncertain without whiskers drawn across the chart. The y axis fits
+    the failures seen (at least 10%): a band reaching past it is cut at the top, its hover gives the interval."""
     data = []
     for unit in units:
         keys = [(row, unit) for row in rows if (row, unit) in rates]
         if not keys:
             continue
         rs = [rates[k] for k in keys]
+        color = UNIT_COLORS.get(unit)
+        hover = [f"{k[0]} · {unit}<br>{r.failures} of {r.runs} runs failed ({percent(r.rate)})"
+                 f"<br>95% interval {percent(r.low)} – {percent(r.high)}" for k, r in zip(keys, rs)]
+        failed = [i for i, r in enumerate(rs) if r.failures]
+        # Same offsetgroup: the band and the bar share one slot, the bar drawn over the band. A unit without
+        # failures has no bar, so its band names it in the legend.
         data.append(dict(
-            type="bar", x=[k[0] for k in keys], y=[r.rate for r in rs], name=unit, offsetgroup=unit,
-            marker=dict(color=UNIT_COLORS.get(unit)),
-            error_y=dict(type="data", symmetric=False, array=[r.high - r.rate for r in rs],
-                         arrayminus=[r.rate - r.low for r in rs], color="#555", thickness=1.2, width=3),
-            # Counts written on bars that stand out (1% and more); every bar has them on hover.
-            text=[f"{r.failures}/{r.runs}" if r.failures and r.rate >= 0.01 else "" for r in rs], textposition="outside",
-            hovertext=[f"{k[0]} · {unit}<br>{r.failures} of {r.runs} runs failed ({percent(r.rate)})"
-                       f"<br>95% interval {percent(r.low)} – {percent(r.high)}" for k, r in zip(keys, rs)],
-            hoverinfo="text", cliponaxis=False))
+            type="bar", x=[k[0] for k in keys], base=[r.low for r in rs], y=[r.high - r.low for r in rs],
+            name=unit if not failed else f"{unit}: 95% interval", legendgroup=unit, offsetgroup=unit,
+            showlegend=not failed, opacity=0.15, marker=dict(color=color, line=dict(width=0)), hovertext=hover,
+            hoverinfo="text"))
+        data.append(dict(
+            type="bar", x=[keys[i][0] for i in failed], y=[rs[i].rate for i in failed], name=unit, legendgroup=unit,
+            offsetgroup=unit, marker=dict(color=color), text=[f"{rs[i].failures}/{rs[i].runs}" for i in failed],
+            textposition="outside", cliponaxis=False, hovertext=[hover[i] for i in failed], hoverinfo="text"))
+    top = max([r.rate for r in rates.values()] + [0.0])
     return figure(data, layout(
         title, height=400, barmode="group", bargap=0.2,
         xaxis=dict(type="category", categoryorder="array", categoryarray=list(rows), tickangle=-35),
-        yaxis=dict(title=dict(text="failure rate"), tickformat=".0%", rangemode="tozero")))
+        yaxis=dict(title=dict(text="failure rate (band: 95% interval)"), tickformat=".0%",
+                   range=[0, min(1.0, max(0.1, top * 1.3))])))
 
 
 LOAD_KIND_LABELS = {kind: f"{name} load" for kind, name in LOAD_KIND_NAMES.items()}

@@ -4,7 +4,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from dashboard.figures import compare, fleet, overview, run, versions
-from dashboard.figures.common import ms, percent
+from dashboard.figures.common import duration_ticks, ms, percent
 
 UNITS = ["cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all"]
 
@@ -123,15 +123,47 @@ def test_box_plot_uses_precomputed_quartiles_and_fades_small_samples():
     assert "50 runs" in sure.hovertext[0]
 
 
-def test_failure_bars_carry_wilson_intervals():
-    rates = {("A15", "all"): compare.Rate(12, 40, 0.18, 0.46), ("A15", "cpuAndGPU"): compare.Rate(0, 40, 0.0, 0.09)}
-    fig = compare.failure_bars(["A15"], UNITS, rates, title="t")
-    assert [t.name for t in fig.data] == ["cpuAndGPU", "all"]
-    allb = fig.data[1]
-    assert allb.y[0] == pytest.approx(0.3)
-    assert allb.error_y.array[0] == pytest.approx(0.16) and allb.error_y.arrayminus[0] == pytest.approx(0.12)
-    assert allb.text[0] == "12/40"
-    assert fig.data[0].y[0] == 0 and fig.data[0].error_y.array[0] == pytest.approx(0.09)
+def test_failure_bars_show_failures_where_there_are_some_and_the_interval_as_a_quiet_band():
+    # Issue 12, item 6: units with no failures were drawn as whiskers up to 40-80%, drowning the one real signal.
+    rates = {("A15", "all"): compare.Rate(12, 40, 0.18, 0.46), ("A15", "cpuAndGPU"): compare.Rate(0, 40, 0.0, 0.09),
+             ("A17", "cpuAndGPU"): compare.Rate(0, 4, 0.0, 0.49), ("A17", "all"): compare.Rate(0, 5, 0.0, 0.43)}
+    fig = compare.failure_bars(["A15", "A17"], UNITS, rates, title="t")
+    assert not any(t.error_y and t.error_y.array for t in fig.data)  # no whiskers
+    bands = {t.legendgroup: t for t in fig.data if t.base is not None}
+    bars = {t.legendgroup: t for t in fig.data if t.base is None}
+    assert list(bars["cpuAndGPU"].x) == [] and list(bars["all"].x) == ["A15"]  # a bar only where runs failed
+    # every unit in the legend once, failures or not (a unit without a bar by its band)
+    assert [t.name for t in fig.data if t.showlegend is not False and (t.x is None or len(t.x))] == ["cpuAndGPU", "all"]
+    assert bars["all"].y[0] == pytest.approx(0.3) and bars["all"].text[0] == "12/40"
+    band = bands["all"]
+    assert band.opacity <= 0.2 and band.offsetgroup == bars["all"].offsetgroup  # faint, behind its bar
+    assert list(band.base) == [0.18, 0.0] and list(band.y) == [pytest.approx(0.28), pytest.approx(0.43)]
+    assert "95% interval 18.0% – 46.0%" in band.hovertext[0] and "0 of 5 runs failed" in band.hovertext[1]
+    assert fig.layout.yaxis.range[1] == pytest.approx(0.39)  # fits the 30% seen, not the 49% of 0 in 4 runs
+
+
+def test_failure_bars_without_failures_keep_a_readable_axis():
+    fig = compare.failure_bars(["A15"], UNITS, {("A15", "all"): compare.Rate(0, 3, 0.0, 0.56)}, title="t")
+    assert fig.layout.yaxis.range[1] == pytest.approx(0.1) and [list(t.x) for t in fig.data] == [["A15"], []]
+
+
+def test_log_axes_label_their_ticks_as_durations():
+    # Issue 12, item 6: plotly labels a log axis's minor ticks "2 5 2 5".
+    boxes = {("A15", "all"): compare.Box(3.2, 5, 10, 40, 480, 50), ("A17", "all"): compare.Box(1800, 2000, 2100, 2500, 3000, 50)}
+    axis = compare.box_plot(["A15", "A17"], UNITS, boxes, title="t", value_label="ms", min_runs=10).layout.yaxis
+    assert axis.type == "log" and axis.tickmode == "array"
+    assert list(axis.ticktext) == ["2 ms", "5 ms", "10 ms", "20 ms", "50 ms", "100 ms", "200 ms", "500 ms", "1 s",
+                                   "2 s", "5 s"]
+    assert list(axis.tickvals) == [2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
+    wide = duration_ticks(0.4, 90_000)  # past four decades: powers of ten only
+    assert wide["ticktext"] == ["0.1 ms", "1 ms", "10 ms", "100 ms", "1 s", "10 s", "100 s"]
+    linear = compare.box_plot(["A15"], UNITS, boxes, title="t", value_label="MB", min_runs=10, log_y=False)
+    assert linear.layout.yaxis.type == "linear" and linear.layout.yaxis.tickvals is None
+    # The policy's break-even chart, log for long sessions: its session times too.
+    from policy import figures as policy_figures
+
+    session = policy_figures.break_even([policy_figures.SessionLine("cpuAndGPU", 230.0, 40.0)], [], 5000).layout.yaxis
+    assert session.type == "log" and session.ticktext and all(t.endswith((" ms", " s")) for t in session.ticktext)
 
 
 def test_breakdown_bars_stack_stages_per_load_kind_and_unit():
