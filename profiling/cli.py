@@ -51,7 +51,7 @@ def render_text(report: dict, max_per_rule: int = 20) -> str:
             lines.append(f"  ... {len(items) - max_per_rule} more")
         lines.append(f"  fix: {items[0]['advice']}")
         for s in rule.get("sources", []):
-            lines.append(f"  source: {s['title']} <{s['url']}>")
+            lines.append(f"  source: {s['title']}" + (f" <{s['url']}>" if s.get("url") else ""))
     return "\n".join(lines)
 
 

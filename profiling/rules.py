@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 @dataclass(frozen=True)
 class Source:
     title: str
-    url: str
+    url: str  # a public page, or "" when the title is all there is (pages and the CLI then show no link)
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,10 @@ TORCH_PARAMETRIZE = Source(
     "https://pytorch.org/docs/stable/generated/torch.nn.utils.parametrize.remove_parametrizations.html",
 )
 FIELD_REPORT_POW = Source(
-    "Field report (issue #5): int8 PTQ of Conv2d subclasses squaring their weight gives "
-    "constexpr_affine_dequantize -> pow -> conv; Xcode report on iPhone 16 Pro shows those convs on CPU "
-    "(~1,660 us vs ~220 us on the Neural Engine) and the int8 model slower than fp16",
-    "perfboard issue 5",
+    "Field report (an app team's Xcode Core ML performance report, iPhone 16 Pro): int8 PTQ of Conv2d subclasses "
+    "squaring their weight gives constexpr_affine_dequantize -> pow -> conv; those convs ran on the CPU "
+    "(~1,660 us vs ~220 us on the Neural Engine) and the int8 model was slower than fp16",
+    "",  # no public page: the title is the evidence
 )
 COREMLTOOLS_TYPED_EXECUTION = Source(
     "coremltools guide: Typed Execution (ML programs carry per-op fp16/fp32 precision)",

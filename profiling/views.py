@@ -182,7 +182,8 @@ def diff(request):
     try:
         a, b = _artifact(request, int(request.GET["a"])), _artifact(request, int(request.GET["b"]))
     except (KeyError, ValueError):
-        raise Http404("give two artifact ids: ?a=<id>&b=<id>") from None
+        # Opened without two artifacts (or with unreadable ids): a page saying how to pick them, as a 400.
+        return render(request, "profiling/diff_missing.html", {"page": "profiling"}, status=400)
     if not (a.lint and b.lint):
         raise Http404("both artifacts need a lint report")
     result = diff_lints(a.lint, b.lint)
