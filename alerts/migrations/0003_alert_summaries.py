@@ -1,26 +1,11 @@
-"""Alert summaries (issue 12): one per (project, model, version); every stored alert joins its version's summary.
-
-Alerts a person had already triaged keep their state and are marked as triaged separately, so a later triage of
-the summary leaves them alone. The column becomes NOT NULL in 0004 (a separate transaction: PostgreSQL refuses to
-alter a table with pending foreign-key checks).
-"""
+"""Alert summaries (issue 12): one per (project, model, version), and notes. 0004 files the stored alerts in
+their summaries, 0005 makes the summary required: three transactions, as PostgreSQL refuses to index or alter a
+table with pending foreign-key checks."""
 
 import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
-
-
-def summarise_alerts(apps, schema_editor):
-    Alert = apps.get_model("alerts", "Alert")
-    AlertSummary = apps.get_model("alerts", "AlertSummary")
-    Alert.objects.exclude(state="new").filter(state_changed_by__isnull=False).update(triaged_separately=True)
-    keys = Alert.objects.filter(summary__isnull=True).values("project_id", "model", "version").distinct()
-    for key in keys:
-        alerts = Alert.objects.filter(**key)
-        first = alerts.order_by("created_at").values_list("created_at", flat=True)[0]
-        summary, _ = AlertSummary.objects.get_or_create(**key, defaults={"created_at": first})
-        alerts.update(summary=summary)
 
 
 class Migration(migrations.Migration):
@@ -77,5 +62,4 @@ class Migration(migrations.Migration):
             model_name='alertsummary',
             constraint=models.UniqueConstraint(fields=('project', 'model', 'version'), name='alert_summary_once_per_version'),
         ),
-        migrations.RunPython(summarise_alerts, migrations.RunPython.noop),
     ]

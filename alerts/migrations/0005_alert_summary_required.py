@@ -1,4 +1,4 @@
-"""Every alert belongs to a summary (0003 gave the stored ones theirs)."""
+"""Every alert belongs to a summary (0004 gave the stored ones theirs)."""
 import django.db.models.deletion
 from django.db import migrations, models
 
@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('alerts', '0003_alert_summaries'),
+        ('alerts', '0004_summarise_stored_alerts'),
     ]
 
     operations = [
