@@ -29,5 +29,29 @@ def dashboard_context(request, page: str, extra_params: dict | None = None, quer
         "sources": SOURCES,
         "min_runs": min_runs(),
         "filter_errors": filters.errors,
+        "filter_misses": filter_misses(filters, scope, devices, chips),
     }
     return scope.filters, scope, context
+
+
+def filter_misses(filters, scope, devices, chips) -> list[str]:
+    """The filters that name nothing there is (`model=nope`), each saying so, so a page with no runs does not blame
+    an empty project."""
+    misses = []
+    if filters.project and scope.project is None:
+        misses.append(f"project={filters.project}: no project of that name that you can read")
+    elif scope.project is not None:
+        models = sorted({mv.name for mv in scope.model_versions})
+        if filters.model and filters.model not in models:
+            misses.append(f"model={filters.model}: {scope.project.slug} has no model of that name"
+                          + (f" (it has {', '.join(models)})" if models else ""))
+        elif filters.version and scope.model_version is None:
+            model = scope.filters.model
+            versions = [mv.version for mv in scope.model_versions if mv.name == model]
+            misses.append(f"version={filters.version}: {model} has no version of that name"
+                          + (f" (it has {', '.join(versions)})" if versions else ""))
+    if filters.device and filters.device not in {d.identifier for d in devices}:
+        misses.append(f"device={filters.device}: no device of that identifier has uploaded runs")
+    if filters.chip and filters.chip not in set(chips):
+        misses.append(f"chip={filters.chip}: no device with that chip has uploaded runs")
+    return misses
