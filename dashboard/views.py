@@ -7,6 +7,8 @@ from django.shortcuts import render
 from collector.auth import visible_projects
 from insights.vocabulary import METRICS
 from perfboard.conf import perfboard_setting
+from policy import queries as policy_queries
+from policy.evidence import policy_table
 from policy.marks import predictions_per_session
 
 from . import presenters, queries, rollups
@@ -184,10 +186,17 @@ def fleet(request):
             title=f"Coverage of {scope.model_version}: runs per device, iOS major and compute units"),
             "fleet-coverage")
     under = sorted((c for c in coverage_cells if c.under_sampled), key=lambda c: (c.runs, c.chip_rank or 1e9))
+    # First in "benchmark next": the runs that would change a policy answer (the policy page's last column).
+    deciding = []
+    if scope.model_version is not None:
+        table = policy_table(scope.model_version, predictions_per_session(), devices="measured",
+                             runs=scope.runs("version"))
+        deciding = policy_queries.runs_that_would_change_answers(table)
     context.update(
         counts=counts, figures=figures, recent=queries.recent_runs(project_runs),
         failure_rate=percent(counts["failures"] / counts["runs"]) if counts["runs"] else None,
         coverage_total=len(coverage_cells), coverage_under=len(under), coverage_next=under[:15],
+        deciding=deciding, policy_predictions=predictions_per_session(),
         coverage_api=f"/api/v1/coverage?{filters.query()}&under_sampled=true",
     )
     context["rollup_computed_at"] = rollups.computed_at(scope)

@@ -66,18 +66,23 @@ def break_even(lines: list[SessionLine], crossings: list[Crossing], predictions_
                            f"<br>load + first prediction {ms(line.start_ms)}, then {ms(line.prediction_ms)} each"
                            f"<br>{line.runs} runs{'<br>' + line.note if line.note else ''}<extra></extra>")))
     for group in _nearby(crossings):
-        first = group[0]
-        color = UNIT_COLORS.get(first.faster, "#444") if len(group) == 1 else "#1d232b"
         fig.add_trace(go.Scatter(
             x=[c.predictions for c in group], y=[c.session_ms for c in group], mode="markers", showlegend=False,
             marker=dict(symbol="x", size=11, color=[UNIT_COLORS.get(c.faster, "#444") for c in group]),
             hovertemplate=[f"{c.faster} pays back its slower start against {c.cheaper} after {c.predictions:.1f} "
                            f"predictions ({ms(c.session_ms)})<extra></extra>" for c in group]))
-        fig.add_trace(go.Scatter(
-            x=[first.predictions], y=[first.session_ms], mode="text", showlegend=False, hoverinfo="skip",
-            text=[f"{' and '.join(c.faster for c in group)} win{'s' if len(group) == 1 else ''} from "
-                  f"{math.ceil(first.predictions)}"],
-            textposition="top left", textfont=dict(size=11, color=color)))
+    # Each label on its own row above its crossing (an arrow points at it), so labels of nearby crossings never
+    # print over each other (issue 12: "cpuAndNeuralEngine wins from 103" over "all wins from 89").
+    for row, group in enumerate(_nearby(crossings)):
+        first = group[0]
+        color = UNIT_COLORS.get(first.faster, "#444") if len(group) == 1 else "#1d232b"
+        fig.add_annotation(
+            x=math.log10(first.predictions) if log else first.predictions,
+            y=math.log10(first.session_ms) if log and first.session_ms > 0 else first.session_ms,
+            text=f"{' and '.join(c.faster for c in group)} win{'s' if len(group) == 1 else ''} from "
+                 f"{math.ceil(first.predictions)}",
+            showarrow=True, arrowhead=0, arrowwidth=1, arrowcolor=color, ax=-40, ay=-28 - LABEL_ROW_PX * row,
+            xanchor="right", font=dict(size=11, color=color), bgcolor="rgba(255,255,255,0.85)")
     top = max([float(line.at(span)) for line in lines] + [1.0])
     bottom = min([line.start_ms for line in lines if line.start_ms > 0] + [top]) / 2 if log else 0
     fig.add_trace(go.Scatter(
@@ -91,6 +96,9 @@ def break_even(lines: list[SessionLine], crossings: list[Crossing], predictions_
     if log:
         fig.update_yaxes(duration_ticks(bottom, top))  # "20 ms", "2 s", not plotly's bare "2 5 2 5"
     return fig
+
+
+LABEL_ROW_PX = 20  # vertical distance between the crossing labels' rows
 
 
 def _nearby(crossings: list[Crossing], within: float = 0.15) -> list[list[Crossing]]:

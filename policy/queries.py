@@ -5,6 +5,7 @@
 Query budget: the policy table is five queries (``policy_table``); the cold-start split one; the variant A/B one,
 over at most ``PERFBOARD["AB_MAX_RUNS"]`` of the newest successful runs.
 """
+from collections import Counter
 from dataclasses import dataclass
 
 from django.db.models import Count, F, FloatField, Value
@@ -14,10 +15,11 @@ from collector.aggregates import Median
 from collector.models import Run
 from dashboard.figures.common import ms, percent
 from insights.comparison import compare_variants
+from insights.intervals import wilson_interval
 from insights.policy import Policy, UnitAssessment, break_even_predictions
 from insights.settings import ComparisonSettings
 from insights.vocabulary import COMPUTE_UNITS, LOAD_KINDS, OK
-from perfboard.conf import comparison_settings, perfboard_setting
+from perfboard.conf import comparison_settings, perfboard_setting, policy_settings
 
 from .figures import Crossing, SessionLine, StageRow, VariantRow
 
@@ -56,8 +58,25 @@ class UnitCell:
     source: str
 
 
-def policy_rows(table, units=COMPUTE_UNITS) -> list[dict]:
-    """One row per device for the template: identity, choice, chain, basis, why, and a cell per unit."""
+def _how_sure(a: UnitAssessment | None, conf) -> dict:
+    """The chosen unit's sample: runs, failures, whose runs, and the failure rate's interval in words."""
+    if a is None or not a.runs:
+        return {"runs": 0, "failures": 0, "source": "", "interval": "", "text": "no runs: untested default"}
+    interval = wilson_interval(a.failures, a.runs, conf.confidence)
+    return {"runs": a.runs, "failures": a.failures, "source": a.source,
+            "interval": f"{percent(interval.low)}–{percent(interval.high)}",
+            "text": f"{a.failures} of {a.runs:,} run{'s' if a.runs != 1 else ''} failed"}
+
+
+def policy_rows(table, units=COMPUTE_UNITS, conf=None) -> list[dict]:
+    """One row per device model for the template, in the table's order (oldest chip first): the marketing name,
+    the answer (unit, fallback chain, expected session at the workload, basis, how sure), what more runs would change
+    it (insights.policy.what_would_change, in words), and a cell per unit for the evidence table.
+
+    Identifiers sharing a marketing name (an iPad's Wi-Fi and cellular models) make one row when their answers are
+    the same, else one row each, named with the identifier.
+    """
+    conf = conf or policy_settings()
     rows = []
     for entry in table:
         policy = entry.policy
@@ -70,9 +89,24 @@ def policy_rows(table, units=COMPUTE_UNITS) -> list[dict]:
             cells.append(UnitCell(unit, a.runs, ms(a.expected_session_ms), percent(a.crash_rate_upper),
                                   percent(a.crash_rate), a.eligible, unit == policy.compute_units, a.note,
                                   getattr(a, "source", "")))
-        rows.append({"identifier": entry.identifier, "name": entry.name, "chip": entry.chip,
-                     "compute_units": policy.compute_units, "fallback": policy.fallback, "basis": policy.basis,
-                     "reason": policy.reason, "cells": cells})
+        chosen = policy.evidence.get(policy.compute_units)
+        name = entry.device.name if entry.device is not None and entry.device.name else entry.name
+        changes = [c.text(name, entry.chip) for c in policy.changes]
+        row = {"identifier": entry.identifier, "identifiers": [entry.identifier], "name": name,
+               "chip": entry.chip, "compute_units": policy.compute_units, "fallback": policy.fallback,
+               "basis": policy.basis, "reason": policy.reason, "cells": cells,
+               "expected": ms(chosen.expected_session_ms) if chosen is not None else "–",
+               "sure": _how_sure(chosen, conf), "changes": changes}
+        answer = (name, policy.compute_units, tuple(policy.fallback), policy.basis, row["expected"], tuple(changes))
+        previous = rows[-1] if rows else None
+        if previous is not None and previous["answer"] == answer:
+            previous["identifiers"].append(entry.identifier)
+            continue
+        row["answer"] = answer
+        rows.append(row)
+    names = Counter(r["name"] for r in rows)
+    for r in rows:
+        r["label"] = r["name"] if names[r["name"]] == 1 else f"{r['name']} ({', '.join(r['identifiers'])})"
     return rows
 
 
@@ -181,3 +215,24 @@ def variant_comparisons(runs, metric: str, baseline: str | None = None,
                                        c.difference.estimate, c.difference.low, c.difference.high, c.p_value,
                                        c.runs_baseline, c.runs_candidate, c.enough))
     return VariantComparisons(variants, baseline, rows, len(values), capped)
+
+
+# --- what to benchmark next (the fleet page) --------------------------------------------------------------------
+
+def runs_that_would_change_answers(table, limit: int = 10) -> list[dict]:
+    """From a policy table (policy.evidence.policy_table), the runs that would change a device's answer
+    (insights.policy.what_would_change): fewest runs first, then the largest speed-up (a unit whose failures are
+    likely real says so in its text). Left out: a gate that allows no failure (no number of runs would do)."""
+    out = []
+    for entry in table:
+        name = entry.device.name if entry.device is not None and entry.device.name else entry.name
+        for change in entry.policy.changes:
+            if change.more_runs is None:
+                continue
+            out.append({"device": name, "identifier": entry.identifier, "chip": entry.chip,
+                        "compute_units": change.compute_units, "runs": change.runs, "failures": change.failures,
+                        "more_runs": change.more_runs, "clean": change.clean, "level": change.level,
+                        "answer": entry.policy.compute_units, "text": change.text(name, entry.chip),
+                        "speedup": change.speedup})
+    out.sort(key=lambda r: (r["more_runs"], -(r["speedup"] or 0.0), r["device"]))
+    return out[:limit]

@@ -8,4 +8,5 @@ app_name = "policy"
 urlpatterns = [
     path("policy", views.policy, name="policy"),
     path("policy/cold-start", views.cold_start, name="coldstart"),
+    path("policy/guide", views.guide, name="guide"),
 ]

@@ -3,8 +3,11 @@ to first result split by stage, variant A/B). Thin views: the frame's filters an
 policies of policy.evidence (the same as GET /api/v1/policy), policy.queries for the rest, and the figure builders
 of policy.figures. The pages share the dashboard's frame (its base template, filters and nav).
 """
+from functools import lru_cache
 from urllib.parse import urlencode
 
+import markdown
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import reverse
@@ -66,11 +69,11 @@ def policy(request):
         table = policy_table(scope.model_version, n, load_kind or None, device_set, units, conf, runs=runs)
         if filters.chip:
             table = [entry for entry in table if entry.chip == filters.chip]
-        rows = queries.policy_rows(table, units)
+        rows = queries.policy_rows(table, units, conf)
         for row in rows:
             row["select_query"] = filters.query(device=row["identifier"], **params)
-        selected = next((e for e in table if e.identifier == filters.device), None) or next(
-            (e for e in table if e.policy.basis != "default"), None) or (table[0] if table else None)
+        # The break-even chart is for the device the user picks (the table's links, the select); else the first row.
+        selected = next((e for e in table if e.identifier == filters.device), None) or (table[0] if table else None)
         if selected is not None:
             lines, crossings = queries.break_even_data(selected.policy)
             if lines:
@@ -86,8 +89,29 @@ def policy(request):
         default_units=conf.default_compute_units, final_fallback=conf.final_fallback,
         export_url=f"{reverse('policy-export')}?{urlencode(export_query)}",
         hidden_filters=list(filters.items()), tabs=_tabs(filters, "policy:policy"),
+        select_filters=[(k, v) for k, v in [*filters.items(), *params.items()] if k != "device" and v != ""],
+        confidence=f"{conf.confidence:.0%}",
     )
     return render(request, "policy/policy.html", context)
+
+
+GUIDE = settings.BASE_DIR / "docs" / "compute-units.md"
+
+
+@lru_cache(maxsize=4)
+def _guide_html(path, mtime_ns) -> str:
+    """docs/compute-units.md as HTML (Python-Markdown: tables, fenced code, heading ids); re-read when it changes.
+    The file is the project's own (its raw <a id> anchors pass through), never user input."""
+    text = path.read_text(encoding="utf-8")
+    return markdown.markdown(text, extensions=["tables", "fenced_code", "toc", "sane_lists"], output_format="html")
+
+
+@login_required
+def guide(request):
+    """The compute-unit guide (docs/compute-units.md), served as a page of the dashboard."""
+    _, _, context = dashboard_context(request, "guide")
+    context.update(guide=_guide_html(GUIDE, GUIDE.stat().st_mtime_ns), source="docs/compute-units.md")
+    return render(request, "policy/guide.html", context)
 
 
 @login_required

@@ -1,4 +1,6 @@
 """Figure builders and presenters of the policy pages on hand-made data (no database)."""
+import math
+
 import pytest
 
 from insights.policy import UnitEvidence, break_even_predictions, recommend_compute_units
@@ -25,7 +27,23 @@ def test_break_even_data_marks_where_the_neural_engine_pays_back():
     fig = figures.break_even(lines, crossings, 100, "t")
     names = [t.name for t in fig.data if t.name]
     assert names == ["cpuAndGPU", "cpuAndNeuralEngine", "all (not eligible)"]
-    assert any("wins from 64" in (t.text or [""])[0] for t in fig.data if t.mode == "text")
+    assert [a.text for a in fig.layout.annotations] == ["cpuAndNeuralEngine wins from 64"]
+
+
+def test_break_even_labels_of_nearby_crossings_do_not_overlap():
+    """Issue 12, item 3: on the demo's iPhone 11 "cpuAndNeuralEngine wins from 103" printed over "all wins from
+    89". Each label now has its own row, at least a line of text apart, and names its own crossing."""
+    lines = [figures.SessionLine("cpuAndGPU", 300.0, 40.0), figures.SessionLine("all", 800.0, 34.3),
+             figures.SessionLine("cpuAndNeuralEngine", 820.0, 35.0)]
+    crossings = [figures.Crossing("cpuAndGPU", "all", 88.7, 3800.0),
+                 figures.Crossing("cpuAndGPU", "cpuAndNeuralEngine", 102.2, 4340.0)]
+    fig = figures.break_even(lines, crossings, 100, "t")
+    labels = sorted(fig.layout.annotations, key=lambda a: a.x)
+    assert [a.text for a in labels] == ["all wins from 89", "cpuAndNeuralEngine wins from 103"]
+    assert fig.layout.xaxis.type == "log" and labels[0].x == pytest.approx(math.log10(88.7))
+    # Rows in pixels: the labels' offsets from their points differ by more than the text's height (11 px font),
+    # and the points are close (a few px on the chart), so the labels cannot share a row.
+    assert abs(labels[0].ay - labels[1].ay) >= 18 and all(a.showarrow for a in labels)
 
 
 def test_break_even_chart_goes_log_for_long_sessions():
