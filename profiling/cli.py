@@ -29,6 +29,13 @@ def render_text(report: dict, max_per_rule: int = 20) -> str:
     frac = report["compressed_fraction"]
     lines.append("compressed fraction: " + ("n/a (no weights)" if frac is None else f"{frac:.1%}"))
     lines.append("weights by storage: " + ", ".join(f"{k} {_fmt_bytes(v)}" for k, v in report["weights"].items()))
+    w = report.get("runtime_weights")
+    if w:
+        lines.append(f"weight memory at run time: {_fmt_bytes(report['runtime_bytes_total'])} (stored "
+                     f"{_fmt_bytes(w['stored'])}; used as stored {_fmt_bytes(w['used_as_stored'])}, decompressed "
+                     f"{_fmt_bytes(w['decompressed'])}, computed by run-time ops {_fmt_bytes(w['computed'])})")
+        for c in report.get("runtime_chain_patterns", [])[:5]:
+            lines.append(f"  {' -> '.join(c['chain'])} x{c['ops']}: {_fmt_bytes(c['runtime_bytes'])}")
     ops = sorted(((n, k) for k, n in report["ops"].items() if k != "const"), reverse=True)
     lines.append("ops: " + ", ".join(f"{k} x{n}" for n, k in ops))
     findings = report["findings"]

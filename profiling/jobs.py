@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -89,6 +90,67 @@ def create_job(project, fileobj, filename, *, model_name, version, input_shapes=
         return job
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def fp16_sources(job) -> list[Artifact]:
+    """Core ML artifacts of the job's model (this job's, or other jobs' of the same model in the project) that
+    store their weights uncompressed: what a fix job can compress. This job's own come first."""
+    candidates = Artifact.objects.filter(
+        job__project=job.project, job__model_version__name=job.model_version.name, kind=MLPACKAGE,
+    ).exclude(lint=None).select_related("job").order_by("-job_id", "id")
+    found = [a for a in candidates
+             if not any(k.startswith("constexpr_") for k in (a.lint.get("weights") or {}))
+             and not a.lint.get("has_dynamic_weight") and a.lint.get("source", {}).get("weights_present")]
+    return sorted(found, key=lambda a: a.job_id != job.pk)
+
+
+def create_fix_job(job, method, *, source=None, user=None, enqueue=True) -> ProfilingJob:
+    """A job that compresses an fp16 artifact of the model with coremltools.optimize.coreml (``method``), to
+    replace a package whose weights are transformed at run time (dynamic_weight). Raises UploadRejected."""
+    if method not in METHODS:
+        raise UploadRejected(f"unknown compression {method!r}; choose one of {', '.join(METHODS)}")
+    sources = fp16_sources(job)
+    if source is None:
+        if not sources:
+            raise UploadRejected("no fp16 package of this model to compress: upload the fp16 .mlpackage (zipped) or "
+                                 "the PyTorch model, then offer the fix again")
+        source = sources[0]
+    elif source.pk not in {a.pk for a in sources}:
+        raise UploadRejected("that artifact is not an fp16 package of this model with its weights")
+    with transaction.atomic():
+        fix = ProfilingJob.objects.create(
+            project=job.project, model_version=job.model_version, created_by=user if getattr(user, "pk", None) else None,
+            input_kind=source.kind, input_name=os.path.basename(source.path)[:255], input_shapes=job.input_shapes,
+            deployment_target=job.deployment_target, compression=method, fix_of=job,
+        )
+        rel = f"{fix.relative_dir}/input/{os.path.basename(source.path)}"
+        os.makedirs(os.path.dirname(media_path(rel)), exist_ok=True)
+        try:
+            copy = shutil.copytree if os.path.isdir(media_path(source.path)) else shutil.copy2
+            copy(media_path(source.path), media_path(rel))
+            Artifact.objects.create(job=fix, role=Artifact.INPUT, kind=source.kind, label=source.label, path=rel,
+                                    size_bytes=source.size_bytes, sha256=source.sha256,
+                                    model_version=source.model_version or job.model_version)
+        except Exception:
+            shutil.rmtree(media_path(fix.relative_dir), ignore_errors=True)
+            raise
+        if enqueue:
+            transaction.on_commit(lambda: enqueue_job(fix))
+    return fix
+
+
+def before_after(fix) -> dict | None:
+    """What the fix changed: the original job's flagged artifact (before) against the fix's compressed one."""
+    from .diff import diff_lints
+
+    if fix.fix_of_id is None:
+        return None
+    linted = [a for a in fix.fix_of.artifacts.order_by("id") if a.lint]
+    before = next((a for a in linted if a.lint.get("has_dynamic_weight")), linted[-1] if linted else None)
+    after = fix.artifacts.filter(role=Artifact.COMPRESSED).exclude(lint=None).first()
+    if before is None or after is None:
+        return None
+    return {"before": before, "after": after, "diff": diff_lints(before.lint, after.lint)}
 
 
 NOT_QUEUED_PREFIX = "could not queue:"
@@ -207,6 +269,8 @@ def run_job(job_id: int) -> ProfilingJob:
             from .compress import compress
             from .convert import stage as conversion_stage
 
+            if not (base.lint or {}).get("source", {}).get("weights_present", True):
+                raise ConversionError("compress", NO_WEIGHTS)
             with conversion_stage("compress"):
                 source = ct.models.MLModel(media_path(base.path), skip_model_load=True)
             compressed = compress(source, job.compression)
@@ -239,14 +303,35 @@ def _reset_outputs(job) -> None:
     job.artifacts.filter(role=Artifact.INPUT).update(lint=None)
 
 
-def delete_job_files(job) -> None:
-    shutil.rmtree(media_path(job.relative_dir), ignore_errors=True)
+def job_folders(job) -> set[str]:
+    """The job's folder, and the folders its artifacts live in (jobs stored before the UUID keys used their id)."""
+    folders = {job.relative_dir}
+    for path in job.artifacts.values_list("path", flat=True):
+        parts = path.split("/")
+        if len(parts) > 3 and parts[:2] == ["profiling", "jobs"]:
+            folders.add("/".join(parts[:3]))
+    return folders
+
+
+def delete_job_files(job, folders=None) -> None:
+    for folder in folders if folders is not None else job_folders(job):
+        shutil.rmtree(media_path(folder), ignore_errors=True)
+
+
+def public_message(message: str) -> str:
+    """The message with server paths under MEDIA_ROOT replaced by the file's name (issue 16, item 8)."""
+    root = os.path.abspath(settings.MEDIA_ROOT).rstrip(os.sep)
+    return re.sub(re.escape(root) + r"[^\s'\"]*", lambda m: os.path.basename(m.group(0).rstrip("/\\")) or "file",
+                  message or "")
+
+
+NO_WEIGHTS = "this upload has no weights (weights/weight.bin is missing); compression needs them"
 
 
 def _fail(job, stage, message) -> ProfilingJob:
     job.status, job.finished_at = ProfilingJob.FAILED, timezone.now()
     job.stage = job.error_stage = stage
-    job.error_message = message
+    job.error_message = public_message(message)
     job.progress_message = f"failed in {stage}"
     if job.macos_status == ProfilingJob.MAC_PENDING:
         job.macos_status, job.macos_message = ProfilingJob.MAC_FAILED, "not run: an earlier step failed"

@@ -1,7 +1,10 @@
 """Profiling jobs: an uploaded model, what was made from it (artifacts) and each artifact's lint.
 
-Files live under MEDIA_ROOT/profiling/jobs/<job id>/; rows store paths relative to MEDIA_ROOT.
+Files live under MEDIA_ROOT/profiling/jobs/<storage key>/ (a UUID, so databases sharing a media folder never
+share a job folder); rows store paths relative to MEDIA_ROOT.
 """
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -44,6 +47,10 @@ class ProfilingJob(models.Model):
     macos_status = models.CharField(max_length=20, choices=_choices(MAC_STATUSES), default=MAC_PENDING)
     macos_message = models.TextField(blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    fix_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="fixes",
+                               help_text="The job whose dynamic_weight findings this job fixes (issue 16, item 4).")
+    storage_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False,
+                                   help_text="Names the job's folder under MEDIA_ROOT/profiling/jobs/.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -55,7 +62,7 @@ class ProfilingJob(models.Model):
 
     @property
     def relative_dir(self):
-        return f"profiling/jobs/{self.pk}"
+        return f"profiling/jobs/{self.storage_key}"
 
     def __str__(self):
         return f"job {self.pk} ({self.input_name})"

@@ -15,7 +15,7 @@ def placement_summary(entries, lint_reports=()) -> list[dict]:
     findings = {}
     for report in lint_reports:
         for f in (report or {}).get("findings", []):
-            for name in [f["op"], *f.get("chain_ops", [])[-1:]]:
+            for name in [f["op"], *f.get("chain_ops", [])]:  # the consumer and each op of its chain (pow, ...)
                 findings.setdefault(name, f)
     groups = defaultdict(list)
     for e in entries:

@@ -13,10 +13,12 @@ from collector.auth import visible_projects
 from collector.models import ComputePlanEntry
 
 from .compress import METHODS
+from .conversion_hints import conversion_hint
 from .convert import TARGETS
 from .diff import diff_lints
 from .errors import UploadRejected
-from .jobs import create_job
+from .findings import group_findings
+from .jobs import before_after, create_fix_job, create_job, fp16_sources
 from .models import Artifact, ProfilingJob
 from .placement import placement_summary
 
@@ -115,7 +117,8 @@ def job_payload(job: ProfilingJob, with_lint=True) -> dict:
         "stage": job.stage,
         "progress": round(job.progress, 3),
         "progress_message": job.progress_message,
-        "error": {"stage": job.error_stage, "message": job.error_message} if job.status == job.FAILED else None,
+        "error": ({"stage": job.error_stage, "message": job.error_message, "hint": conversion_hint(job.error_message)}
+                  if job.status == job.FAILED else None),
         "macos": {"status": job.macos_status, "message": job.macos_message},
         "created_at": job.created_at.isoformat(),
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
@@ -166,15 +169,37 @@ def job_detail(request, job_id):
     job = _job(request, job_id)
     artifacts = list(job.artifacts.select_related("model_version"))
     linted = [a for a in artifacts if a.lint]
+    for a in artifacts:
+        a.finding_groups = group_findings(a.lint)
     context = {
         "job": job,
         "artifacts": artifacts,
+        "error_hint": conversion_hint(job.error_message) if job.status == job.FAILED else None,
         "payload_url": reverse("profiling:job-json", args=[job.pk]) + "?lint=0",
         "diff_pair": (linted[0], linted[-1]) if len(linted) >= 2 else None,
+        "fix_sources": fp16_sources(job) if any(a.dynamic_weight_count for a in linted) else None,
+        "methods": METHODS,
+        "before_after": before_after(job),
         "placement": _placement(job),
         "page": "profiling",
     }
     return render(request, "profiling/job_detail.html", context)
+
+
+@login_required
+@require_http_methods(["POST"])
+def fix_job(request, job_id):
+    """Start the fix of a job with dynamic_weight findings: compress an fp16 package of the model (issue 16, item 4)."""
+    job = _job(request, job_id)
+    source = None
+    if request.POST.get("source", "").isdigit():
+        source = Artifact.objects.filter(pk=int(request.POST["source"]), job__project=job.project).first()
+    try:
+        fix = create_fix_job(job, request.POST.get("method", "int8"), source=source, user=request.user)
+    except UploadRejected as exc:
+        return render(request, "profiling/fix_refused.html", {"job": job, "error": str(exc), "page": "profiling"},
+                      status=400)
+    return redirect(reverse("profiling:job", args=[fix.pk]))
 
 
 @login_required

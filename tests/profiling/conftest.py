@@ -177,6 +177,31 @@ class Zoo:
         return self._once("skipped_int8", build)
 
 
+PROBLEM3_SIDE = 64  # a multiple of 32 (their model halves the side five times)
+PROBLEM3_BLOCKS = (1, 1, 1, 1, 1, 1, 1)  # one block of each kind; theirs is (5, 5, 5, 10, 2, 2, 2)
+
+
+@pytest.fixture(scope="session")
+def problem3(tmp_path_factory):
+    """Their model (random weights) converted in fp16, and through their int8 path: torch-side PTQ, trace, convert."""
+    import torch
+
+    from profiling.convert import convert_torch
+    from tests.profiling.problem3 import CustomConv2d, Problem3Model, traced, users_int8
+
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("problem3")
+    model = Problem3Model(PROBLEM3_BLOCKS).eval()
+    convs = sum(isinstance(m, CustomConv2d) for m in model.modules())
+    shape = [("x", (1, 3, PROBLEM3_SIDE, PROBLEM3_SIDE))]
+    fp16 = convert_torch(traced(model, PROBLEM3_SIDE), shape)  # before quantizing: the same weights
+    int8 = convert_torch(traced(users_int8(model), PROBLEM3_SIDE), shape)
+    paths = {"fp16": str(root / "problem3_fp16.mlpackage"), "int8": str(root / "problem3_int8.mlpackage")}
+    fp16.save(paths["fp16"])
+    int8.save(paths["int8"])
+    return {"paths": paths, "convs": convs}
+
+
 @pytest.fixture(scope="session")
 def zoo(tmp_path_factory):
     return Zoo(tmp_path_factory.mktemp("zoo"))

@@ -7,28 +7,7 @@ import pytest
 from profiling.lint import lint_path, lint_spec
 
 CHAIN = ["constexpr_affine_dequantize", "pow", "conv"]
-SIDE = 64  # a multiple of 32 (their model halves the side five times)
-SMALL = (1, 1, 1, 1, 1, 1, 1)  # one block of each kind; theirs is (5, 5, 5, 10, 2, 2, 2)
-
-
-@pytest.fixture(scope="module")
-def problem3(tmp_path_factory):
-    """Their model (random weights) converted in fp16, and through their int8 path: torch-side PTQ, trace, convert."""
-    import torch
-
-    from profiling.convert import convert_torch
-    from tests.profiling.problem3 import CustomConv2d, Problem3Model, traced, users_int8
-
-    torch.manual_seed(0)
-    root = tmp_path_factory.mktemp("problem3")
-    model = Problem3Model(SMALL).eval()
-    convs = sum(isinstance(m, CustomConv2d) for m in model.modules())
-    fp16 = convert_torch(traced(Problem3Model(SMALL).eval(), SIDE), [("x", (1, 3, SIDE, SIDE))])
-    int8 = convert_torch(traced(users_int8(model), SIDE), [("x", (1, 3, SIDE, SIDE))])
-    paths = {"fp16": str(root / "problem3_fp16.mlpackage"), "int8": str(root / "problem3_int8.mlpackage")}
-    fp16.save(paths["fp16"])
-    int8.save(paths["int8"])
-    return {"paths": paths, "convs": convs}
+SIDE = 64
 
 
 def test_users_int8_path_converts_and_every_custom_conv_is_a_pow_chain(problem3):
