@@ -1,4 +1,4 @@
-"""Every route of ``/api/v1/`` (the wire contract: ../shared/spec/API.md), mounted by perfboard/urls.py.
+"""Every route of ``/api/v1/`` (the wire contract: docs/api.md), mounted by perfboard/urls.py.
 
 One module, so the whole API reads in one place; the views stay with their apps: runs in ``collector.api``, the
 compute-unit policy in ``policy.api``, alerts in ``alerts.api``, the dashboard's numbers in ``dashboard.api``.

@@ -1,4 +1,4 @@
-"""POST/GET /api/v1/runs (the wire contract in ../shared/spec/API.md)."""
+"""POST/GET /api/v1/runs (the wire contract in docs/api.md)."""
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiResponse, extend_schema

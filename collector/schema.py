@@ -1,4 +1,4 @@
-"""The wire contract of POST /api/v1/runs (../shared/spec/API.md), as pydantic models.
+"""The wire contract of POST /api/v1/runs (docs/api.md), as pydantic models.
 
 pydantic validates a 500-run batch several times faster than an equivalent DRF serializer (see
 benchmarks/validation.py) and reports every error with its path, which becomes the field name in a 400.

@@ -14,7 +14,7 @@ from packaging.version import InvalidVersion, Version
 COMPUTE_UNITS = ("cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all")
 NEURAL_ENGINE_UNITS = ("cpuAndNeuralEngine", "all")
 
-# How the model reached memory before its load (../shared/spec/API.md, `load_kind`).
+# How the model reached memory before its load (docs/api.md, `load_kind`).
 LOAD_KINDS = ("cold", "cached", "in_memory")
 LOAD_KIND_LABELS = {"cold": "Cold load (first after install/OS update)", "cached": "Cached load",
                     "in_memory": "In-memory load (decrypted, never on disk)"}
@@ -75,7 +75,7 @@ class Metric:
     """One timing or size Perfboard summarises per group of runs.
 
     key: the name in URLs, ``GET /api/v1/stats`` and the pages. alert_name: the name alerts store and the API's
-    alerts carry (../shared/spec/API.md). column: the run's summary column it reads. load_kind: the only load kind
+    alerts carry (docs/api.md). column: the run's summary column it reads. load_kind: the only load kind
     whose runs have it (None: every run). Timings are read from successful runs only: a failed run's numbers are
     those of a session that did not happen, and never enter a median.
     """
