@@ -158,14 +158,21 @@ NOT_QUEUED = NOT_QUEUED_PREFIX + " {error}; it will be retried"  # the progress 
 
 
 def enqueue_job(job: ProfilingJob) -> bool:
-    """Queue the job's task (in-process: run it now) and record its id; whether it was queued.
+    """Queue the job's task (embedded, without a broker: start it in a background thread, profiling.background)
+    and record its id; whether it was queued.
 
     When the broker cannot be reached the job stays `queued` without a task id, saying so in its progress message,
     and `requeue_unqueued` (Celery beat) queues it again once the broker is back."""
-    from perfboard.celery import publish
+    from perfboard.celery import publish, runs_in_process
 
     from .tasks import run_profiling_job
 
+    if runs_in_process():  # embedded: in a background thread, not inside the upload request
+        from . import background
+
+        task_id, _ = background.start(job.pk, run_job)
+        ProfilingJob.objects.filter(pk=job.pk, task_id="").update(task_id=task_id)
+        return True
     sent = publish(run_profiling_job, args=[job.pk])
     if not sent:
         ProfilingJob.objects.filter(pk=job.pk, status=ProfilingJob.QUEUED, task_id="").update(

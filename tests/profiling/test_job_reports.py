@@ -3,12 +3,14 @@ grouped findings, run-time memory on the pages, failures that name the op and wh
 job folders keyed by a UUID."""
 from __future__ import annotations
 
+import threading
 from html import escape as html_escape
 
 import pytest
 
 from profiling.conversion_hints import conversion_hint
 from profiling.jobs import NO_WEIGHTS, create_fix_job, create_job
+from profiling.jobs import enqueue_job as queue_for_real  # jobs_run_in_process replaces it in the other tests
 from profiling.models import Artifact, ProfilingJob
 from tests.profiling.test_jobs import _run, acme, jobs_run_in_process, media, member_client  # noqa: F401 - fixtures
 
@@ -124,3 +126,42 @@ def test_job_folders_are_keyed_by_uuid_not_the_database_id(acme, media, zoo, hel
     # a job of another database with the same id would have another key: deleting one leaves the other's files
     jobs[0].delete()
     assert not (media / jobs[0].relative_dir).exists() and (media / jobs[1].relative_dir).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_embedded_mode_runs_the_job_in_the_background_with_stage_and_progress(settings, tmp_path, zoo, helpers,
+                                                                               monkeypatch):
+    from perfboard.celery import runs_in_process
+    from profiling import background, jobs
+    from collector.models import Project
+
+    if not runs_in_process():
+        pytest.skip("a broker is configured: jobs go to Celery (test_job_runs_on_a_real_celery_worker)")
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    project = Project.objects.create(slug="embedded", name="Embedded")
+    seen, futures = [], []
+    progress = jobs._progress
+
+    def recording_progress(job, stage, fraction, message):
+        progress(job, stage, fraction, message)
+        seen.append((stage, fraction))
+
+    monkeypatch.setattr(jobs, "_progress", recording_progress)
+    monkeypatch.setattr(jobs, "enqueue_job", queue_for_real)
+    start, gate = background.start, threading.Event()
+
+    def gated_start(job_id, run):  # holds the job until the request's view of it is checked
+        task_id, future = start(job_id, lambda pk: gate.wait(60) and run(pk))
+        futures.append(future)
+        return task_id, future
+
+    monkeypatch.setattr(background, "start", gated_start)
+    job = create_job(project, open(helpers.zip_dir(zoo.sq_int8, tmp_path / "sq.zip"), "rb"), "sq.zip",
+                     model_name="sq", version="bg")
+    job.refresh_from_db()
+    assert job.status == ProfilingJob.QUEUED and job.task_id.startswith("embedded-")  # the request returned
+    gate.set()
+    futures[0].result(timeout=120)
+    job.refresh_from_db()
+    assert job.status == ProfilingJob.SUCCEEDED and job.progress == 1.0
+    assert [s for s, _ in seen] == ["lint", "macos"] and [f for _, f in seen] == sorted(f for _, f in seen)
