@@ -111,19 +111,19 @@ class EvidenceNeeded:
         """One sentence, e.g. "1 more run of cpuAndNeuralEngine on iPhone 16 Pro Max: it is 4.3× faster at this
         workload by its 9 runs". ``device`` and ``chip`` name where the runs are wanted."""
         where = device if self.level == "device" or not chip else f"{device} or another {chip} device"
-        faster = (f"it is {self.speedup:.1f}× faster than {self.chosen} at this workload" if self.speedup
-                  else "it has no measured rival")
+        faster = (f"it is {self.speedup:.1f}× faster at this workload" if self.speedup
+                  else "the default is unmeasured")
         if not self.clean:
             return (f"{self.more_runs} more run{'s' if self.more_runs != 1 else ''} of {self.compute_units} on "
                     f"{where}: {faster} by its {self.runs} run{'s' if self.runs != 1 else ''}")
         failed = (f"{self.compute_units} is out after {self.failures} failure{'s' if self.failures != 1 else ''} "
-                  f"in {self.runs} runs{' on its chip' if self.level == 'chip' else ''}")
+                  f"in {self.runs} runs{' of its chip' if self.level == 'chip' else ''}")
         if self.more_runs is None:
             return f"{failed}; the gate allows no failure"
-        likely = (f" (unlikely: the {self.confidence:.0%} interval of its failure rate starts at "
-                  f"{self.failure_low:.1%})" if self.failure_low > self.max_failure_rate else "")
-        return (f"{failed}: {self.more_runs:,} more clean runs on {where} would bring it under the "
-                f"{self.max_failure_rate:.1%} gate{likely}; {faster}")
+        likely = (f" (unlikely: ≥ {self.failure_low:.1%} at {self.confidence:.0%})"
+                  if self.failure_low > self.max_failure_rate else "")
+        return (f"{failed}: {self.more_runs:,} clean runs would bring it under the {self.max_failure_rate:.1%} "
+                f"gate{likely}; {faster}")
 
     def to_dict(self) -> dict:
         return {"compute_units": self.compute_units, "more_runs": self.more_runs, "clean": self.clean,

@@ -161,8 +161,8 @@ def test_a_faster_unit_short_of_runs_says_how_many_more_would_decide():
     session = {u: policy.evidence[u].expected_session_ms for u in ("cpuAndGPU", "cpuAndNeuralEngine")}
     assert change.speedup == pytest.approx(session["cpuAndGPU"] / session["cpuAndNeuralEngine"])
     assert change.text("iPhone 16 Pro Max") == (
-        f"1 more run of cpuAndNeuralEngine on iPhone 16 Pro Max: it is {change.speedup:.1f}× faster than cpuAndGPU "
-        f"at this workload by its 9 runs")
+        f"1 more run of cpuAndNeuralEngine on iPhone 16 Pro Max: it is {change.speedup:.1f}× faster at this "
+        f"workload by its 9 runs")
     # With the tenth run the same evidence decides it the other way, and nothing is left to ask for.
     device[0] = unit("cpuAndNeuralEngine", runs=10, load=9000.0, first=500.0, warm=71.5)
     decided = recommend_compute_units(device, [], 1000)
@@ -178,9 +178,9 @@ def test_a_faster_unit_out_on_one_failure_says_how_many_clean_runs_would_pass_th
     (change,) = policy.changes
     assert (change.more_runs, change.clean, change.failures, change.runs) == (186, True, 1, 14)
     text = change.text("iPhone 11")
-    assert text.startswith("cpuAndNeuralEngine is out after 1 failure in 14 runs: 186 more clean runs on iPhone 11 "
-                           "would bring it under the 0.5% gate")
-    assert "unlikely: the 95% interval of its failure rate starts at 1.3%" in text
+    assert text.startswith("cpuAndNeuralEngine is out after 1 failure in 14 runs: 186 clean runs would bring it "
+                           "under the 0.5% gate")
+    assert "(unlikely: ≥ 1.3% at 95%)" in text
     # 186 clean runs do pass the gate, 185 do not.
     assert recommend_compute_units([unit("cpuAndNeuralEngine", runs=200, failures=1, **FAST_PREDICT),
                                     unit("cpuAndGPU", runs=40, **FAST_LOAD)], [], 1000).compute_units == \
