@@ -10,8 +10,14 @@ every load kind); a metric's count and quantiles come only from the runs in :fun
 (``successful_only``) that have the value, and for a load metric only runs of its load kind. A failed run's timings
 are those of a session that did not happen: they never enter a quantile.
 
-One GROUP BY query whatever the number of runs or metrics; quantiles are ``collector.aggregates.Percentile``
-(PostgreSQL's ``percentile_cont``, the same interpolation registered on SQLite).
+Two ways to the same answer. When every filter and grouping is a key of the sketch rows (model version, device or
+chip, compute units, load kind, OS, source, variant, whole UTC days: ``collector.sketches.sketch_filter``), the
+rows' exact counts are summed and their KLL sketches merged: no run is read, and the answer is as fresh as the last
+upload (rows are updated in its transaction). Quantiles are then exact while a group holds at most about 200 values
+and otherwise within ``collector.sketches.RANK_ERROR`` (1.33%) in rank. Anything else (a status filter, a sub-day
+time bound, grouping by status or failure stage, a metric of an unsketched column) is one GROUP BY query over the
+runs (:func:`gather_from_runs`); its quantiles are ``collector.aggregates.Percentile`` (PostgreSQL's
+``percentile_cont``, the same interpolation registered on SQLite).
 """
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +27,7 @@ from django.db.models.functions import TruncDate
 
 from insights.vocabulary import FAILURE_STATUSES, METRICS, OK, Metric
 
+from . import sketches
 from .aggregates import Percentile
 
 # What runs can be grouped by: the name callers use -> the Run column (or annotation) it groups.
@@ -103,11 +110,49 @@ def gather(runs, by: Sequence[str], metrics: Iterable = (),
            quantiles: Mapping[str, float] = MEDIAN) -> list[Evidence]:
     """Per group of ``runs`` (a Run queryset with its scope and filters applied) by the ``GROUPS`` named in ``by``:
     runs, failures per status, and for each metric (a vocabulary key, or a ``Metric``) the timed runs and the
-    ``quantiles`` ({name: p}) over :func:`timed_runs`. One query; groups in no particular order."""
+    ``quantiles`` ({name: p}) over :func:`timed_runs`. One query, on the sketch rows when they can answer
+    (:func:`gather_from_sketches`), else on the runs; groups in no particular order."""
     by = tuple(by)
     unknown = [b for b in by if b not in GROUPS]
     if unknown:
         raise ValueError(f"cannot group runs by {', '.join(unknown)}; use {', '.join(GROUPS)}")
+    metrics = [metric(m) for m in metrics]
+    if all(b in sketches.GROUPS for b in by) and all(_sketched(m) for m in metrics):
+        q = sketches.sketch_filter(runs)
+        if q is not None:
+            return gather_from_sketches(q, by, metrics, quantiles)
+    return gather_from_runs(runs, by, metrics, quantiles)
+
+
+def _sketched(m: Metric) -> bool:
+    return m.successful_only and m.column in sketches.COLUMNS
+
+
+def gather_from_sketches(q, by: Sequence[str], metrics: Iterable = (),
+                         quantiles: Mapping[str, float] = MEDIAN) -> list[Evidence]:
+    """:func:`gather` over the sketch rows matching ``q`` (a RunSketch filter: ``sketches.sketch_filter``): counts
+    summed, each metric's sketches merged (a load metric's over rows of its load kind only)."""
+    metrics = [metric(m) for m in metrics]
+    quantiles = dict(quantiles)
+    wanted = {(m.column, m.load_kind) for m in metrics}
+    out = []
+    for group, runs, failures, merged in sketches.merged(q, [sketches.GROUPS[b] for b in by], wanted):
+        timings = {}
+        for m in metrics:
+            sketch = merged.get((m.column, m.load_kind))
+            n = sketch.n if sketch is not None else 0
+            timings[m.key] = Timing(n, {name: sketches.quantile(sketch, p) if n else None
+                                        for name, p in quantiles.items()})
+        out.append(Evidence(group=tuple(group), runs=runs,
+                            failures={s: failures[s] for s in FAILURE_STATUSES if failures.get(s)},
+                            metrics=timings))
+    return out
+
+
+def gather_from_runs(runs, by: Sequence[str], metrics: Iterable = (),
+                     quantiles: Mapping[str, float] = MEDIAN) -> list[Evidence]:
+    """:func:`gather` by one GROUP BY over the runs themselves."""
+    by = tuple(by)
     metrics = [metric(m) for m in metrics]
     quantiles = dict(quantiles)
     if "day" in by:

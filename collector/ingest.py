@@ -18,6 +18,7 @@ from insights.summary import prediction_summary
 from .catalogue import CHIPS, DEVICES
 from .models import ComputePlanEntry, Device, ModelVersion, Run
 from .schema import RunIn
+from .sketches import add_runs
 
 CATALOGUE = {identifier: (name, chip, ram) for identifier, name, chip, ram in DEVICES}
 
@@ -93,6 +94,7 @@ def _store(project, runs, hashes):
     received = timezone.now()
     rows = [_columns(project, run, hashes[i], versions, devices, received) for run, i in zip(fresh, new.values())]
     ids = insert_runs(rows)
+    add_runs(rows)  # their sketch rows, in this transaction: the evidence query is fresh once the upload commits
     plan = [
         ComputePlanEntry(run_id=pk, op=op.op, op_type=op.type, device=op.device, estimated_cost=op.estimated_cost)
         for pk, run in zip(ids, fresh)

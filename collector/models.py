@@ -7,7 +7,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from insights.vocabulary import (COMPUTE_UNITS, FAILURE_STATUSES, LOAD_KINDS, PLAN_DEVICES, SOURCES, STAGES,
@@ -105,6 +105,19 @@ class ModelVersion(models.Model):
         return f"{self.name} {self.version}"
 
 
+class RunQuerySet(models.QuerySet):
+    def delete(self):
+        """Delete runs and rebuild the sketch rows they were in (``collector.sketches``): a deleted run's values
+        must leave the merged evidence, and a sketch cannot subtract."""
+        from .sketches import rebuild_keys_of
+
+        with transaction.atomic():
+            keys = rebuild_keys_of(self)
+            deleted = super().delete()
+            keys.rebuild()
+        return deleted
+
+
 class Run(models.Model):
     # The idempotency key within a project (unique with `project`, below): projects are independent, and the same
     # run_id in another project is another run.
@@ -141,6 +154,8 @@ class Run(models.Model):
     thermal_state = models.CharField(max_length=10, choices=choices(THERMAL_STATES), blank=True)
     has_compute_plan = models.BooleanField(default=False)
 
+    objects = RunQuerySet.as_manager()
+
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "run_id"], name="run_id_per_project")]
         indexes = [
@@ -154,6 +169,9 @@ class Run(models.Model):
     @property
     def failed(self):
         return self.status in FAILURE_STATUSES
+
+    def delete(self, *args, **kwargs):
+        return Run.objects.filter(pk=self.pk).delete()
 
     def __str__(self):
         return str(self.run_id)
@@ -170,3 +188,36 @@ class ComputePlanEntry(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["run", "device"], name="plan_run_device")]
+
+
+class RunSketch(models.Model):
+    """The runs of one (model version, device, compute units, load kind, OS version, source, variant, UTC day):
+    exact counts (every run; failed ones per status) and, per sketched run column (``collector.sketches.COLUMNS``),
+    a serialized Apache DataSketches KLL sketch of that column's values from the row's successful runs. Rows are
+    updated in the ingest transaction (``collector.sketches.add_runs``); the evidence query merges them."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="sketches")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+")
+    compute_units = models.CharField(max_length=20, choices=choices(COMPUTE_UNITS))
+    load_kind = models.CharField(max_length=10, choices=choices(LOAD_KINDS))
+    os_version = models.CharField(max_length=32)
+    os_major = models.PositiveSmallIntegerField()
+    source = models.CharField(max_length=8, choices=choices(SOURCES))
+    variant = models.CharField(max_length=64, blank=True)
+    day = models.DateField(help_text="The UTC date of the runs' started_at.")
+    runs = models.PositiveIntegerField(default=0)
+    failures = models.JSONField(default=dict, help_text="failed status -> runs (statuses with failures only)")
+    decrypt_ms = models.BinaryField(null=True)
+    compile_ms = models.BinaryField(null=True)
+    load_ms = models.BinaryField(null=True)
+    first_prediction_ms = models.BinaryField(null=True)
+    prediction_median_ms = models.BinaryField(null=True)
+    prediction_p90_ms = models.BinaryField(null=True)
+    peak_memory_mb = models.BinaryField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["model_version", "device", "compute_units", "load_kind", "os_version", "source", "variant", "day"],
+            name="run_sketch_key")]
+        indexes = [models.Index(fields=["project", "day"], name="run_sketch_project_day")]

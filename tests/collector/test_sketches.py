@@ -1,0 +1,175 @@
+"""collector.sketches: the sketch rows behind the evidence query. Counts are exact sums; quantiles are exact while a
+merged group holds every value, else within the stated rank error of the exact ones (synthetic fleet); concurrent
+uploads to one row lose nothing; deleting runs rebuilds their rows; filters that are not row keys read the runs."""
+import threading
+from collections import defaultdict
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.http import QueryDict
+
+from benchmarks.fleet import generate
+from collector.bulk import bulk_load
+from collector.evidence import gather, gather_from_runs
+from collector.ingest import store_runs
+from collector.models import Device, Run, RunSketch
+from collector.schema import RunIn
+from collector.sketches import RANK_ERROR, sketch_filter
+from dashboard.filters import Filters
+from insights.vocabulary import METRICS, OK
+
+QUANTILES = {"p10": 0.1, "median": 0.5, "p90": 0.9}
+
+
+def _values(by_column):
+    """{(group...): {metric: sorted values}} of successful runs, computed in Python from the runs."""
+    out = defaultdict(lambda: defaultdict(list))
+    names = {"version": "model_version_id", "compute_units": "compute_units", "chip": "device__chip"}
+    fields = [names[b] for b in by_column]
+    columns = sorted({m.column for m in METRICS.values()})
+    for row in Run.objects.values(*fields, "status", "load_kind", *columns):
+        if row["status"] != OK:
+            continue
+        group = tuple(row[f] for f in fields)
+        for m in METRICS.values():
+            if row[m.column] is not None and (m.load_kind is None or m.load_kind == row["load_kind"]):
+                out[group][m.key].append(row[m.column])
+    return {g: {k: np.sort(v) for k, v in metrics.items()} for g, metrics in out.items()}
+
+
+def _within_rank(values, estimate, p, error):
+    """The estimate is a value whose rank (as a fraction of the values) can be within ``error`` of p."""
+    n = len(values)
+    below = np.searchsorted(values, estimate, "left") / n
+    at_most = np.searchsorted(values, estimate, "right") / n
+    return below - error <= p <= at_most + error
+
+
+@pytest.fixture
+def fleet(project):
+    bulk_load(project.slug, generate(4000, seed=3))
+    return project
+
+
+@pytest.mark.parametrize("by", [("compute_units",), ("version", "compute_units"), ("chip", "compute_units")])
+def test_sketch_quantiles_are_within_the_stated_error_of_the_exact_ones(fleet, by):
+    runs = Run.objects.filter(project=fleet)
+    assert sketch_filter(runs) is not None
+    sketched = {e.group: e for e in gather(runs, by, METRICS, QUANTILES)}
+    exact = {e.group: e for e in gather_from_runs(runs, by, METRICS, QUANTILES)}
+    values = _values(by)
+    assert set(sketched) == set(exact)
+    estimated = 0
+    for group, e in exact.items():
+        s = sketched[group]
+        assert (s.runs, s.failures) == (e.runs, e.failures)  # exact sums
+        for key in METRICS:
+            assert s.timed(key) == e.timed(key)
+            if not e.timed(key):
+                assert s.median(key) is None
+                continue
+            ordered = values[group][key]
+            for name, p in QUANTILES.items():
+                if len(ordered) <= 200:  # every value held: exact, percentile_cont's interpolation
+                    assert s.metrics[key][name] == pytest.approx(e.metrics[key][name], rel=1e-9)
+                else:
+                    estimated += 1
+                    assert _within_rank(ordered, s.metrics[key][name], p, RANK_ERROR), (group, key, name)
+    if by == ("compute_units",):
+        assert estimated  # the fleet is large enough that some groups are estimated
+
+
+def test_filters_that_are_row_keys_read_sketches_and_the_rest_read_runs(fleet):
+    runs = Run.objects.filter(project=fleet)
+
+    def scoped(**query):
+        return Filters.from_query(QueryDict(mutable=True) | query).apply(runs)
+
+    for query in ({}, {"os_min": "18"}, {"os_max": "17"}, {"source": "field"}, {"variant": "prewarm"},
+                  {"variant": "none"}, {"chip": "A16 Bionic"}, {"device": "iPhone15,2"}, {"compute_units": "all"},
+                  {"model": "face-retouch", "version": "3.2.0"}, {"since": "2026-11-01", "until": "2026-11-10"},
+                  {"started_after": "2026-11-01T00:00:00Z"}):
+        filtered = scoped(**query)
+        assert sketch_filter(filtered) is not None, query
+        sketched = {e.group: (e.runs, e.failures, e.median("load_cold"), e.timed("prediction"))
+                    for e in gather(filtered, ("chip", "compute_units"), METRICS)}
+        exact = {e.group: e for e in gather_from_runs(filtered, ("chip", "compute_units"), METRICS)}
+        assert {g: v[:2] for g, v in sketched.items()} == {g: (e.runs, e.failures) for g, e in exact.items()}, query
+        assert {g: v[3] for g, v in sketched.items()} == {g: e.timed("prediction") for g, e in exact.items()}
+    # Not row keys: a sub-day time bound, a status; devices excluded through their chip still are.
+    assert sketch_filter(scoped(started_after="2026-11-01T06:00:00Z")) is None
+    assert sketch_filter(runs.filter(status="ok")) is None
+    assert sketch_filter(runs.filter(started_at__lte=datetime(2026, 11, 1, tzinfo=timezone.utc))) is None
+    assert sketch_filter(runs.exclude(device__chip="")) is not None
+    assert sketch_filter(runs.filter(device__in=Device.objects.filter(chip="A16 Bionic"))) is not None
+
+
+def test_probe_failed_runs_timings_never_enter_a_sketch(project, make_run):
+    ok = [make_run(load_kind="cold", timings_ms={"decrypt": None, "compile": 1.0, "load": 100.0,
+                                                  "first_prediction": 10.0}) for _ in range(20)]
+    failed = [make_run(status="crash", failure={"stage": "prediction", "message": "boom"},
+                       timings_ms={"decrypt": None, "compile": 1.0, "load": 5000.0, "first_prediction": 5000.0})
+              for _ in range(20)]
+    bulk_load(project.slug, ok + failed)
+    (row,) = RunSketch.objects.all()
+    assert (row.runs, row.failures) == (40, {"crash": 20})
+    (e,) = gather(Run.objects.all(), ("device",), ("load_cold", "first_prediction"))
+    assert (e.median("load_cold"), e.timed("load_cold"), e.median("first_prediction")) == (100.0, 20, 10.0)
+
+
+def test_deleting_runs_rebuilds_their_rows_and_rebuild_equals_incremental(fleet):
+    runs = Run.objects.filter(project=fleet)
+    before = {(r.model_version_id, r.device_id, r.compute_units, r.load_kind, r.os_version, r.source, r.variant,
+               r.day): (r.runs, r.failures, bytes(r.load_ms or b"")) for r in RunSketch.objects.all()}
+    call_command("rebuild_sketches", "--project", fleet.slug, stdout=open("/dev/null", "w"))
+    after = {(r.model_version_id, r.device_id, r.compute_units, r.load_kind, r.os_version, r.source, r.variant,
+              r.day): (r.runs, r.failures) for r in RunSketch.objects.all()}
+    assert after == {k: v[:2] for k, v in before.items()}
+
+    runs.filter(compute_units="cpuOnly", source="lab").delete()
+    assert sum(RunSketch.objects.values_list("runs", flat=True)) == runs.count()
+    sketched = {e.group: (e.runs, e.failures, e.timed("load_cold"), e.median("prediction"))
+                for e in gather(runs, ("version", "compute_units"), METRICS)}
+    exact = {e.group: (e.runs, e.failures, e.timed("load_cold"))
+             for e in gather_from_runs(runs, ("version", "compute_units"), METRICS)}
+    assert {g: v[:3] for g, v in sketched.items()} == exact
+    Run.objects.filter(pk=runs.first().pk).first().delete()
+    assert sum(RunSketch.objects.values_list("runs", flat=True)) == runs.count()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_uploads_to_one_sketch_row_lose_nothing(project, make_run):
+    """Eight threads, each with its own connection, upload 25 runs at once into the same sketch row."""
+    threads_n, per_thread = 8, 25
+    batches = [[RunIn.model_validate(make_run(timings_ms={"decrypt": None, "compile": 1.0,
+                                                          "load": float(100 + t * per_thread + i),
+                                                          "first_prediction": 10.0}))
+                for i in range(per_thread)] for t in range(threads_n)]
+    # the row exists before the race for half the threads' rows: create it with one run first
+    store_runs(project, [RunIn.model_validate(make_run())])
+    barrier = threading.Barrier(threads_n)
+    errors = []
+
+    def send(batch):
+        try:
+            barrier.wait()
+            store_runs(project, batch)
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(b,)) for b in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    (row,) = RunSketch.objects.all()
+    assert row.runs == threads_n * per_thread + 1 == Run.objects.count()
+    (e,) = gather(Run.objects.all(), ("device",), ("load_cold",))
+    assert e.timed("load_cold") == threads_n * per_thread + 1
