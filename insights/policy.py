@@ -1,14 +1,19 @@
-"""Which MLComputeUnits to use on a device, with a crash-safe fallback chain (issue 4).
+"""Which configuration (MLComputeUnits plus MLOptimizationHints) to use on a device, with a crash-safe fallback
+chain (issues 4 and 14).
 
-Input is plain evidence per compute unit (what ``collector`` aggregates from runs); output is a :class:`Policy` whose
-``to_dict()`` is the ``GET /api/v1/policy`` answer. Times are milliseconds.
+Input is plain evidence per configuration (what ``collector`` aggregates from runs: a compute unit with its
+specialization strategy and reshape frequency, :class:`insights.vocabulary.Configuration`); output is a
+:class:`Policy` whose ``to_dict()`` is the ``GET /api/v1/policy`` answer. Times are milliseconds.
 
-A unit's expected session time for ``n`` predictions is
+A configuration's expected session time for ``n`` predictions is
 
     load + first prediction + (n - 1) x warm prediction
 
-so a unit with a slow load (typically the Neural Engine's on-device compile) wins only past a break-even number of
-predictions (:func:`break_even_predictions`).
+so a configuration with a slow load (the Neural Engine's specialization, or ``fastPrediction``'s longer one) wins
+only past a break-even number of predictions (:func:`break_even_predictions`). Configurations are never pooled: a
+``fastPrediction`` run is evidence about ``fastPrediction`` alone. Evidence, vetoes and the fallback chain are keyed by
+the configuration's ``label`` ("cpuAndNeuralEngine + fastPrediction"; a configuration with Apple's default hints is
+labelled by its unit alone, so answers without hints read as before).
 """
 
 import math
@@ -17,7 +22,8 @@ from dataclasses import dataclass, field, replace
 
 from .intervals import wilson_interval
 from .settings import PolicySettings
-from .vocabulary import COMPUTE_UNITS, LOAD_KINDS
+from .vocabulary import (COMPUTE_UNITS, LOAD_KINDS, RESHAPE_FREQUENCIES, SPECIALIZATION_STRATEGIES,
+                         Configuration)
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,9 @@ class UnitEvidence:
     runs: all runs, failed ones included. failures: count per failure status (crash, oom, error, timeout).
     load_ms_median / load_runs: median load time and successful load count per load kind (cold, cached, in_memory).
     first_prediction_ms_median, prediction_ms_median: from successful runs; None when there were none.
+    specialization_strategy, reshape_frequency: the optimization hints of these runs (with ``compute_units``, the
+    configuration). runs_on_cpu: when the runs asked for the Neural Engine but show it is not there (a silent
+    fallback, ``insights.fallback``), the sentence that says so; such a configuration is never chosen.
     """
 
     compute_units: str
@@ -36,10 +45,14 @@ class UnitEvidence:
     load_runs: Mapping[str, int] = field(default_factory=dict)
     first_prediction_ms_median: float | None = None
     prediction_ms_median: float | None = None
+    specialization_strategy: str = SPECIALIZATION_STRATEGIES[0]
+    reshape_frequency: str = RESHAPE_FREQUENCIES[0]
+    runs_on_cpu: str = ""
 
     def __post_init__(self):
         if self.compute_units not in COMPUTE_UNITS:
             raise ValueError(f"unknown compute_units {self.compute_units!r}")
+        self.configuration  # validates the hints
         if self.runs < 0 or any(v < 0 for v in self.failures.values()):
             raise ValueError("runs and failures must not be negative")
         if self.failure_count > self.runs:
@@ -52,6 +65,14 @@ class UnitEvidence:
     @property
     def failure_rate(self) -> float:
         return self.failure_count / self.runs if self.runs else 0.0
+
+    @property
+    def configuration(self) -> Configuration:
+        return Configuration(self.compute_units, self.specialization_strategy, self.reshape_frequency)
+
+    @property
+    def label(self) -> str:
+        return self.configuration.label
 
 
 @dataclass(frozen=True)
@@ -70,16 +91,28 @@ class UnitAssessment:
     note: str
     source: str = "device"  # whose runs: "device" or "chip"
     failures: int = 0  # failed runs among ``runs`` (not in to_dict: the API's evidence carries the rate)
+    specialization_strategy: str = SPECIALIZATION_STRATEGIES[0]
+    reshape_frequency: str = RESHAPE_FREQUENCIES[0]
+    runs_on_cpu: str = ""  # the silent-fallback sentence, when the runs show the Neural Engine is not there
+
+    @property
+    def configuration(self) -> Configuration:
+        return Configuration(self.compute_units, self.specialization_strategy, self.reshape_frequency)
+
+    @property
+    def label(self) -> str:
+        return self.configuration.label
 
     def to_dict(self) -> dict:
         def ms(v):
             return None if v is None else round(float(v), 1)
-        return {"runs": self.runs, "crash_rate": round(self.crash_rate, 4),
+        return {"compute_units": self.compute_units, "optimization_hints": self.configuration.hints,
+                "runs": self.runs, "crash_rate": round(self.crash_rate, 4),
                 "crash_rate_upper": round(self.crash_rate_upper, 4), "load_ms_median": ms(self.load_ms_median),
                 "first_prediction_ms_median": ms(self.first_prediction_ms_median),
                 "prediction_ms_median": ms(self.prediction_ms_median),
                 "expected_session_ms": ms(self.expected_session_ms), "eligible": self.eligible, "note": self.note,
-                "source": self.source}
+                "source": self.source, "runs_on_cpu": bool(self.runs_on_cpu)}
 
 
 @dataclass(frozen=True)
@@ -106,17 +139,23 @@ class EvidenceNeeded:
     failure_low: float = 0.0
     max_failure_rate: float = 0.0
     confidence: float = 0.95
+    label: str = ""  # the configuration ("cpuAndNeuralEngine + fastPrediction"); empty: the unit with default hints
+
+    @property
+    def configuration_label(self) -> str:
+        return self.label or self.compute_units
 
     def text(self, device: str = "this device", chip: str = "") -> str:
         """One sentence, e.g. "1 more run of cpuAndNeuralEngine on iPhone 16 Pro Max: it is 4.3× faster at this
         workload by its 9 runs". ``device`` and ``chip`` name where the runs are wanted."""
         where = device if self.level == "device" or not chip else f"{device} or another {chip} device"
+        name = self.configuration_label
         faster = (f"it is {self.speedup:.1f}× faster at this workload" if self.speedup
                   else "the default is unmeasured")
         if not self.clean:
-            return (f"{self.more_runs} more run{'s' if self.more_runs != 1 else ''} of {self.compute_units} on "
+            return (f"{self.more_runs} more run{'s' if self.more_runs != 1 else ''} of {name} on "
                     f"{where}: {faster} by its {self.runs} run{'s' if self.runs != 1 else ''}")
-        failed = (f"{self.compute_units} is out after {self.failures} failure{'s' if self.failures != 1 else ''} "
+        failed = (f"{name} is out after {self.failures} failure{'s' if self.failures != 1 else ''} "
                   f"in {self.runs} runs{' of its chip' if self.level == 'chip' else ''}")
         if self.more_runs is None:
             return f"{failed}; the gate allows no failure"
@@ -126,13 +165,18 @@ class EvidenceNeeded:
                 f"gate{likely}; {faster}")
 
     def to_dict(self) -> dict:
-        return {"compute_units": self.compute_units, "more_runs": self.more_runs, "clean": self.clean,
+        return {"compute_units": self.compute_units, "configuration": self.configuration_label, "more_runs": self.more_runs, "clean": self.clean,
                 "level": self.level, "runs": self.runs, "failures": self.failures,
                 "speedup": None if self.speedup is None else round(self.speedup, 2)}
 
 
 @dataclass(frozen=True)
 class Policy:
+    """The answer for one device. ``configuration`` is what to set (units and hints); ``compute_units`` is its unit.
+    ``fallback_configurations`` is the chain to walk when it fails, and ``fallback`` the same chain as unit names
+    (the wire contract's list: each unit once, the chosen unit left out, cpuOnly last), for apps that set no hints.
+    ``evidence`` is keyed by configuration label (a unit's name when its hints are Apple's defaults)."""
+
     compute_units: str
     fallback: list[str]
     basis: str  # "device", "chip" or "default"
@@ -140,10 +184,31 @@ class Policy:
     evidence: dict[str, UnitAssessment]
     # What more runs would decide it (what_would_change), fastest unit first. Not in to_dict: the pages show it.
     changes: tuple[EvidenceNeeded, ...] = ()
+    configuration: Configuration | None = None  # None: the unit with Apple's default hints
+    fallback_configurations: tuple[Configuration, ...] = ()
+
+    def __post_init__(self):
+        if self.configuration is None:
+            object.__setattr__(self, "configuration", Configuration(self.compute_units))
+        if not self.fallback_configurations:
+            object.__setattr__(self, "fallback_configurations", tuple(Configuration(u) for u in self.fallback))
+
+    @property
+    def label(self) -> str:
+        return self.configuration.label
+
+    @property
+    def chosen(self) -> UnitAssessment | None:
+        """The chosen configuration's evidence (None for an unmeasured default)."""
+        return self.evidence.get(self.label)
 
     def to_dict(self) -> dict:
-        return {"compute_units": self.compute_units, "fallback": list(self.fallback), "basis": self.basis,
-                "reason": self.reason, "evidence": {u: a.to_dict() for u, a in self.evidence.items()}}
+        return {"compute_units": self.compute_units, "optimization_hints": self.configuration.hints,
+                "fallback": list(self.fallback),
+                "fallback_configurations": [{"compute_units": c.compute_units, "optimization_hints": c.hints}
+                                            for c in self.fallback_configurations],
+                "basis": self.basis, "reason": self.reason,
+                "evidence": {label: a.to_dict() for label, a in self.evidence.items()}}
 
 
 def load_mix(evidence: Sequence[UnitEvidence]) -> dict[str, float]:
@@ -205,8 +270,9 @@ def break_even_predictions(a: UnitAssessment, b: UnitAssessment) -> float | None
 def assess_units(evidence: Sequence[UnitEvidence], predictions_per_session: int, load_kind: str | None = None,
                  vetoed: Mapping[str, str] | None = None,
                  settings: PolicySettings = PolicySettings()) -> dict[str, UnitAssessment]:
-    """Price and gate every unit. ``vetoed`` maps a unit to the reason it is excluded whatever its evidence says
-    (failures seen on the device itself)."""
+    """Price and gate every configuration, keyed by its label. ``vetoed`` maps a label to the reason it is excluded
+    whatever its evidence says (failures seen on the device itself). A configuration whose runs silently fell back
+    to the CPU (``runs_on_cpu``) is out too: it is not the Neural Engine it names, and cpuOnly is that answer."""
     if predictions_per_session < 1:
         raise ValueError("predictions_per_session must be at least 1")
     if load_kind is not None and load_kind not in LOAD_KINDS:
@@ -221,8 +287,10 @@ def assess_units(evidence: Sequence[UnitEvidence], predictions_per_session: int,
         if None not in (load, unit.first_prediction_ms_median, unit.prediction_ms_median):
             session = expected_session_ms(load, unit.first_prediction_ms_median, unit.prediction_ms_median,
                                           predictions_per_session)
-        if unit.compute_units in vetoed:
-            note = vetoed[unit.compute_units]
+        if unit.label in vetoed:
+            note = vetoed[unit.label]
+        elif unit.runs_on_cpu:
+            note = unit.runs_on_cpu
         elif unit.runs < settings.min_runs:
             note = f"{unit.runs} runs, fewer than {settings.min_runs}"
         elif unit.failure_rate > settings.max_failure_rate:
@@ -233,9 +301,11 @@ def assess_units(evidence: Sequence[UnitEvidence], predictions_per_session: int,
             note = missing
         else:
             note = ""
-        out[unit.compute_units] = UnitAssessment(
+        out[unit.label] = UnitAssessment(
             unit.compute_units, unit.runs, unit.failure_rate, upper, load, unit.first_prediction_ms_median,
-            unit.prediction_ms_median, session, eligible=not note, note=note, failures=unit.failure_count)
+            unit.prediction_ms_median, session, eligible=not note, note=note, failures=unit.failure_count,
+            specialization_strategy=unit.specialization_strategy, reshape_frequency=unit.reshape_frequency,
+            runs_on_cpu=unit.runs_on_cpu)
     return out
 
 
@@ -245,7 +315,7 @@ def _failure_vetoes(evidence: Sequence[UnitEvidence], level: str,
 
     Without this a device whose 3 runs of ``all`` crashed twice would get ``all`` from its chip's clean record.
     """
-    return {unit.compute_units: (f"failure rate {unit.failure_rate:.1%} ({unit.failure_count} of {unit.runs} runs) "
+    return {unit.label: (f"failure rate {unit.failure_rate:.1%} ({unit.failure_count} of {unit.runs} runs) "
                                  f"on this {level}, above {settings.max_failure_rate:.1%}")
             for unit in evidence if unit.runs and unit.failure_rate > settings.max_failure_rate}
 
@@ -276,22 +346,23 @@ def what_would_change(assessed: Mapping[str, UnitAssessment], chosen: str, devic
     """
     mine = assessed.get(chosen)
     chosen_ms = mine.expected_session_ms if mine is not None else None
-    on_device = {u.compute_units: u for u in device}
+    on_device = {u.label: u for u in device}
     out = []
     for a in sorted(assessed.values(), key=lambda a: (a.expected_session_ms is None, a.expected_session_ms or 0)):
-        if a.compute_units == chosen or a.eligible or a.expected_session_ms is None:
+        if a.label == chosen or a.eligible or a.expected_session_ms is None or a.runs_on_cpu:
             continue
         if chosen_ms is not None and a.expected_session_ms >= chosen_ms:
             continue
         speedup = chosen_ms / a.expected_session_ms if chosen_ms and a.expected_session_ms > 0 else None
-        own = on_device.get(a.compute_units)
+        own = on_device.get(a.label)
         if own is not None and own.runs and own.failure_rate > settings.max_failure_rate:
             failures, runs, level = own.failure_count, own.runs, "device"
         elif a.runs and a.failures / a.runs > settings.max_failure_rate:
             failures, runs, level = a.failures, a.runs, a.source
         elif a.runs < settings.min_runs:
             out.append(EvidenceNeeded(a.compute_units, chosen, settings.min_runs - a.runs, False, a.source, a.runs,
-                                      a.failures, speedup, max_failure_rate=settings.max_failure_rate))
+                                      a.failures, speedup, max_failure_rate=settings.max_failure_rate,
+                                      label=_own_label(a)))
             continue
         else:
             continue
@@ -300,29 +371,44 @@ def what_would_change(assessed: Mapping[str, UnitAssessment], chosen: str, devic
             more = max(more, settings.min_runs - runs, 1)
         low = wilson_interval(failures, runs, settings.confidence).low
         out.append(EvidenceNeeded(a.compute_units, chosen, more, True, level, runs, failures, speedup, low,
-                                  settings.max_failure_rate, settings.confidence))
+                                  settings.max_failure_rate, settings.confidence, _own_label(a)))
     return tuple(out)
 
 
-def _chain(chosen: str, ranked: Sequence[str], settings: PolicySettings) -> list[str]:
-    """The other eligible units by expected time, then the final fallback (cpuOnly), which always ends the chain."""
-    chain = [u for u in ranked if u not in (chosen, settings.final_fallback)]
-    if chosen != settings.final_fallback:
-        chain.append(settings.final_fallback)
-    return chain
+def _own_label(a: UnitAssessment) -> str:
+    return a.label if a.label != a.compute_units else ""
+
+
+def _chain(chosen: Configuration, ranked: Sequence[Configuration],
+           settings: PolicySettings) -> tuple[list[str], tuple[Configuration, ...]]:
+    """The other eligible configurations by expected time, then the final fallback (cpuOnly with default hints),
+    which always ends the chain; and the same chain as unit names (each once, the chosen unit left out: an app
+    that sets no hints retries a unit only under another unit)."""
+    final = Configuration(settings.final_fallback)
+    chain = [c for c in ranked if c not in (chosen, final)]
+    if chosen != final:
+        chain.append(final)
+    units = []
+    for c in chain:
+        if c.compute_units != chosen.compute_units and c.compute_units not in units:
+            units.append(c.compute_units)
+    if chosen.compute_units != settings.final_fallback and units[-1:] != [settings.final_fallback]:
+        units = [u for u in units if u != settings.final_fallback] + [settings.final_fallback]
+    return units, tuple(chain)
 
 
 def _evidence_per_unit(device: Sequence[UnitEvidence], chip: Sequence[UnitEvidence],
                        settings: PolicySettings) -> tuple[list[UnitEvidence], dict[str, str]]:
-    """For each unit, the device's evidence if it has enough runs (or the chip has none), else the chip's.
+    """For each configuration, the device's evidence if it has enough runs (or the chip has none), else the chip's.
 
-    Per unit, not per level: a device measured at length on the Neural Engine but only 9 times on the GPU must not
-    lose the GPU from the comparison (for a one-step diffusion session the GPU's fast load is the right answer).
+    Per configuration, not per level: a device measured at length on the Neural Engine but only 9 times on the GPU
+    must not lose the GPU from the comparison (for a one-step diffusion session the GPU's fast load is the right
+    answer). Ordered by unit, then hints (Apple's defaults first).
     """
-    on_device = {u.compute_units: u for u in device}
-    on_chip = {u.compute_units: u for u in chip}
+    on_device = {u.label: u for u in device}
+    on_chip = {u.label: u for u in chip}
     chosen, sources = [], {}
-    for name in COMPUTE_UNITS:
+    for name in sorted({*on_device, *on_chip}, key=lambda label: _order((on_device.get(label) or on_chip[label]))):
         mine, shared = on_device.get(name), on_chip.get(name)
         if mine and (mine.runs >= settings.min_runs or not shared or shared.runs <= mine.runs):
             chosen.append(mine)
@@ -331,6 +417,11 @@ def _evidence_per_unit(device: Sequence[UnitEvidence], chip: Sequence[UnitEviden
             chosen.append(shared)
             sources[name] = "chip"
     return chosen, sources
+
+
+def _order(unit: UnitEvidence) -> tuple:
+    return (COMPUTE_UNITS.index(unit.compute_units), SPECIALIZATION_STRATEGIES.index(unit.specialization_strategy),
+            RESHAPE_FREQUENCIES.index(unit.reshape_frequency))
 
 
 def recommend_compute_units(device: Sequence[UnitEvidence], chip: Sequence[UnitEvidence],
@@ -352,25 +443,32 @@ def recommend_compute_units(device: Sequence[UnitEvidence], chip: Sequence[UnitE
     workload = f"{predictions_per_session} prediction{'s' if predictions_per_session != 1 else ''} per session"
     gate = (f"at least {settings.min_runs} runs and an observed failure rate of at most "
             f"{settings.max_failure_rate:.1%}")
+    on_cpu = [a.label for a in assessed.values() if a.runs_on_cpu]
+    silent = (f"; left out: {', '.join(on_cpu)} (its runs show it runs on the CPU, not the Neural Engine)"
+              if on_cpu else "")
+    final = Configuration(settings.final_fallback)
     ranked = sorted((a for a in assessed.values() if a.eligible),  # on a tie the final fallback goes last
-                    key=lambda a: (a.expected_session_ms, a.compute_units == settings.final_fallback))
+                    key=lambda a: (a.expected_session_ms, a.configuration == final, a.compute_units == final.compute_units,
+                                   a.configuration))
     if ranked:
-        chosen = ranked[0].compute_units
-        from_chip = [a.compute_units for a in ranked
-                     if a.source == "chip" and a.compute_units != settings.final_fallback]
+        chosen = ranked[0].configuration
+        from_chip = [a.label for a in ranked if a.source == "chip" and a.configuration != final]
         basis = "chip" if from_chip else "device"
         where = "this device" if not from_chip else (
             f"devices with the same chip for {', '.join(from_chip)} (too few runs on this device)")
-        reason = f"fastest expected session for {workload} among units with {gate}, measured on {where}"
-        return Policy(chosen, _chain(chosen, [a.compute_units for a in ranked], settings), basis, reason, assessed,
-                      what_would_change(assessed, chosen, device, settings))
+        what = "configurations (units and hints)" if any(a.configuration.hints for a in assessed.values()) else "units"
+        reason = f"fastest expected session for {workload} among {what} with {gate}, measured on {where}{silent}"
+        units, chain = _chain(chosen, [a.configuration for a in ranked], settings)
+        return Policy(chosen.compute_units, units, basis, reason, assessed,
+                      what_would_change(assessed, chosen.label, device, settings), chosen, chain)
     default = settings.default_compute_units
     reason = (f"too little data: no unit has {gate} on this device or its chip; "
-              f"{default} is the conservative default (no Neural Engine compile)")
+              f"{default} is the conservative default (no Neural Engine compile){silent}")
     failing = {**_failure_vetoes(chip, "chip", settings), **vetoes}
     if default in failing:
         reason = (f"too little data, and the default {default} has a {failing[default]}; falling back to "
-                  f"{settings.final_fallback}")
+                  f"{settings.final_fallback}{silent}")
         default = settings.final_fallback
-    return Policy(default, _chain(default, [], settings), "default", reason, assessed,
-                  what_would_change(assessed, default, device, settings))
+    units, chain = _chain(Configuration(default), [], settings)
+    return Policy(default, units, "default", reason, assessed,
+                  what_would_change(assessed, default, device, settings), Configuration(default), chain)

@@ -16,10 +16,11 @@ from insights.vocabulary import LAUNCH_STAGES, LOAD_KIND_NAMES, STAGE_NAMES
 
 @dataclass(frozen=True)
 class SessionLine:
-    """A unit's expected session time: ``start_ms + (n - 1) * prediction_ms`` for n predictions.
+    """A configuration's expected session time: ``start_ms + (n - 1) * prediction_ms`` for n predictions.
 
+    ``compute_units`` is the configuration's label (its unit, then any hints: "cpuAndNeuralEngine + fastPrediction").
     start_ms is load + first prediction. ``eligible`` False draws the line dashed (the policy may not choose it;
-    ``note`` says why)."""
+    ``note`` says why); a hinted configuration is drawn in its unit's colour, dash-dotted."""
 
     compute_units: str
     start_ms: float
@@ -30,6 +31,19 @@ class SessionLine:
 
     def at(self, n):
         return self.start_ms + (np.asarray(n, dtype=float) - 1.0) * self.prediction_ms
+
+    @property
+    def color(self) -> str:
+        return unit_color(self.compute_units)
+
+    @property
+    def hinted(self) -> bool:
+        return " + " in self.compute_units
+
+
+def unit_color(label: str) -> str:
+    """A unit's colour, for a configuration label too (the unit comes first)."""
+    return UNIT_COLORS.get(label.split(" + ")[0], "#444")
 
 
 @dataclass(frozen=True)
@@ -60,22 +74,22 @@ def break_even(lines: list[SessionLine], crossings: list[Crossing], predictions_
         label = line.compute_units if line.eligible else f"{line.compute_units} (not eligible)"
         fig.add_trace(go.Scatter(
             x=n, y=line.at(n), mode="lines", name=label,
-            line=dict(color=UNIT_COLORS.get(line.compute_units, "#444"), width=2.5 if line.eligible else 1.5,
-                      dash="solid" if line.eligible else "dash"),
+            line=dict(color=line.color, width=2.5 if line.eligible else 1.5,
+                      dash=("dash" if not line.eligible else "dashdot" if line.hinted else "solid")),
             hovertemplate=(f"<b>{line.compute_units}</b><br>%{{x:.0f}} predictions: %{{y:,.0f}} ms"
                            f"<br>load + first prediction {ms(line.start_ms)}, then {ms(line.prediction_ms)} each"
                            f"<br>{line.runs} runs{'<br>' + line.note if line.note else ''}<extra></extra>")))
     for group in _nearby(crossings):
         fig.add_trace(go.Scatter(
             x=[c.predictions for c in group], y=[c.session_ms for c in group], mode="markers", showlegend=False,
-            marker=dict(symbol="x", size=11, color=[UNIT_COLORS.get(c.faster, "#444") for c in group]),
+            marker=dict(symbol="x", size=11, color=[unit_color(c.faster) for c in group]),
             hovertemplate=[f"{c.faster} pays back its slower start against {c.cheaper} after {c.predictions:.1f} "
                            f"predictions ({ms(c.session_ms)})<extra></extra>" for c in group]))
     # Each label on its own row above its crossing (an arrow points at it), so labels of nearby crossings never
     # print over each other (issue 12: "cpuAndNeuralEngine wins from 103" over "all wins from 89").
     for row, group in enumerate(_nearby(crossings)):
         first = group[0]
-        color = UNIT_COLORS.get(first.faster, "#444") if len(group) == 1 else "#1d232b"
+        color = unit_color(first.faster) if len(group) == 1 else "#1d232b"
         fig.add_annotation(
             x=math.log10(first.predictions) if log else first.predictions,
             y=math.log10(first.session_ms) if log and first.session_ms > 0 else first.session_ms,

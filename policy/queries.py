@@ -89,7 +89,7 @@ def policy_rows(table, units=COMPUTE_UNITS, conf=None) -> list[dict]:
             cells.append(UnitCell(unit, a.runs, ms(a.expected_session_ms), percent(a.crash_rate_upper),
                                   percent(a.crash_rate), a.eligible, unit == policy.compute_units, a.note,
                                   getattr(a, "source", "")))
-        chosen = policy.evidence.get(policy.compute_units)
+        chosen = policy.chosen
         name = entry.device.name if entry.device is not None and entry.device.name else entry.name
         changes = [c.text(name, entry.chip) for c in policy.changes]
         row = {"identifier": entry.identifier, "identifiers": [entry.identifier], "name": name,
@@ -117,23 +117,30 @@ def _priced(a: UnitAssessment) -> bool:
 
 
 def break_even_data(policy: Policy) -> tuple[list[SessionLine], list[Crossing]]:
-    """Lines of every priced unit (eligible or not) and the crossings among eligible ones: the eligible unit with
-    the cheapest start (load + first prediction) against each eligible unit predicting faster."""
+    """Lines of every priced configuration (eligible or not; named by label, "cpuAndNeuralEngine + fastPrediction")
+    and the crossings among eligible ones: the eligible one with the cheapest start (load + first prediction)
+    against each eligible one predicting faster, and each hinted configuration against its unit with Apple's
+    default hints (where ``fastPrediction`` pays back its slower load)."""
     priced = [a for a in policy.evidence.values() if _priced(a)]
-    lines = [SessionLine(a.compute_units, a.load_ms_median + a.first_prediction_ms_median, a.prediction_ms_median,
+    lines = [SessionLine(a.label, a.load_ms_median + a.first_prediction_ms_median, a.prediction_ms_median,
                          a.eligible, a.note, a.runs) for a in priced]
     eligible = [a for a in priced if a.eligible]
-    crossings = []
+    pairs = []
     if eligible:
         cheapest = min(eligible, key=lambda a: a.load_ms_median + a.first_prediction_ms_median)
-        for other in eligible:
-            if other is cheapest or other.prediction_ms_median >= cheapest.prediction_ms_median:
-                continue
-            n = break_even_predictions(cheapest, other)
-            if n is not None:
-                at = cheapest.load_ms_median + cheapest.first_prediction_ms_median + (
-                    n - 1) * cheapest.prediction_ms_median
-                crossings.append(Crossing(cheapest.compute_units, other.compute_units, n, at))
+        pairs = [(cheapest, other) for other in eligible if other is not cheapest]
+        defaults = {a.compute_units: a for a in eligible if not a.configuration.hints}
+        pairs += [(defaults[a.compute_units], a) for a in eligible
+                  if a.configuration.hints and a.compute_units in defaults
+                  and defaults[a.compute_units] is not cheapest]
+    crossings = []
+    for cheaper, other in pairs:
+        if other.prediction_ms_median >= cheaper.prediction_ms_median:
+            continue
+        n = break_even_predictions(cheaper, other)
+        if n is not None:
+            at = cheaper.load_ms_median + cheaper.first_prediction_ms_median + (n - 1) * cheaper.prediction_ms_median
+            crossings.append(Crossing(cheaper.label, other.label, n, at))
     return lines, crossings
 
 

@@ -1,6 +1,7 @@
 """The compute-unit policy on hand-made evidence."""
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -140,7 +141,12 @@ def test_bad_parameters_raise():
 def test_answer_has_the_api_shape():
     answer = recommend_compute_units([unit("cpuAndNeuralEngine", runs=412, **FAST_PREDICT), unit("cpuAndGPU")],
                                      [], 300).to_dict()
-    assert set(answer) == {"compute_units", "fallback", "basis", "reason", "evidence"}
+    assert set(answer) == {"compute_units", "optimization_hints", "fallback", "fallback_configurations", "basis",
+                           "reason", "evidence"}
+    assert answer["optimization_hints"] == {}  # Apple's defaults: nothing to set
+    assert answer["fallback"] == ["cpuAndGPU", "cpuOnly"]
+    assert answer["fallback_configurations"] == [{"compute_units": "cpuAndGPU", "optimization_hints": {}},
+                                                 {"compute_units": "cpuOnly", "optimization_hints": {}}]
     assert {"runs", "crash_rate", "crash_rate_upper", "load_ms_median", "first_prediction_ms_median",
             "prediction_ms_median", "expected_session_ms"} <= set(answer["evidence"]["cpuAndNeuralEngine"])
     assert answer["evidence"]["cpuAndNeuralEngine"]["expected_session_ms"] == 2000 + 100 + 299 * 10
@@ -207,3 +213,79 @@ def test_chip_evidence_names_the_chip_and_a_gate_without_failures_allowed_says_s
     device = [unit("all", runs=50, failures=1, **FAST_PREDICT), unit("cpuAndGPU", runs=60, **FAST_LOAD)]
     (change,) = recommend_compute_units(device, [], 1000, settings=strict).changes
     assert change.more_runs is None and change.text().endswith("the gate allows no failure")
+
+
+# --- configurations: compute units plus optimization hints (issue 14, item 1) ------------------------------------
+
+def hinted(name, strategy="fastPrediction", **kw):
+    return replace(unit(name, **kw), specialization_strategy=strategy)
+
+
+# One device, the Neural Engine measured with both strategies: fastPrediction loads 3 s slower and predicts 4 ms
+# faster, so it pays back its load from the 751st prediction on (1 + 3000 / 4).
+BOTH_STRATEGIES = [unit("cpuAndNeuralEngine", load=2000.0, first=100.0, warm=10.0),
+                   hinted("cpuAndNeuralEngine", load=5000.0, first=100.0, warm=6.0),
+                   unit("cpuAndGPU", **FAST_LOAD), unit("cpuOnly", load=150.0, first=60.0, warm=90.0)]
+
+
+def test_fast_prediction_wins_long_sessions_and_the_default_short_ones_on_the_same_device():
+    long = recommend_compute_units(BOTH_STRATEGIES, [], 5000)
+    assert (long.compute_units, long.configuration.specialization_strategy) == ("cpuAndNeuralEngine",
+                                                                                 "fastPrediction")
+    assert long.to_dict()["optimization_hints"] == {"specialization_strategy": "fastPrediction"}
+    # The chain tries the same unit with the default strategy first; apps without hints see units only.
+    assert [c.label for c in long.fallback_configurations] == ["cpuAndNeuralEngine", "cpuAndGPU", "cpuOnly"]
+    assert long.fallback == ["cpuAndGPU", "cpuOnly"]
+    assert "configurations (units and hints)" in long.reason
+
+    short = recommend_compute_units(BOTH_STRATEGIES, [], 300)
+    assert (short.compute_units, short.configuration.specialization_strategy) == ("cpuAndNeuralEngine", "default")
+    assert short.to_dict()["optimization_hints"] == {}
+    assert short.fallback_configurations[0].label == "cpuAndNeuralEngine + fastPrediction"
+    assert short.fallback == ["cpuAndGPU", "cpuOnly"]
+
+
+def test_the_strategies_cross_at_their_break_even_and_not_before():
+    assessed = recommend_compute_units(BOTH_STRATEGIES, [], 1).evidence
+    default, fast = assessed["cpuAndNeuralEngine"], assessed["cpuAndNeuralEngine + fastPrediction"]
+    assert break_even_predictions(default, fast) == pytest.approx(751.0)
+    assert recommend_compute_units(BOTH_STRATEGIES, [], 750).configuration.specialization_strategy == "default"
+    assert recommend_compute_units(BOTH_STRATEGIES, [], 752).configuration.specialization_strategy == (
+        "fastPrediction")
+
+
+def test_configurations_are_gated_and_vetoed_apart():
+    """A crashing fastPrediction does not taint the default strategy of the same unit, nor the other way round."""
+    device = [unit("cpuAndNeuralEngine", load=2000.0, first=100.0, warm=10.0),
+              hinted("cpuAndNeuralEngine", runs=50, failures=5, load=5000.0, first=100.0, warm=1.0),
+              unit("cpuOnly", warm=90.0)]
+    policy = recommend_compute_units(device, [], 10_000)
+    assert policy.configuration.label == "cpuAndNeuralEngine"
+    assert not policy.evidence["cpuAndNeuralEngine + fastPrediction"].eligible
+    assert "failure rate" in policy.evidence["cpuAndNeuralEngine + fastPrediction"].note
+    (change,) = policy.changes
+    assert change.label == "cpuAndNeuralEngine + fastPrediction"
+    assert change.text().startswith("cpuAndNeuralEngine + fastPrediction is out after 5 failures")
+
+
+def test_evidence_of_a_configuration_carries_its_hints_in_the_answer():
+    answer = recommend_compute_units(BOTH_STRATEGIES, [], 5000).to_dict()
+    assert answer["evidence"]["cpuAndNeuralEngine + fastPrediction"]["optimization_hints"] == {
+        "specialization_strategy": "fastPrediction"}
+    assert answer["evidence"]["cpuAndNeuralEngine"]["optimization_hints"] == {}
+
+
+def test_a_unit_whose_runs_show_it_runs_on_the_cpu_is_never_the_neural_engine_answer():
+    """A silent fallback (insights.fallback): the runs asked for the Neural Engine but ran on the CPU. However its
+    timings price, the policy does not call it the Neural Engine answer."""
+    device = [replace(unit("cpuAndNeuralEngine", load=100.0, first=10.0, warm=5.0),
+                      runs_on_cpu="cpuAndNeuralEngine runs on the CPU: its predictions match cpuOnly's"),
+              unit("cpuAndGPU", **FAST_LOAD), unit("cpuOnly", warm=90.0)]
+    policy = recommend_compute_units(device, [], 100)
+    assert policy.compute_units == "cpuAndGPU"
+    assert "cpuAndNeuralEngine" not in policy.fallback
+    assessment = policy.evidence["cpuAndNeuralEngine"]
+    assert not assessment.eligible and "runs on the CPU" in assessment.note
+    assert policy.to_dict()["evidence"]["cpuAndNeuralEngine"]["runs_on_cpu"] is True
+    assert "runs on the CPU" in policy.reason
+    assert not policy.changes  # no number of runs makes it the Neural Engine
