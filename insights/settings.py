@@ -80,6 +80,11 @@ class DetectionSettings:
         rare, and 24 clean runs cannot show that 20% of 30 is new (Fisher p = 0.02), 500 can.
     min_placement_share_drop: fall of the Neural Engine share (of ops or of estimated cost) that makes a placement
         shift an alert; 0 means any op that leaves the Neural Engine counts.
+    fallback_min_runs, fallback_margin, fallback_alpha: the silent Neural Engine fallback's timing test
+        (insights.fallback, issue 14): a Neural Engine unit "runs on the CPU" when, with at least ``fallback_min_runs``
+        successful runs of it and of cpuOnly, two one-sided Mann-Whitney tests at ``fallback_alpha`` show its warm
+        predictions within ``fallback_margin`` (20%: neither 20% faster nor 25% slower) of cpuOnly's.
+        fallback_min_plans: compute plans a unit needs before its plans alone may mark it.
     """
 
     min_runs_per_window: int = 8
@@ -94,6 +99,10 @@ class DetectionSettings:
     min_failure_rate_ratio: float = 1.5
     max_failure_baseline_runs: int = 500
     min_placement_share_drop: float = 0.0
+    fallback_min_runs: int = 10
+    fallback_margin: float = 0.2
+    fallback_alpha: float = 0.001
+    fallback_min_plans: int = 1
 
 
 @dataclass(frozen=True)

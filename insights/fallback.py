@@ -1,0 +1,180 @@
+"""Silent Neural Engine fallback (issue 14, item 2): runs that asked for the Neural Engine and ran on the CPU.
+
+When the Neural Engine compiler fails, Core ML often neither crashes nor throws: the log says ``ANECCompile()
+FAILED`` and the model runs on the CPU (coremltools#1548, #2247). Such runs report ``"status": "ok"``; only placement
+or timing tells. Two pieces of evidence, each enough on its own:
+
+* **Compute plans.** A run on ``cpuAndNeuralEngine`` or ``all`` whose plan (``MLComputePlan``) places no operation
+  on the Neural Engine and some on the CPU (:func:`plan_on_cpu`). A group is marked when at least
+  ``fallback_min_plans`` of its plans were uploaded and most of them show it.
+* **Timing.** The group's warm predictions (each run's median) *match* the same device's (or chip's, same model
+  version) ``cpuOnly`` runs: an equivalence test (two one-sided Mann-Whitney tests, TOST) that the Neural Engine
+  runs are neither more than ``fallback_margin`` faster nor more than that much slower than the CPU's
+  (``cpuOnly`` scaled by ``1 - margin`` and ``1 / (1 - margin)``), each at ``fallback_alpha``, with at least
+  ``fallback_min_runs`` runs on both sides (:func:`timing_matches_cpu`). Failing to tell them apart is not
+  evidence: the test asks for proof that they are the same within the margin. A model the Neural Engine cannot
+  speed up by more than the margin is marked too; that is the point (the unit buys nothing but its compile).
+
+Pure Python (scipy), no Django: ``policy.evidence`` marks the policy's evidence with it, ``alerts.check`` raises
+``silent_fallback`` alerts from :func:`find_silent_fallbacks` when it starts at a version.
+"""
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from .settings import DetectionSettings
+from .vocabulary import FALLBACK_METRIC, NEURAL_ENGINE_UNITS, OK, version_key
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """What the runs of one Neural Engine unit showed against the CPU.
+
+    on_cpu: the runs ran on the CPU by ``by`` ("compute plans", "timing" or both). ratio: the unit's median warm
+    prediction over cpuOnly's (about 1 when on the CPU; a working Neural Engine is usually well under 1). p_value:
+    the equivalence test's (the larger one-sided p), None when it was not run. runs, cpu_runs: timed runs on each
+    side. plans, plans_on_cpu: uploaded plans of the unit and those with no op on the Neural Engine.
+    """
+
+    compute_units: str
+    on_cpu: bool
+    by: str = ""
+    ratio: float | None = None
+    p_value: float | None = None
+    runs: int = 0
+    cpu_runs: int = 0
+    plans: int = 0
+    plans_on_cpu: int = 0
+    faster_than_cpu: bool = False  # shown faster than cpuOnly by more than the margin (one-sided, at alpha)
+
+    @property
+    def text(self) -> str:
+        """"cpuAndNeuralEngine runs on the CPU: its warm predictions match cpuOnly's (1.02×, 40 and 40 runs)"."""
+        if not self.on_cpu:
+            return ""
+        why = []
+        if self.plans_on_cpu and "compute plans" in self.by:
+            why.append(f"{self.plans_on_cpu} of {self.plans} compute plan{'s' if self.plans != 1 else ''} place "
+                       f"no op on the Neural Engine")
+        if "timing" in self.by:
+            why.append(f"its warm predictions match cpuOnly's ({self.ratio:.2f}×, {self.runs} and {self.cpu_runs} "
+                       f"runs)")
+        return f"{self.compute_units} runs on the CPU: {'; '.join(why)}"
+
+
+def plan_on_cpu(plan: Iterable[Mapping]) -> bool:
+    """A compute plan (``[{"op", "device", ...}]``) with ops on the CPU and none on the Neural Engine."""
+    devices = {op["device"] for op in plan}
+    return "cpu" in devices and "neural_engine" not in devices
+
+
+def timing_matches_cpu(neural_engine: Sequence[float], cpu_only: Sequence[float],
+                       settings: DetectionSettings = DetectionSettings()
+                       ) -> tuple[bool, float | None, float | None, bool]:
+    """(matches, ratio of medians, p-value, faster) of the equivalence test described in the module docstring;
+    ``faster``: the Neural Engine runs are shown faster than cpuOnly by more than the margin (one-sided Mann-Whitney
+    at ``fallback_alpha``), the evidence that they did use it.
+
+    None for the ratio and p-value when either side has fewer than ``fallback_min_runs`` runs."""
+    a = np.asarray([v for v in neural_engine if v is not None], dtype=float)
+    b = np.asarray([v for v in cpu_only if v is not None], dtype=float)
+    if len(a) < settings.fallback_min_runs or len(b) < settings.fallback_min_runs or np.median(b) <= 0:
+        return False, None, None, False
+    ratio = float(np.median(a) / np.median(b))
+    low, high = 1.0 - settings.fallback_margin, 1.0 / (1.0 - settings.fallback_margin)
+    p_not_faster = float(stats.mannwhitneyu(a, b * low, alternative="greater").pvalue)
+    p_not_slower = float(stats.mannwhitneyu(a, b * high, alternative="less").pvalue)
+    p_faster = float(stats.mannwhitneyu(a, b * low, alternative="less").pvalue)
+    p = max(p_not_faster, p_not_slower)
+    return p < settings.fallback_alpha, ratio, p, p_faster < settings.fallback_alpha
+
+
+def assess(compute_units: str, predictions: Sequence[float], cpu_predictions: Sequence[float],
+           plans: Sequence[Iterable[Mapping]] = (), settings: DetectionSettings = DetectionSettings()) -> Fallback:
+    """Whether the runs of a Neural Engine unit ran on the CPU. ``predictions``: each successful run's median warm
+    prediction; ``cpu_predictions``: the same for cpuOnly runs of the same device (or chip) and model version;
+    ``plans``: the unit's uploaded compute plans. Units without the Neural Engine are never marked."""
+    if compute_units not in NEURAL_ENGINE_UNITS:
+        return Fallback(compute_units, False)
+    plans = list(plans)
+    on_cpu_plans = sum(plan_on_cpu(p) for p in plans)
+    by_plan = len(plans) >= settings.fallback_min_plans and on_cpu_plans * 2 > len(plans)
+    by_timing, ratio, p, faster = timing_matches_cpu(predictions, cpu_predictions, settings)
+    by = " and ".join(name for name, yes in (("compute plans", by_plan), ("timing", by_timing)) if yes)
+    return Fallback(compute_units, by_plan or by_timing, by, ratio, p,
+                    sum(v is not None for v in predictions), sum(v is not None for v in cpu_predictions),
+                    len(plans), on_cpu_plans, faster)
+
+
+# --- when it starts: the alert ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FallbackStart:
+    """A Neural Engine unit of a chip that runs on the CPU from ``version`` on, and did not at ``baseline_version``
+    (the latest earlier version assessed). ``current``/``baseline``: the two versions' assessments."""
+
+    model: str
+    chip: str
+    compute_units: str
+    version: str
+    baseline_version: str
+    current: Fallback
+    baseline: Fallback
+    run_ids: tuple[int, ...] = ()
+    baseline_run_ids: tuple[int, ...] = ()
+
+    @property
+    def metric(self) -> str:
+        return FALLBACK_METRIC
+
+    @property
+    def text(self) -> str:
+        return f"from {self.version}, {self.compute_units} on {self.chip} runs on the CPU"
+
+
+def find_fallback_starts(model: str, runs: Iterable[tuple], plans: Mapping[tuple, Sequence] | None = None,
+                         settings: DetectionSettings = DetectionSettings(),
+                         versions: Iterable[str] | None = None) -> list[FallbackStart]:
+    """Per chip and Neural Engine unit, the versions from which its runs run on the CPU after an earlier version's
+    did not: one start per change, so a fallback that goes on for five versions is one alert, at its first.
+
+    ``runs``: (id, version, chip, compute units, status, prediction_median_ms), every unit (cpuOnly's are the
+    reference). ``plans``: (version, chip, compute units) -> uploaded plans. ``versions``: report starts at these
+    only. A version whose unit cannot be assessed either way (too few runs, no plans) is skipped, not a break."""
+    plans = plans or {}
+    wanted = set(versions) if versions is not None else None
+    times: dict[tuple, list[float]] = defaultdict(list)
+    ids: dict[tuple, list[int]] = defaultdict(list)
+    for run_id, version, chip, units, status, prediction in runs:
+        if status != OK or prediction is None:
+            continue
+        times[chip, units, version].append(prediction)
+        ids[chip, units, version].append(run_id)
+    keys = {(chip, units) for chip, units, _ in [*times, *plans] if units in NEURAL_ENGINE_UNITS}
+    found = []
+    for chip, units in sorted(keys):
+        series = sorted({v for c, u, v in [*times, *plans] if (c, u) == (chip, units)}, key=version_key)
+        previous = None  # (version, Fallback) of the latest assessed version
+        for version in series:
+            result = assess(units, times.get((chip, units, version), []),
+                            times.get((chip, "cpuOnly", version), []), plans.get((chip, units, version), ()),
+                            settings)
+            decided = result.on_cpu or _runs_on_neural_engine(result, settings)
+            if not decided:
+                continue
+            if (result.on_cpu and previous is not None and not previous[1].on_cpu
+                    and (wanted is None or version in wanted)):
+                found.append(FallbackStart(model, chip, units, version, previous[0], result, previous[1],
+                                           tuple(ids.get((chip, units, version), ())),
+                                           tuple(ids.get((chip, units, previous[0]), ()))))
+            previous = (version, result)
+    return found
+
+
+def _runs_on_neural_engine(result: Fallback, settings: DetectionSettings) -> bool:
+    """Evidence that the unit did use the Neural Engine: measured well enough to test, and faster than the CPU by
+    more than the margin. A baseline must be this, so that a start is a change and not a first sight."""
+    return result.faster_than_cpu and result.plans_on_cpu * 2 <= result.plans
