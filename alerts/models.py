@@ -161,6 +161,9 @@ class NotificationSettings(models.Model):
     webhook_secret = models.CharField(max_length=200, blank=True)
     email_recipients = models.TextField(blank=True, help_text="E-mail addresses, separated by commas or lines.")
 
+    class Meta:
+        verbose_name = verbose_name_plural = "notification settings"
+
     def recipients(self) -> list[str]:
         return [a.strip() for a in self.email_recipients.replace("\n", ",").split(",") if a.strip()]
 

@@ -1,4 +1,4 @@
-"""The alert as GET /api/v1/alerts shows it (../shared/spec/API.md), its summary (GET /api/v1/alert-summaries),
+"""The alert as GET /api/v1/alerts shows it (docs/api.md), its summary (GET /api/v1/alert-summaries),
 notes, and the triage change."""
 from rest_framework import serializers
 
