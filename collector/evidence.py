@@ -63,14 +63,8 @@ class Timing:
         return self.quantiles[name]
 
 
-@dataclass(frozen=True)
-class Evidence:
-    """What the runs of one group showed. ``group`` holds the grouped values in the order of ``by``."""
-
-    group: tuple
-    runs: int
-    failures: Mapping[str, int]  # failed status -> count (statuses with failures only)
-    metrics: Mapping[str, Timing]  # metric key -> Timing
+class Outcomes:
+    """Failure count and rate of a group with ``runs`` and ``failures`` ({failed status: count})."""
 
     @property
     def failure_count(self) -> int:
@@ -79,6 +73,16 @@ class Evidence:
     @property
     def failure_rate(self) -> float | None:
         return self.failure_count / self.runs if self.runs else None
+
+
+@dataclass(frozen=True)
+class Evidence(Outcomes):
+    """What the runs of one group showed. ``group`` holds the grouped values in the order of ``by``."""
+
+    group: tuple
+    runs: int
+    failures: Mapping[str, int]  # failed status -> count (statuses with failures only)
+    metrics: Mapping[str, Timing]  # metric key -> Timing
 
     def median(self, key: str) -> float | None:
         timing = self.metrics.get(key)

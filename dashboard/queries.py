@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Exists, F, OuterRef, Q
 
-from collector.evidence import MEDIAN, Evidence, Timing, gather
+from collector.evidence import MEDIAN, Evidence, Outcomes, Timing, gather
 from collector.models import Device, ModelVersion, Project, Run
 from insights.vocabulary import (COMPUTE_UNITS, FAILURE_STATUSES, LAUNCH_STAGES, LOAD_KINDS, LOAD_METRICS, Metric,
                                  version_key)
@@ -219,7 +219,7 @@ class DeviceInfo:
 
 
 @dataclass(frozen=True)
-class UnitStats:
+class UnitStats(Outcomes):
     """What the runs of one compute unit on one device (or group) showed."""
 
     compute_units: str
@@ -243,14 +243,6 @@ class UnitStats:
     def counts(self) -> dict:
         """metric key -> timed runs (successful runs with a value)"""
         return {k: t.n for k, t in self.metrics.items()}
-
-    @property
-    def failure_count(self) -> int:
-        return sum(self.failures.values())
-
-    @property
-    def failure_rate(self) -> float | None:
-        return self.failure_count / self.runs if self.runs else None
 
 
 OVERVIEW_METRICS = ("prediction", "load_cold", "load_cached", "load_in_memory", "first_prediction")
