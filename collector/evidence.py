@@ -35,6 +35,10 @@ GROUPS = {
     "device": "device_id",
     "chip": "device__chip",
     "compute_units": "compute_units",
+    # The optimization hints: with compute_units, a run's configuration (never pooled when grouped by them). Not
+    # sketch row keys: a grouping by them reads the runs.
+    "specialization_strategy": "specialization_strategy",
+    "reshape_frequency": "reshape_frequency",
     "version": "model_version_id",
     "os_major": "os_major",
     "variant": "variant",

@@ -220,6 +220,8 @@ def _columns(project, run: RunIn, digest, versions, devices, received) -> dict:
         "app_build": run.app_build,
         "source": run.source,
         "compute_units": run.compute_units,
+        "specialization_strategy": run.optimization_hints.specialization_strategy,
+        "reshape_frequency": run.optimization_hints.reshape_frequency,
         "variant": run.variant or "",
         "started_at": run.started_at,
         "received_at": received,

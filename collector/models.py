@@ -10,7 +10,8 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from insights.vocabulary import (COMPUTE_UNITS, FAILURE_STATUSES, LOAD_KINDS, PLAN_DEVICES, SOURCES, STAGES,
+from insights.vocabulary import (COMPUTE_UNITS, FAILURE_STATUSES, LOAD_KINDS, PLAN_DEVICES, RESHAPE_FREQUENCIES,
+                                 SOURCES, SPECIALIZATION_STRATEGIES, STAGES,
                                  STATUSES, THERMAL_STATES)
 
 
@@ -131,6 +132,11 @@ class Run(models.Model):
     app_build = models.CharField(max_length=64, blank=True)
     source = models.CharField(max_length=8, choices=choices(SOURCES))
     compute_units = models.CharField(max_length=20, choices=choices(COMPUTE_UNITS))
+    # The run's optimization_hints (absent in the upload: Apple's defaults); with compute_units, its configuration.
+    specialization_strategy = models.CharField(max_length=16, choices=choices(SPECIALIZATION_STRATEGIES),
+                                               default=SPECIALIZATION_STRATEGIES[0])
+    reshape_frequency = models.CharField(max_length=12, choices=choices(RESHAPE_FREQUENCIES),
+                                         default=RESHAPE_FREQUENCIES[0])
     variant = models.CharField(max_length=64, blank=True)
     started_at = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)

@@ -113,6 +113,13 @@ class PlanOpIn(Strict):
     estimated_cost: Annotated[float, StrictType(), Field(ge=0.0, allow_inf_nan=False)] | None = None
 
 
+class OptimizationHintsIn(Strict):
+    """``MLOptimizationHints`` the run's configuration set; a hint left out is Apple's default."""
+
+    specialization_strategy: Literal[vocabulary.SPECIALIZATION_STRATEGIES] = vocabulary.SPECIALIZATION_STRATEGIES[0]
+    reshape_frequency: Literal[vocabulary.RESHAPE_FREQUENCIES] = vocabulary.RESHAPE_FREQUENCIES[0]
+
+
 class RunIn(Strict):
     run_id: UUID
     source: Literal[vocabulary.SOURCES]
@@ -120,6 +127,8 @@ class RunIn(Strict):
     device: DeviceIn
     app_build: Label = ""
     compute_units: ComputeUnits
+    # Optional (absent: Apple's defaults); with compute_units, the run's configuration, never pooled with another.
+    optimization_hints: OptimizationHintsIn = OptimizationHintsIn()
     variant: Label | None = None
     started_at: StartedAt
     status: Status

@@ -19,11 +19,12 @@ class RunSerializer(serializers.ModelSerializer):
     failure = serializers.SerializerMethodField()
     timings_ms = serializers.SerializerMethodField()
     predictions = serializers.SerializerMethodField()
+    optimization_hints = serializers.SerializerMethodField()
 
     class Meta:
         model = Run
         fields = [
-            "id", "run_id", "project", "source", "model", "device", "app_build", "compute_units", "variant",
+            "id", "run_id", "project", "source", "model", "device", "app_build", "compute_units", "optimization_hints", "variant",
             "started_at", "received_at", "status", "failure", "load_kind", "timings_ms", "predictions",
             "peak_memory_mb", "thermal_state", "has_compute_plan",
         ]
@@ -32,6 +33,9 @@ class RunSerializer(serializers.ModelSerializer):
         mv = run.model_version
         return {"name": mv.name, "version": mv.version, "sha256": mv.sha256 or None, "format": mv.format,
                 "precision": mv.precision, "size_bytes": mv.size_bytes}
+
+    def get_optimization_hints(self, run) -> dict:
+        return {"specialization_strategy": run.specialization_strategy, "reshape_frequency": run.reshape_frequency}
 
     def get_device(self, run) -> dict:
         d = run.device

@@ -93,14 +93,15 @@ def timing_matches_cpu(neural_engine: Sequence[float], cpu_only: Sequence[float]
 
 
 def assess(compute_units: str, predictions: Sequence[float], cpu_predictions: Sequence[float],
-           plans: Sequence[Iterable[Mapping]] = (), settings: DetectionSettings = DetectionSettings()) -> Fallback:
+           plans_on_cpu: Sequence[bool] = (), settings: DetectionSettings = DetectionSettings()) -> Fallback:
     """Whether the runs of a Neural Engine unit ran on the CPU. ``predictions``: each successful run's median warm
     prediction; ``cpu_predictions``: the same for cpuOnly runs of the same device (or chip) and model version;
-    ``plans``: the unit's uploaded compute plans. Units without the Neural Engine are never marked."""
+    ``plans_on_cpu``: per uploaded compute plan of the unit, :func:`plan_on_cpu`. Units without the Neural Engine
+    are never marked."""
     if compute_units not in NEURAL_ENGINE_UNITS:
         return Fallback(compute_units, False)
-    plans = list(plans)
-    on_cpu_plans = sum(plan_on_cpu(p) for p in plans)
+    plans = list(plans_on_cpu)
+    on_cpu_plans = sum(bool(p) for p in plans)
     by_plan = len(plans) >= settings.fallback_min_plans and on_cpu_plans * 2 > len(plans)
     by_timing, ratio, p, faster = timing_matches_cpu(predictions, cpu_predictions, settings)
     by = " and ".join(name for name, yes in (("compute plans", by_plan), ("timing", by_timing)) if yes)
@@ -160,8 +161,8 @@ def find_fallback_starts(model: str, runs: Iterable[tuple], plans: Mapping[tuple
         previous = None  # (version, Fallback) of the latest assessed version
         for version in series:
             result = assess(units, times.get((chip, units, version), []),
-                            times.get((chip, "cpuOnly", version), []), plans.get((chip, units, version), ()),
-                            settings)
+                            times.get((chip, "cpuOnly", version), []),
+                            [plan_on_cpu(p) for p in plans.get((chip, units, version), ())], settings)
             decided = result.on_cpu or _runs_on_neural_engine(result, settings)
             if not decided:
                 continue

@@ -170,12 +170,16 @@ class PolicyExportView(APIView):
             "load_kind": q["load_kind"],
             "generated_at": timezone.now().isoformat().replace("+00:00", "Z"),
             "thresholds": {"min_runs": conf.min_runs, "max_failure_rate": conf.max_failure_rate},
-            "default": {"compute_units": fallback.compute_units, "fallback": fallback.fallback,
-                        "basis": "default", "reason": "for identifiers missing from this table"},
+            "default": {**_answer(fallback), "basis": "default", "reason": "for identifiers missing from this table"},
             "devices": {
-                row.identifier: {"name": row.device.name, "chip": row.device.chip,
-                                 "compute_units": row.policy.compute_units, "fallback": row.policy.fallback,
+                row.identifier: {"name": row.device.name, "chip": row.device.chip, **_answer(row.policy),
                                  "basis": row.policy.basis, "reason": row.policy.reason}
                 for row in table
             },
         })
+
+
+def _answer(policy) -> dict:
+    """What an app sets: the unit and its hints, and the chain (unit names, and with hints)."""
+    answer = policy.to_dict()
+    return {k: answer[k] for k in ("compute_units", "optimization_hints", "fallback", "fallback_configurations")}

@@ -6,8 +6,13 @@ the first and the warm prediction, from successful runs only) per (device or chi
 into :class:`insights.policy.UnitEvidence`, and calls :func:`insights.policy.recommend_compute_units`. The
 dashboard's pages, their rollups and GET /api/v1/stats read the same query, so they cannot disagree with the policy.
 
-Query budget: evidence for one level (a device, or all devices of a chip) is one grouped query whatever the
-number of runs; a whole table (every device of a model version) is two (one per level) plus the device list.
+Evidence is per configuration (compute units and optimization hints: ``insights.vocabulary.Configuration``), and
+each Neural Engine configuration is checked for a silent fallback to the CPU (``insights.fallback``: its warm
+predictions against cpuOnly's at the same level, and its compute plans); a marked configuration is never chosen.
+
+Query budget: evidence for one level (a device, or all devices of a chip) is three queries whatever the number of
+runs (the grouped evidence, then, when it holds a Neural Engine unit, the warm medians of those units and cpuOnly,
+and the plans' placement counts); a whole table (every device of a model version) is six (three per level) plus the device list.
 """
 from collections import defaultdict
 from collections.abc import Iterable
@@ -15,12 +20,16 @@ from dataclasses import dataclass, replace
 
 from django.db.models import Q
 
-from collector.evidence import gather
+from django.db.models import Count
+
+from collector.evidence import GROUPS, gather
 from collector.models import Device, ModelVersion, Run
+from insights.fallback import Fallback, assess
 from insights.policy import Policy, UnitEvidence, recommend_compute_units
-from insights.settings import PolicySettings
-from insights.vocabulary import COMPUTE_UNITS, LOAD_METRICS
-from perfboard.conf import perfboard_setting, policy_settings
+from insights.settings import DetectionSettings, PolicySettings
+from insights.vocabulary import (COMPUTE_UNITS, LOAD_METRICS, NEURAL_ENGINE_UNITS, OK, RESHAPE_FREQUENCIES,
+                                 SPECIALIZATION_STRATEGIES, Configuration)
+from perfboard.conf import detection_settings, perfboard_setting, policy_settings
 
 # What the policy prices a session with: every load kind's load, the first prediction, the warm prediction.
 POLICY_METRICS = (*(m.key for m in LOAD_METRICS.values()), "first_prediction", "prediction")
@@ -36,33 +45,80 @@ def default_predictions_per_session() -> int:
 
 # --- evidence ---------------------------------------------------------------------------------------------------
 
-def gather_evidence(runs, by: str, units: Iterable[str] = COMPUTE_UNITS) -> dict[object, list[UnitEvidence]]:
-    """Per device pk (``by="device"``) or chip (``by="chip"``), the evidence of each compute unit with runs.
+HINTS = ("specialization_strategy", "reshape_frequency")
 
-    One query: the evidence query (``collector.evidence.gather``), as the dashboard's pages and GET /api/v1/stats
-    read it. Runs are counted whatever their status; failures per status (crash, oom, error, timeout); load medians
-    per load kind, first-prediction and warm-prediction medians from successful runs only (a warm median is the
-    median over runs of each run's own median prediction).
+
+def gather_evidence(runs, by: str, units: Iterable[str] = COMPUTE_UNITS,
+                    detection: DetectionSettings | None = None) -> dict[object, list[UnitEvidence]]:
+    """Per device pk (``by="device"``) or chip (``by="chip"``), the evidence of each configuration (compute units
+    and optimization hints) with runs, marked where its runs silently fell back to the CPU (:func:`fallbacks`).
+
+    The evidence query (``collector.evidence.gather``), as the dashboard's pages and GET /api/v1/stats read it,
+    grouped by configuration too: runs of different hints are never pooled. Runs are counted whatever their status;
+    failures per status (crash, oom, error, timeout); load medians per load kind, first-prediction and
+    warm-prediction medians from successful runs only (a warm median is the median over runs of each run's own
+    median prediction). Two more queries read the Neural Engine units' and cpuOnly's warm medians and plans.
     """
     units = list(units)
-    evidence = gather(runs.filter(compute_units__in=units), (by, "compute_units"), POLICY_METRICS)
+    evidence = gather(runs.filter(compute_units__in=units), (by, "compute_units", *HINTS), POLICY_METRICS)
+    marks = fallbacks(runs, by, detection) if any(e.group[1] in NEURAL_ENGINE_UNITS for e in evidence) else {}
     out = defaultdict(list)
-    for e in sorted(evidence, key=lambda e: COMPUTE_UNITS.index(e.group[1])):
+    order = lambda e: (COMPUTE_UNITS.index(e.group[1]), SPECIALIZATION_STRATEGIES.index(e.group[2]),  # noqa: E731
+                       RESHAPE_FREQUENCIES.index(e.group[3]))
+    for e in sorted(evidence, key=order):
+        mark = marks.get((e.group[0], Configuration(*e.group[1:])))
         out[e.group[0]].append(unit_evidence(e.group[1], e.runs, e.failures,
                                              {k: t.median for k, t in e.metrics.items()},
-                                             {k: t.n for k, t in e.metrics.items()}))
+                                             {k: t.n for k, t in e.metrics.items()}, *e.group[2:],
+                                             runs_on_cpu=mark.text if mark is not None else ""))
     return dict(out)
 
 
-def unit_evidence(compute_units, runs, failures, medians, counts) -> UnitEvidence:
-    """``insights.policy`` evidence of one unit from its counts and its medians and timed runs by metric key (of
-    the evidence query, or of the dashboard's stats and rollups: policy.marks)."""
+def fallbacks(runs, by: str, detection: DetectionSettings | None = None) -> dict[tuple, Fallback]:
+    """(device pk or chip, configuration) -> its silent-fallback assessment (``insights.fallback``), for the
+    Neural Engine configurations of ``runs``: their successful runs' warm medians against cpuOnly's (any hints) at
+    the same level, and their uploaded compute plans. Two queries; only marked configurations are returned."""
+    detection = detection or detection_settings()
+    column = GROUPS[by]
+    times = defaultdict(list)
+    for level, units, strategy, reshape, value in (
+            runs.filter(status=OK, prediction_median_ms__isnull=False,
+                        compute_units__in=[*NEURAL_ENGINE_UNITS, "cpuOnly"]).order_by()
+            .values_list(column, "compute_units", *HINTS, "prediction_median_ms").iterator(chunk_size=5000)):
+        key = Configuration("cpuOnly") if units == "cpuOnly" else Configuration(units, strategy, reshape)
+        times[level, key].append(value)
+    plans = defaultdict(list)
+    for level, units, strategy, reshape, on_ne, on_cpu in (
+            runs.filter(has_compute_plan=True, compute_units__in=NEURAL_ENGINE_UNITS).order_by()
+            .values("id", column, "compute_units", *HINTS)  # one row per run: a plan is one run's
+            .annotate(on_ne=Count("compute_plan", filter=Q(compute_plan__device="neural_engine")),
+                      on_cpu=Count("compute_plan", filter=Q(compute_plan__device="cpu")))
+            .values_list(column, "compute_units", *HINTS, "on_ne", "on_cpu")):
+        plans[level, Configuration(units, strategy, reshape)].append(on_cpu > 0 and on_ne == 0)
+    out = {}
+    for level, config in {*times, *plans}:
+        if config.compute_units not in NEURAL_ENGINE_UNITS:
+            continue
+        result = assess(config.compute_units, times.get((level, config), []),
+                        times.get((level, Configuration("cpuOnly")), []), plans.get((level, config), []), detection)
+        if result.on_cpu:
+            out[level, config] = result
+    return out
+
+
+def unit_evidence(compute_units, runs, failures, medians, counts,
+                  specialization_strategy: str = SPECIALIZATION_STRATEGIES[0],
+                  reshape_frequency: str = RESHAPE_FREQUENCIES[0], runs_on_cpu: str = "") -> UnitEvidence:
+    """``insights.policy`` evidence of one configuration from its counts and its medians and timed runs by metric
+    key (of the evidence query, or of the dashboard's stats and rollups: policy.marks)."""
     return UnitEvidence(
         compute_units=compute_units, runs=runs, failures=dict(failures),
         load_ms_median={kind: medians[m.key] for kind, m in LOAD_METRICS.items() if medians.get(m.key) is not None},
         load_runs={kind: counts[m.key] for kind, m in LOAD_METRICS.items() if counts.get(m.key)},
         first_prediction_ms_median=medians.get("first_prediction"),
         prediction_ms_median=medians.get("prediction"),
+        specialization_strategy=specialization_strategy, reshape_frequency=reshape_frequency,
+        runs_on_cpu=runs_on_cpu,
     )
 
 

@@ -70,6 +70,8 @@ COLUMNS = {
     "device.os_version": (Run, "os_version"),
     "app_build": (Run, "app_build"),
     "compute_units": (Run, "compute_units"),
+    "optimization_hints.specialization_strategy": (Run, "specialization_strategy"),
+    "optimization_hints.reshape_frequency": (Run, "reshape_frequency"),
     "variant": (Run, "variant"),
     "started_at": (Run, "started_at"),
     "status": (Run, "status"),

@@ -46,7 +46,7 @@ def test_noisy_runs_that_cannot_show_equivalence_are_not_marked():
 
 
 def test_plans_alone_mark_the_unit_and_units_without_the_neural_engine_never():
-    result = assess("all", [], [], [ON_CPU_PLAN, ON_CPU_PLAN, ON_NE_PLAN])
+    result = assess("all", [], [], [plan_on_cpu(p) for p in (ON_CPU_PLAN, ON_CPU_PLAN, ON_NE_PLAN)])
     assert result.on_cpu and result.by == "compute plans"
     assert result.text == "all runs on the CPU: 2 of 3 compute plans place no op on the Neural Engine"
     assert not assess("cpuAndGPU", times(40.0), CPU).on_cpu
