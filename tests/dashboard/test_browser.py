@@ -75,3 +75,41 @@ def test_overview_and_compare_draw_plots(live_server, browser_page):
             assert drawn["traces"] > 0 and drawn["points"] > 0 and drawn["svg"] > 0, (name, plot, drawn)
         page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
     assert page.errors == [], page.errors
+
+
+def test_overview_first_screen_never_paints_a15s_crashing_units_as_fastest(live_server, browser_page):
+    """Issue 12, item 1, as a user sees it at 1440x900: on the demo fleet's A15 Bionic row the units that fail in a
+    third of runs are drawn in the failing colour with their failure rate, and the star is on cpuAndGPU."""
+    demo = Project.objects.create(slug="demo", name="Demo fleet")
+    bulk_load("demo", generate(3000, seed=7))
+    user = get_user_model().objects.create_user("demo", password="demo")
+    demo.members.add(user)
+    page = browser_page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{live_server.url}/accounts/login/?next=/")
+    page.fill("input[name=username]", "demo")
+    page.fill("input[name=password]", "demo")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/?rows=chip")
+    page.wait_for_function("() => { const el = document.getElementById('overview-heatmap');"
+                           " return el && el._fullData && el._fullData.length }", timeout=15_000)
+    cells = page.evaluate("""() => {
+        const el = document.getElementById('overview-heatmap');
+        const out = {};
+        for (const t of el._fullData) {
+            const row = t.y.indexOf('A15 Bionic');
+            if (row < 0) continue;
+            t.x.forEach((unit, i) => { if (t.z[row][i] !== null && t.z[row][i] !== undefined)
+                out[unit] = {trace: t.name, text: String(t.text[row][i])}; });
+        }
+        const box = el.getBoundingClientRect();
+        return {cells: out, top: box.top};
+    }""")
+    page.screenshot(path=str(ARTIFACTS / "dashboard-overview-1440.png"))
+    assert cells["top"] < 900, "the overview's matrix starts below the first screen"
+    a15 = cells["cells"]
+    for unit in ("cpuAndNeuralEngine", "all"):
+        assert a15[unit]["trace"].startswith("fails in more than"), a15[unit]
+        assert "failed" in a15[unit]["text"]
+    assert a15["cpuAndGPU"]["text"].startswith("★"), a15["cpuAndGPU"]
+    assert page.errors == [], page.errors
