@@ -106,3 +106,11 @@ def celery_worker(transactional_db):
     app.control.purge()  # messages left by an earlier, killed run must not run against this test's database
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
         yield app
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    """A page in headless Chromium at 1440x900 (tests/browser.py); ``page.errors`` lists its JavaScript errors."""
+    from tests.browser import open_browser
+
+    yield from open_browser(monkeypatch)

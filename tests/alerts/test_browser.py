@@ -1,10 +1,6 @@
 """The alerts pages in headless Chromium at 1440×900 (issue 12): the demo-like fleet's A16 slowdown (several compute
 units × metrics) is one summary row in the first screen of /alerts/, and its page lists the alerts with units.
 Screenshots go to artifacts/ (git-ignored) for a person to look at."""
-import os
-from pathlib import Path
-
-import pytest
 from django.contrib.auth import get_user_model
 
 from alerts.check import check_project
@@ -12,33 +8,11 @@ from alerts.models import Alert
 from benchmarks.fleet import GROUND_TRUTH, generate
 from collector.bulk import bulk_load
 from collector.models import Project
+from tests.browser import ARTIFACTS, BROWSER, HEIGHT, log_in
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-WIDTH, HEIGHT = 1440, 900
 SLOW = GROUND_TRUTH["slowdown"]
 
-pytestmark = [
-    pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                       reason=f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium; .ci/run does it)"),
-    pytest.mark.django_db(transaction=True),
-]
-
-
-@pytest.fixture
-def browser_page():
-    playwright = pytest.importorskip("playwright.sync_api")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # the sync API's loop runs in this thread; the ORM is idle
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
-        page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-        errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.errors = errors
-        yield page
-        browser.close()
+pytestmark = BROWSER
 
 
 def test_the_a16_slowdown_is_one_summary_in_the_first_screen(live_server, browser_page):
@@ -50,13 +24,8 @@ def test_the_a16_slowdown_is_one_summary_in_the_first_screen(live_server, browse
     user = get_user_model().objects.create_user("demo", password="demo")
     demo.members.add(user)
     page = browser_page
-    page.goto(f"{live_server.url}/accounts/login/?next=/alerts/")
-    page.fill("input[name=username]", "demo")
-    page.fill("input[name=password]", "demo")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/alerts/")
+    log_in(page, live_server, "/alerts/")
 
-    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "alerts-list.png"))
     rows = page.locator("tr.alert-summary", has_text=f"{SLOW['model']} {SLOW['version']}")
     assert rows.count() == 1  # ...and one row

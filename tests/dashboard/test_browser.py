@@ -1,48 +1,19 @@
 """End to end in headless Chromium: the overview and compare pages of the demo fleet draw their Plotly plots with
 data, without a JavaScript console error. Screenshots go to artifacts/ (git-ignored) for a person to look at."""
-import os
-from pathlib import Path
-
-import pytest
 from django.contrib.auth import get_user_model
 
 from benchmarks.fleet import generate
 from collector.bulk import bulk_load
 from collector.models import Project
+from tests.browser import ARTIFACTS, BROWSER, log_in
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-
-pytestmark = [
-    pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                       reason=f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium; .ci/run does it)"),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = BROWSER
 
 PAGES = [
     ("overview", "/?rows=chip", ["overview-heatmap"]),
     ("overview-crash-rate", "/?metric=crash_rate&rows=chip", ["overview-heatmap"]),
     ("compare", "/compare", ["compare-box", "compare-failures", "compare-breakdown", "compare-first-warm"]),
 ]
-
-
-@pytest.fixture
-def browser_page():
-    playwright = pytest.importorskip("playwright.sync_api")
-    # Playwright's sync API runs an event loop in this thread; Django's ORM is not used while it does, but the
-    # test's teardown (flush) runs afterwards in the same thread.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        errors = []
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.errors = errors
-        yield page
-        browser.close()
 
 
 def test_overview_and_compare_draw_plots(live_server, browser_page):
@@ -53,13 +24,8 @@ def test_overview_and_compare_draw_plots(live_server, browser_page):
     demo.members.add(user)
     page = browser_page
 
-    page.goto(f"{live_server.url}/accounts/login/?next=/")
-    page.fill("input[name=username]", "demo")
-    page.fill("input[name=password]", "demo")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
+    log_in(page, live_server)
 
-    ARTIFACTS.mkdir(exist_ok=True)
     for name, path, plots in PAGES:
         page.goto(live_server.url + path)
         for plot in plots:
@@ -85,11 +51,7 @@ def test_overview_first_screen_never_paints_a15s_crashing_units_as_fastest(live_
     user = get_user_model().objects.create_user("demo", password="demo")
     demo.members.add(user)
     page = browser_page
-    page.set_viewport_size({"width": 1440, "height": 900})
-    page.goto(f"{live_server.url}/accounts/login/?next=/")
-    page.fill("input[name=username]", "demo")
-    page.fill("input[name=password]", "demo")
-    page.click("button[type=submit]")
+    log_in(page, live_server)
     page.goto(f"{live_server.url}/?rows=chip")
     page.wait_for_function("() => { const el = document.getElementById('overview-heatmap');"
                            " return el && el._fullData && el._fullData.length }", timeout=15_000)

@@ -10,7 +10,9 @@ from benchmarks.fleet import generate
 from collector.bulk import bulk_load
 from collector.models import Project, Run
 
-from .test_browser import ARTIFACTS, browser_page, pytestmark  # noqa: F401 (the fixture and the skip marks)
+from tests.browser import ARTIFACTS, BROWSER
+
+pytestmark = BROWSER
 
 BUNDLE = "/static/dashboard/vendor/plotly-cartesian-4.1.1.min.js"
 
@@ -46,7 +48,6 @@ def test_every_chart_page_draws_with_the_partial_bundle(live_server, browser_pag
     page.wait_for_url(f"{live_server.url}/alerts/")
     assert not [url for url in requested if "plotly" in url]  # the login and alerts pages have no chart
 
-    ARTIFACTS.mkdir(exist_ok=True)
     for name, path, plots in pages:
         requested.clear()
         page.goto(live_server.url + path)
