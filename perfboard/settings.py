@@ -273,6 +273,14 @@ PERFBOARD_SETTINGS = (
                     "runs the failure-rate baseline reads at most"),
     Setting.feeding(DetectionSettings, "min_placement_share_drop", "MIN_PLACEMENT_SHARE_DROP",
                     "fall of the Neural Engine share that makes a placement shift an alert (0: any op leaving it)"),
+    Setting.feeding(DetectionSettings, "fallback_min_runs", "FALLBACK_MIN_RUNS",
+                    "successful runs a Neural Engine unit and cpuOnly each need before timing may call it on the CPU"),
+    Setting.feeding(DetectionSettings, "fallback_margin", "FALLBACK_MARGIN",
+                    "how close to cpuOnly's warm predictions a Neural Engine unit's must be to count as on the CPU"),
+    Setting.feeding(DetectionSettings, "fallback_alpha", "FALLBACK_ALPHA",
+                    "level of the two one-sided tests that its predictions are within that margin of cpuOnly's"),
+    Setting.feeding(DetectionSettings, "fallback_min_plans", "FALLBACK_MIN_PLANS",
+                    "compute plans a unit needs before its plans alone may mark it as on the CPU"),
     # Notifications and their tasks (alerts.tasks: Celery's retry_backoff, whole seconds).
     Setting("WEBHOOK_PRIVATE_ADDRESSES", bool, DEBUG,
             "allow webhooks to loopback, private and link-local addresses (members choose the URL: off in "
