@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from collector.models import ComputePlanEntry, Device, Project, Run
+from insights.fallback import find_silent_fallbacks
 from insights.regressions import (COLUMNS, PLAN_COLUMNS, Finding, find_placement_shifts, find_regressions,
                                   newest_plan_runs)
+from insights.vocabulary import NEURAL_ENGINE_UNITS
 from perfboard.conf import detection_settings
 
 from .models import Alert, AlertSummary, CheckState, fingerprint
@@ -96,9 +98,11 @@ def check_project(project: Project, model: str | None = None, version: str | Non
     findings: list[Finding] = []
     for name, chips in sorted(groups.items()):
         of_model = runs.filter(model_version__name=name, device__chip__in=sorted(chips))
-        findings += find_regressions(name, of_model.values_list(*RUN_COLUMNS).iterator(chunk_size=5000), conf,
-                                     versions)
+        rows = list(of_model.values_list(*RUN_COLUMNS).iterator(chunk_size=5000))
+        findings += find_regressions(name, rows, conf, versions)
         findings += find_placement_shifts(name, _plans(of_model), conf, versions)
+        findings += find_silent_fallbacks(name, (tuple(r[i] for i in _FALLBACK_AT) for r in rows),
+                                          _plans_on_cpu(of_model), conf, versions)
         result.groups += 1
     result.findings = len(findings)
     # Every alert of these (model, chips) groups, at the versions checked, was just judged again on all their runs.
@@ -133,6 +137,24 @@ def _plans(runs) -> dict[tuple, tuple[int, list[dict]]]:
                                                                            "estimated_cost")):
         entries.setdefault(run_id, []).append({"op": op, "device": device, "estimated_cost": cost})
     return {k: (run_id, entries.get(run_id, [])) for k, run_id in newest.items()}
+
+
+_FALLBACK_AT = [COLUMNS.index(c) for c in ("id", "version", "chip", "compute_units", "status",
+                                            "prediction_median_ms")]
+
+
+def _plans_on_cpu(runs) -> dict[tuple, list[bool]]:
+    """(chip, compute units, version) -> per uploaded plan of a Neural Engine unit, whether it places no op on the
+    Neural Engine and some on the CPU (insights.fallback.plan_on_cpu). One query, counts per run."""
+    out: dict[tuple, list[bool]] = {}
+    for chip, units, version, on_ne, on_cpu in (
+            runs.filter(has_compute_plan=True, compute_units__in=NEURAL_ENGINE_UNITS).order_by()
+            .values("id", "device__chip", "compute_units", "model_version__version")
+            .annotate(on_ne=Count("compute_plan", filter=Q(compute_plan__device="neural_engine")),
+                      on_cpu=Count("compute_plan", filter=Q(compute_plan__device="cpu")))
+            .values_list("device__chip", "compute_units", "model_version__version", "on_ne", "on_cpu")):
+        out.setdefault((chip, units, version), []).append(on_cpu > 0 and on_ne == 0)
+    return out
 
 
 def _fingerprint(f: Finding) -> str:

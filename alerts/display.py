@@ -28,6 +28,6 @@ def value_text(metric: str, value: float | None) -> str:
 
 def change_text(kind: str, change: float) -> str:
     """Relative for times and sizes (``+15.7%``), a difference in points for rates and shares (``+25.0 pts``)."""
-    if kind == "slowdown":
+    if kind in ("slowdown", "silent_fallback"):  # silent_fallback: the warm median's change, relative
         return f"{change:+.1%}"
     return f"{change * 100:+.1f} pts"

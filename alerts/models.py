@@ -19,7 +19,8 @@ from django.utils import timezone
 from collector.models import Device, Project, choices
 from insights.vocabulary import COMPUTE_UNITS, LOAD_KINDS
 
-KINDS = ["slowdown", "crash_rate", "placement"]
+# silent_fallback: a Neural Engine unit of a chip runs on the CPU from a version on (insights.fallback, issue 14).
+KINDS = ["slowdown", "crash_rate", "placement", "silent_fallback"]
 STATES = ["new", "acknowledged", "invalid", "fixed"]
 
 
@@ -72,7 +73,7 @@ class Alert(models.Model):
     triaged_separately = models.BooleanField(
         default=False, help_text="A person set this alert's state itself: its summary's triage leaves it alone.")
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="alerts")
-    kind = models.CharField(max_length=12, choices=choices(KINDS))
+    kind = models.CharField(max_length=16, choices=choices(KINDS))
     state = models.CharField(max_length=12, choices=choices(STATES), default="new")
     model = models.CharField(max_length=200, help_text="Model name.")
     version = models.CharField(max_length=64, help_text="The model version that regressed.")

@@ -362,6 +362,9 @@ def email_text(alert: Alert) -> tuple[str, str]:
         where += f", iOS {alert.os_major}"
     if alert.kind == "crash_rate":
         what = f"failure rate {alert.baseline:.1%} -> {alert.current:.1%}"
+    elif alert.kind == "silent_fallback":
+        what = (f"{alert.compute_units} runs on the CPU from {alert.version}: warm prediction "
+                f"{alert.baseline:.4g} -> {alert.current:.4g} ms, as cpuOnly's")
     elif alert.kind == "placement":
         what = (f"Neural Engine share of ops {alert.baseline:.0%} -> {alert.current:.0%}; ops that left it: "
                 f"{', '.join(alert.ops) or '(renamed ops)'}")

@@ -7,6 +7,10 @@ Used by `manage.py load_demo`, the tests and the benchmarks. Facts it carries (G
   shorter; in-memory loads (decrypted, never on disk) pay decrypt + compile every launch.
 - The first prediction is slower than warm ones; the `prewarm` variant of segmenter-lite moves that cost into load.
 - face-retouch 3.3.0 is ~15% slower than 3.2.0 on A16 Bionic, whatever the unit.
+- style-diffusion's Neural Engine runs set ``specializationStrategy = .fastPrediction`` in ~30% of runs
+  (``optimization_hints``; the truth's "fast_prediction": model -> share): per chip (FAST_PREDICTION) a longer load for faster warm predictions, so on one device the
+  default strategy wins short sessions and ``fastPrediction`` long ones. Which runs are hinted is drawn from a side
+  stream of the seed, so every other draw of a seed is what it was before hints existed.
 Latencies are log-normal per run and per prediction, with occasional thermal outliers (1.6x, thermal_state serious).
 
 The injected regressions are a parameter, ``generate(..., truth=...)`` (GROUND_TRUTH by default; same seed and truth,
@@ -16,6 +20,10 @@ same runs). A truth's "slowdown" and "crash" are each one fact (as in GROUND_TRU
   cold runs only) or "cached_load" with os_major (cached loads on that OS major only: an OS update that invalidates
   the compile cache);
 - crash: model, from_version, chip, compute_units, rate (several facts on one run: independent chances).
+- silent_fallback (not in GROUND_TRUTH; SILENT_FALLBACK_TRUTH adds it): model, from_version, chip, compute_units. Runs
+  of those units from that version on report "ok" but ran on the CPU (an ``ANECompile() FAILED`` in the log): their
+  timings are cpuOnly's, and lab runs upload a compute plan with every op on the CPU (before that version, the plan
+  of such runs places the convolutions on the Neural Engine).
 benchmarks/fleet_detection.py draws random truths and counts what the regression check finds.
 
     python -m benchmarks.fleet --runs 100000 --bulk            # into the configured database (COPY on PostgreSQL)
@@ -69,7 +77,24 @@ GROUND_TRUTH = {
                  "factor": 1.15},
     "fast_neural_engine_chips": ["A17 Pro", "A18 Pro", "A19 Pro"],
     "background_failure_rate": 0.001,
+    # model -> share of its Neural Engine runs that set specializationStrategy .fastPrediction (FAST_PREDICTION)
+    "fast_prediction": {"style-diffusion": 0.3},
 }
+# A silent Neural Engine fallback from face-retouch 3.3.0 on the A14 Bionic (iPhone 12), for the tests that want one.
+SILENT_FALLBACK = {"model": "face-retouch", "from_version": "3.3.0", "chip": "A14 Bionic",
+                   "compute_units": ["cpuAndNeuralEngine"]}
+SILENT_FALLBACK_TRUTH = {**GROUND_TRUTH, "silent_fallback": SILENT_FALLBACK}
+
+# specializationStrategy .fastPrediction on the Neural Engine, per chip: (load factor, warm-prediction factor). Apple
+# says only "prefer the prediction latency at the potential cost of specialization time"; these are invented.
+FAST_PREDICTION = {"A13 Bionic": (1.3, 0.95), "A14 Bionic": (1.4, 0.9), "A15 Bionic": (1.5, 0.85),
+                   "A16 Bionic": (1.5, 0.8), "A17 Pro": (1.6, 0.75), "A18": (1.6, 0.75), "A18 Pro": (1.7, 0.7),
+                   "A19": (1.7, 0.7), "A19 Pro": (1.8, 0.68), "M1": (1.4, 0.9), "M2": (1.5, 0.85),
+                   "M3": (1.5, 0.8), "M4": (1.6, 0.75), "M5": (1.7, 0.7)}
+# A compute plan as the lab uploads it: (op, type); on the Neural Engine these are the convolutions and activations.
+PLAN_OPS = [("conv_0", "conv"), ("relu_0", "relu"), ("conv_1", "conv"), ("relu_1", "relu"), ("pool_0", "avg_pool"),
+            ("linear_0", "linear")]
+
 CRASH_MESSAGES = {
     "load": "MLModel load failed: E5RT: ANE compiler service error (11)",
     "first_prediction": "EXC_BAD_ACCESS in ANEServices during first prediction",
@@ -92,6 +117,7 @@ def _picker(rng, options, weights):
 def generate(n: int, seed: int = 7, end: datetime | None = None, truth: dict = GROUND_TRUTH):
     """Yield n runs in the wire format of POST /api/v1/runs, carrying the regressions of ``truth``."""
     rng = np.random.default_rng(seed)
+    side = np.random.default_rng([seed, 14])  # hints: one draw a run, apart from the stream every other draw uses
     end = end or datetime(2026, 11, 25, tzinfo=timezone.utc)
     start = end - timedelta(days=DAYS)
     device = _picker(rng, list(DEVICE_WEIGHT), list(DEVICE_WEIGHT.values()))
@@ -109,7 +135,7 @@ def generate(n: int, seed: int = 7, end: datetime | None = None, truth: dict = G
         source = "lab" if rng.random() < 0.2 else "field"
         variant = ("prewarm" if rng.random() < 0.5 else "baseline") if name == "segmenter-lite" else None
         yield _run(rng, name, spec, version, identifier, CHIP_OF[identifier], compute_units(), source, load_kind(),
-                   variant, started, os_version(), truth)
+                   variant, started, os_version(), truth, side.random())
 
 
 def facts(truth: dict, kind: str) -> list[dict]:
@@ -125,13 +151,19 @@ def _applies(fact, name, spec, version, chip, units, since) -> bool:
 
 
 def _run(rng, name, spec, version, identifier, chip, units, source, load_kind, variant, started, os_version,
-         truth=GROUND_TRUTH):
-    ane = units in NEURAL_ENGINE_UNITS
+         truth=GROUND_TRUTH, hint_draw=1.0):
+    asked_ane = units in NEURAL_ENGINE_UNITS
+    fallback = [f for f in facts(truth, "silent_fallback")
+                if _applies(f, name, spec, version, chip, units, "from_version")]
+    fast = asked_ane and hint_draw < truth.get("fast_prediction", {}).get(name, 0.0)
+    ane = asked_ane and not fallback  # a silent fallback runs (and times) as cpuOnly
     warm = spec["warm_ms"] / GPU_SPEED[chip]
-    if units == "cpuOnly":
+    if units == "cpuOnly" or fallback:
         warm *= 3.0
     elif ane:
         warm /= ANE_SPEEDUP[chip] * (1.03 if units == "all" else 1.0)
+    if fast and ane:
+        warm *= FAST_PREDICTION[chip][1]
     slowdowns = [f for f in facts(truth, "slowdown") if _applies(f, name, spec, version, chip, units, "version")]
     for slow in slowdowns:
         if slow.get("metric", "warm") == "warm":
@@ -140,7 +172,9 @@ def _run(rng, name, spec, version, identifier, chip, units, source, load_kind, v
     run_factor = math.exp(rng.normal(0, 0.08)) * (1.6 if thermal == "serious" else 1.0)
 
     size_factor = spec["load_ms"] / GPU_SPEED[chip] ** 0.5
-    load_cold = size_factor * (spec["ane_load_x"] if ane else (0.7 if units == "cpuOnly" else 1.0))
+    load_cold = size_factor * (spec["ane_load_x"] if ane else (0.7 if units == "cpuOnly" or fallback else 1.0))
+    if fast and ane:
+        load_cold *= FAST_PREDICTION[chip][0]
     if load_kind == "cached":
         load = load_cold * (0.12 if ane else 0.4)
     else:
@@ -180,6 +214,14 @@ def _run(rng, name, spec, version, identifier, chip, units, source, load_kind, v
                 timings[later] = None
         predictions = [] if failure["stage"] != "prediction" else predictions[: len(predictions) // 2]
     peak = spec["size"] / 1e6 * (2.5 if units == "cpuOnly" else 1.6) * math.exp(rng.normal(0, 0.05))
+    extra = {}
+    if fast:
+        extra["optimization_hints"] = {"specialization_strategy": "fastPrediction"}
+    if source == "lab" and asked_ane and any(_fallback_series(f, name, chip, units) for f in
+                                             facts(truth, "silent_fallback")):
+        on = "cpu" if fallback else "neural_engine"
+        extra["compute_plan"] = [{"op": op, "type": kind, "device": on if kind in ("conv", "relu") else "cpu"}
+                                 for op, kind in PLAN_OPS]
     return {
         "run_id": str(uuid.UUID(bytes=rng.bytes(16), version=4)),
         "source": source,
@@ -197,7 +239,13 @@ def _run(rng, name, spec, version, identifier, chip, units, source, load_kind, v
         "predictions_ms": predictions,
         "peak_memory_mb": round(peak, 1),
         "thermal_state": thermal,
+        **extra,
     }
+
+
+def _fallback_series(fact, name, chip, units) -> bool:
+    """Runs of the fact's model, chip and units, at any version: their lab runs upload compute plans."""
+    return name == fact["model"] and chip == fact["chip"] and units in fact["compute_units"]
 
 
 def post(url: str, token: str, runs, batch_size: int = 500) -> int:

@@ -16,7 +16,8 @@ or timing tells. Two pieces of evidence, each enough on its own:
   speed up by more than the margin is marked too; that is the point (the unit buys nothing but its compile).
 
 Pure Python (scipy), no Django: ``policy.evidence`` marks the policy's evidence with it, ``alerts.check`` raises
-``silent_fallback`` alerts from :func:`find_silent_fallbacks` when it starts at a version.
+``silent_fallback`` alerts from :func:`find_silent_fallbacks` when it starts at a version (an alert's ``baseline``
+and ``current`` are the unit's median warm prediction, ms, at the two versions; its metric is the warm median's).
 """
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,8 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from .regressions import Finding, SeriesKey
 from .settings import DetectionSettings
-from .vocabulary import FALLBACK_METRIC, NEURAL_ENGINE_UNITS, OK, version_key
+from .vocabulary import METRICS, NEURAL_ENGINE_UNITS, OK, version_key
+
+KIND = "silent_fallback"
+METRIC = METRICS["prediction"].alert_name  # what the alert's baseline and current are: the warm median, ms
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class Fallback:
     plans: int = 0
     plans_on_cpu: int = 0
     faster_than_cpu: bool = False  # shown faster than cpuOnly by more than the margin (one-sided, at alpha)
+    median_ms: float | None = None  # the unit's median warm prediction (of its runs' medians)
 
     @property
     def text(self) -> str:
@@ -107,7 +113,9 @@ def assess(compute_units: str, predictions: Sequence[float], cpu_predictions: Se
     by = " and ".join(name for name, yes in (("compute plans", by_plan), ("timing", by_timing)) if yes)
     return Fallback(compute_units, by_plan or by_timing, by, ratio, p,
                     sum(v is not None for v in predictions), sum(v is not None for v in cpu_predictions),
-                    len(plans), on_cpu_plans, faster)
+                    len(plans), on_cpu_plans, faster,
+                    float(np.median([v for v in predictions if v is not None])) if any(
+                        v is not None for v in predictions) else None)
 
 
 # --- when it starts: the alert ----------------------------------------------------------------------------------
@@ -128,22 +136,19 @@ class FallbackStart:
     baseline_run_ids: tuple[int, ...] = ()
 
     @property
-    def metric(self) -> str:
-        return FALLBACK_METRIC
-
-    @property
     def text(self) -> str:
         return f"from {self.version}, {self.compute_units} on {self.chip} runs on the CPU"
 
 
-def find_fallback_starts(model: str, runs: Iterable[tuple], plans: Mapping[tuple, Sequence] | None = None,
+def find_fallback_starts(model: str, runs: Iterable[tuple], plans: Mapping[tuple, Sequence[bool]] | None = None,
                          settings: DetectionSettings = DetectionSettings(),
                          versions: Iterable[str] | None = None) -> list[FallbackStart]:
     """Per chip and Neural Engine unit, the versions from which its runs run on the CPU after an earlier version's
     did not: one start per change, so a fallback that goes on for five versions is one alert, at its first.
 
     ``runs``: (id, version, chip, compute units, status, prediction_median_ms), every unit (cpuOnly's are the
-    reference). ``plans``: (version, chip, compute units) -> uploaded plans. ``versions``: report starts at these
+    reference). ``plans``: (chip, compute units, version) -> per uploaded plan, :func:`plan_on_cpu`. ``versions``:
+    report starts at these
     only. A version whose unit cannot be assessed either way (too few runs, no plans) is skipped, not a break."""
     plans = plans or {}
     wanted = set(versions) if versions is not None else None
@@ -162,7 +167,7 @@ def find_fallback_starts(model: str, runs: Iterable[tuple], plans: Mapping[tuple
         for version in series:
             result = assess(units, times.get((chip, units, version), []),
                             times.get((chip, "cpuOnly", version), []),
-                            [plan_on_cpu(p) for p in plans.get((chip, units, version), ())], settings)
+                            plans.get((chip, units, version), ()), settings)
             decided = result.on_cpu or _runs_on_neural_engine(result, settings)
             if not decided:
                 continue
@@ -176,6 +181,29 @@ def find_fallback_starts(model: str, runs: Iterable[tuple], plans: Mapping[tuple
 
 
 def _runs_on_neural_engine(result: Fallback, settings: DetectionSettings) -> bool:
-    """Evidence that the unit did use the Neural Engine: measured well enough to test, and faster than the CPU by
-    more than the margin. A baseline must be this, so that a start is a change and not a first sight."""
-    return result.faster_than_cpu and result.plans_on_cpu * 2 <= result.plans
+    """Evidence that the unit did use the Neural Engine: shown faster than the CPU by more than the margin, or
+    uploaded plans that mostly place ops on it. A baseline must be this, so that a start is a change and not a first
+    sight."""
+    if result.on_cpu:
+        return False
+    return result.faster_than_cpu or result.plans >= settings.fallback_min_plans
+
+
+def find_silent_fallbacks(model: str, runs: Iterable[tuple], plans: Mapping[tuple, Sequence[bool]] | None = None,
+                          settings: DetectionSettings = DetectionSettings(),
+                          versions: Iterable[str] | None = None) -> list[Finding]:
+    """:func:`find_fallback_starts` as the regression check's findings (kind ``silent_fallback``, per chip): baseline
+    and current are the unit's median warm prediction at the two versions, change their relative difference,
+    p_value the equivalence test's (None when the plans alone showed it)."""
+    found = []
+    for start in find_fallback_starts(model, runs, plans, settings, versions):
+        times = {}
+        for run_ids, label in ((start.baseline_run_ids, "baseline"), (start.run_ids, "current")):
+            times[label] = len(run_ids)
+        baseline, current = start.baseline.median_ms, start.current.median_ms
+        change = current / baseline - 1.0 if baseline and current is not None else 0.0
+        found.append(Finding(KIND, SeriesKey(model, start.chip, None, start.compute_units, METRIC), start.version,
+                             start.baseline_version, baseline or 0.0, current or 0.0, change, start.current.p_value,
+                             times["baseline"], times["current"], list(start.baseline_run_ids),
+                             list(start.run_ids)))
+    return found

@@ -103,11 +103,8 @@ METRICS_BY_ALERT_NAME = {m.alert_name: m for m in METRICS.values()}
 # Alert metrics that are not timings: a failure rate, and the Neural Engine's share of a compute plan.
 CRASH_METRIC = "crash_rate"
 PLACEMENT_METRIC = "neural_engine_share"
-# A silent Neural Engine fallback (insights.fallback): the unit's warm prediction over cpuOnly's, ~1 on the CPU.
-FALLBACK_METRIC = "prediction_vs_cpu_only"
 ALERT_METRIC_LABELS = {**{m.alert_name: m.label for m in METRICS.values()},
-                       CRASH_METRIC: "Failure rate", PLACEMENT_METRIC: "Neural Engine placement",
-                       FALLBACK_METRIC: "Runs on the CPU (warm prediction / cpuOnly's)"}
+                       CRASH_METRIC: "Failure rate", PLACEMENT_METRIC: "Neural Engine placement"}
 
 
 _SEPARATORS = re.compile(r"[._\-+]")

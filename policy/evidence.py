@@ -10,9 +10,10 @@ Evidence is per configuration (compute units and optimization hints: ``insights.
 each Neural Engine configuration is checked for a silent fallback to the CPU (``insights.fallback``: its warm
 predictions against cpuOnly's at the same level, and its compute plans); a marked configuration is never chosen.
 
-Query budget: evidence for one level (a device, or all devices of a chip) is three queries whatever the number of
-runs (the grouped evidence, then, when it holds a Neural Engine unit, the warm medians of those units and cpuOnly,
-and the plans' placement counts); a whole table (every device of a model version) is six (three per level) plus the device list.
+Query budget: evidence for one level (a device, or all devices of a chip) is one grouped query whatever the
+number of runs, and a device's policy reads the silent-fallback samples once for both levels (when a Neural Engine
+unit has runs); a whole table (every device of a model version) is two (one per level), the samples once, plus the
+device list.
 """
 from collections import defaultdict
 from collections.abc import Iterable
@@ -22,7 +23,7 @@ from django.db.models import Q
 
 from django.db.models import Count
 
-from collector.evidence import GROUPS, gather
+from collector.evidence import gather
 from collector.models import Device, ModelVersion, Run
 from insights.fallback import Fallback, assess
 from insights.policy import Policy, UnitEvidence, recommend_compute_units
@@ -49,7 +50,8 @@ HINTS = ("specialization_strategy", "reshape_frequency")
 
 
 def gather_evidence(runs, by: str, units: Iterable[str] = COMPUTE_UNITS,
-                    detection: DetectionSettings | None = None) -> dict[object, list[UnitEvidence]]:
+                    detection: DetectionSettings | None = None,
+                    samples: list[tuple] | None = None) -> dict[object, list[UnitEvidence]]:
     """Per device pk (``by="device"``) or chip (``by="chip"``), the evidence of each configuration (compute units
     and optimization hints) with runs, marked where its runs silently fell back to the CPU (:func:`fallbacks`).
 
@@ -57,11 +59,14 @@ def gather_evidence(runs, by: str, units: Iterable[str] = COMPUTE_UNITS,
     grouped by configuration too: runs of different hints are never pooled. Runs are counted whatever their status;
     failures per status (crash, oom, error, timeout); load medians per load kind, first-prediction and
     warm-prediction medians from successful runs only (a warm median is the median over runs of each run's own
-    median prediction). Two more queries read the Neural Engine units' and cpuOnly's warm medians and plans.
+    median prediction). When a Neural Engine unit has runs, one more query reads :func:`fallback_samples` (unless
+    the caller read them already: ``samples``, of these runs or more).
     """
     units = list(units)
     evidence = gather(runs.filter(compute_units__in=units), (by, "compute_units", *HINTS), POLICY_METRICS)
-    marks = fallbacks(runs, by, detection) if any(e.group[1] in NEURAL_ENGINE_UNITS for e in evidence) else {}
+    marks = {}
+    if any(e.group[1] in NEURAL_ENGINE_UNITS for e in evidence):
+        marks = fallbacks(fallback_samples(runs) if samples is None else samples, by, detection)
     out = defaultdict(list)
     order = lambda e: (COMPUTE_UNITS.index(e.group[1]), SPECIALIZATION_STRATEGIES.index(e.group[2]),  # noqa: E731
                        RESHAPE_FREQUENCIES.index(e.group[3]))
@@ -74,27 +79,35 @@ def gather_evidence(runs, by: str, units: Iterable[str] = COMPUTE_UNITS,
     return dict(out)
 
 
-def fallbacks(runs, by: str, detection: DetectionSettings | None = None) -> dict[tuple, Fallback]:
-    """(device pk or chip, configuration) -> its silent-fallback assessment (``insights.fallback``), for the
-    Neural Engine configurations of ``runs``: their successful runs' warm medians against cpuOnly's (any hints) at
-    the same level, and their uploaded compute plans. Two queries; only marked configurations are returned."""
-    detection = detection or detection_settings()
-    column = GROUPS[by]
-    times = defaultdict(list)
-    for level, units, strategy, reshape, value in (
-            runs.filter(status=OK, prediction_median_ms__isnull=False,
-                        compute_units__in=[*NEURAL_ENGINE_UNITS, "cpuOnly"]).order_by()
-            .values_list(column, "compute_units", *HINTS, "prediction_median_ms").iterator(chunk_size=5000)):
-        key = Configuration("cpuOnly") if units == "cpuOnly" else Configuration(units, strategy, reshape)
-        times[level, key].append(value)
-    plans = defaultdict(list)
-    for level, units, strategy, reshape, on_ne, on_cpu in (
-            runs.filter(has_compute_plan=True, compute_units__in=NEURAL_ENGINE_UNITS).order_by()
-            .values("id", column, "compute_units", *HINTS)  # one row per run: a plan is one run's
+def fallback_samples(runs) -> list[tuple]:
+    """What the silent-fallback check reads, in one query: per run of a Neural Engine unit or cpuOnly that
+    succeeded with a warm median or uploaded a plan, (device pk, chip, compute units, specialization strategy,
+    reshape frequency, warm median or None, ops of its plan on the Neural Engine, on the CPU)."""
+    rows = (runs.filter(compute_units__in=[*NEURAL_ENGINE_UNITS, "cpuOnly"])
+            .filter(Q(status=OK, prediction_median_ms__isnull=False)
+                    | Q(has_compute_plan=True, compute_units__in=NEURAL_ENGINE_UNITS))
+            .order_by().values("id", "device_id", "device__chip", "compute_units", *HINTS, "status",
+                               "prediction_median_ms")
             .annotate(on_ne=Count("compute_plan", filter=Q(compute_plan__device="neural_engine")),
-                      on_cpu=Count("compute_plan", filter=Q(compute_plan__device="cpu")))
-            .values_list(column, "compute_units", *HINTS, "on_ne", "on_cpu")):
-        plans[level, Configuration(units, strategy, reshape)].append(on_cpu > 0 and on_ne == 0)
+                      on_cpu=Count("compute_plan", filter=Q(compute_plan__device="cpu"))))
+    return [(r["device_id"], r["device__chip"], r["compute_units"], r["specialization_strategy"],
+             r["reshape_frequency"], r["prediction_median_ms"] if r["status"] == OK else None, r["on_ne"],
+             r["on_cpu"]) for r in rows]
+
+
+def fallbacks(samples: list[tuple], by: str, detection: DetectionSettings | None = None) -> dict[tuple, Fallback]:
+    """(device pk or chip, configuration) -> its silent-fallback assessment (``insights.fallback``) from
+    :func:`fallback_samples`: a Neural Engine configuration's warm medians against cpuOnly's (any hints) at the same
+    level, and its plans. Only marked configurations are returned."""
+    detection = detection or detection_settings()
+    times, plans = defaultdict(list), defaultdict(list)
+    for device, chip, units, strategy, reshape, prediction, on_ne, on_cpu in samples:
+        level = device if by == "device" else chip
+        config = Configuration("cpuOnly") if units == "cpuOnly" else Configuration(units, strategy, reshape)
+        if prediction is not None:
+            times[level, config].append(prediction)
+        if units in NEURAL_ENGINE_UNITS and on_ne + on_cpu:
+            plans[level, config].append(on_cpu > 0 and on_ne == 0)
     out = {}
     for level, config in {*times, *plans}:
         if config.compute_units not in NEURAL_ENGINE_UNITS:
@@ -166,10 +179,13 @@ def policy_for_device(model_version: ModelVersion, identifier: str, predictions_
         device_evidence, chip_evidence = [], []
         if device is not None:
             runs = runs_of(model_version, scope)
-            device_evidence = gather_evidence(runs.filter(device=device), "device", units).get(device.pk, [])
+            level = runs.filter(device__chip=device.chip) if device.chip else runs.filter(device=device)
+            samples = _lazy(lambda: fallback_samples(level))  # read once, for the device and its chip
+            device_evidence = gather_evidence(runs.filter(device=device), "device", units,
+                                              samples=samples).get(device.pk, [])
             if device.chip:
-                chip_evidence = gather_evidence(runs.filter(device__chip=device.chip), "chip",
-                                                units).get(device.chip, [])
+                chip_evidence = gather_evidence(runs.filter(device__chip=device.chip), "chip", units,
+                                                samples=samples).get(device.chip, [])
         policy = recommend_compute_units(device_evidence, chip_evidence, predictions_per_session, load_kind, conf)
         if policy.basis != "default":
             return DevicePolicy(identifier, device, policy, "all" if scope is None else str(scope))
@@ -196,8 +212,9 @@ def policy_table(model_version: ModelVersion, predictions_per_session: int, load
     conf = conf or policy_settings()
     units = list(units)
     runs = runs_of(model_version) if runs is None else runs.filter(model_version=model_version)
-    per_device = gather_evidence(runs, "device", units)
-    per_chip = gather_evidence(runs.exclude(device__chip=""), "chip", units)
+    samples = _lazy(lambda: fallback_samples(runs))  # read once, for both levels
+    per_device = gather_evidence(runs, "device", units, samples=samples)
+    per_chip = gather_evidence(runs.exclude(device__chip=""), "chip", units, samples=samples)
     measured = Q(pk__in=list(per_device))
     rows = Device.objects.filter(measured | Q(known=True) if devices == "catalogue" else measured)
     rows = sorted(rows, key=lambda d: (d.chip_rank is None, d.chip_rank or 0, d.name or d.identifier, d.identifier))
@@ -208,6 +225,23 @@ def policy_table(model_version: ModelVersion, predictions_per_session: int, load
                                          load_kind, conf)
         table.append(DevicePolicy(device.identifier, device, policy, "all"))
     return table
+
+
+class _lazy(list):
+    """A list read on first use: :func:`fallback_samples` of a scope, queried only if some level needs it."""
+
+    def __init__(self, read):
+        super().__init__()
+        self._read = read
+
+    def _fill(self):
+        if self._read is not None:
+            self.extend(self._read())
+            self._read = None
+
+    def __iter__(self):
+        self._fill()
+        return super().__iter__()
 
 
 def default_policy(predictions_per_session: int, conf: PolicySettings | None = None) -> Policy:

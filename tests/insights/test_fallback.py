@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from insights.fallback import assess, find_fallback_starts, plan_on_cpu, timing_matches_cpu
+from insights.fallback import assess, find_fallback_starts, find_silent_fallbacks, plan_on_cpu, timing_matches_cpu
 
 rng = np.random.default_rng(14)
 
@@ -73,3 +73,24 @@ def test_a_fallback_that_starts_at_a_version_is_found_once_at_that_version():
 def test_a_unit_on_the_cpu_from_its_first_version_has_no_start():
     runs = rows("3.2.0", "cpuOnly", 40.0, 0) + rows("3.2.0", "cpuAndNeuralEngine", 40.0, 100)
     assert find_fallback_starts("m", runs) == []
+
+
+def test_plans_alone_can_place_the_start():
+    """Too few cpuOnly runs to time against: the plans (on the Neural Engine, then on the CPU) place the start."""
+    runs = rows("3.2.0", "cpuAndNeuralEngine", 9.0, 0) + rows("3.3.0", "cpuAndNeuralEngine", 40.0, 100)
+    plans = {("A15 Bionic", "cpuAndNeuralEngine", "3.2.0"): [plan_on_cpu(ON_NE_PLAN)],
+             ("A15 Bionic", "cpuAndNeuralEngine", "3.3.0"): [plan_on_cpu(ON_CPU_PLAN)] * 2}
+    (start,) = find_fallback_starts("m", runs, plans)
+    assert (start.version, start.baseline_version, start.current.by) == ("3.3.0", "3.2.0", "compute plans")
+
+
+def test_the_check_gets_one_finding_per_start_in_milliseconds():
+    runs = []
+    for i, version in enumerate(["3.2.0", "3.3.0"]):
+        runs += rows(version, "cpuOnly", 40.0, 1000 * i)
+        runs += rows(version, "cpuAndNeuralEngine", 9.0 if version == "3.2.0" else 40.0, 1000 * i + 500)
+    (f,) = find_silent_fallbacks("face-retouch", runs)
+    assert (f.kind, f.key.chip, f.key.device, f.key.compute_units, f.key.metric) == (
+        "silent_fallback", "A15 Bionic", None, "cpuAndNeuralEngine", "prediction_ms_median")
+    assert f.baseline == pytest.approx(9.0, rel=0.05) and f.current == pytest.approx(40.0, rel=0.05)
+    assert f.change > 3 and f.p_value < 0.001 and (f.runs_baseline, f.runs_current) == (30, 30)

@@ -18,10 +18,27 @@ def digest(runs) -> str:
 
 
 def test_default_truth_gives_the_runs_it_gave_before():
-    assert digest(generate(200, 7)) == DEFAULT_200_RUNS_SHA256
+    """Without the fastPrediction runs (issue 14), the default truth draws exactly the runs it drew before hints
+    existed; with them, only the hinted runs differ, and only in their hints, load and predictions."""
+    unhinted = {**GROUND_TRUTH, "fast_prediction": {}}
+    assert digest(generate(200, 7, truth=unhinted)) == DEFAULT_200_RUNS_SHA256
     # GROUND_TRUTH's facts as lists of one are the same truth
-    listed = {**GROUND_TRUTH, "slowdown": [GROUND_TRUTH["slowdown"]], "crash": [GROUND_TRUTH["crash"]]}
+    listed = {**unhinted, "slowdown": [GROUND_TRUTH["slowdown"]], "crash": [GROUND_TRUTH["crash"]]}
     assert digest(generate(200, 7, truth=listed)) == DEFAULT_200_RUNS_SHA256
+    hinted = 0
+    for before, now in zip(generate(200, 7, truth=unhinted), generate(200, 7)):
+        if "optimization_hints" not in now:
+            assert now == before
+            continue
+        hinted += 1
+        assert now["model"]["name"] == "style-diffusion" and now["compute_units"] in ("cpuAndNeuralEngine", "all")
+        assert now["optimization_hints"] == {"specialization_strategy": "fastPrediction"}
+        assert changed_fields(before, now) - {"timings_ms", "predictions_ms"} <= {
+            "timings_ms.load", "timings_ms.first_prediction"}
+        if now["status"] == "ok":
+            assert now["timings_ms"]["load"] > before["timings_ms"]["load"]
+            assert now["predictions_ms"][0] < before["predictions_ms"][0]
+    assert hinted > 0
 
 
 @pytest.fixture(scope="module")
