@@ -76,10 +76,7 @@ def _check_repeats_within_upload(runs, hashes):
 
 
 def _store(project, runs, hashes):
-    ids = list({r.run_id for r in runs})
-    # Only the caller's project: a run_id is unique within a project, and another project's runs are never looked at.
-    stored = {row[0]: row[1:] for row in Run.objects.filter(project=project, run_id__in=ids)
-              .values_list("run_id", "body_sha256", "id")}
+    stored = stored_runs(project, list({r.run_id for r in runs}))
     conflicts = [str(r.run_id) for r, h in zip(runs, hashes) if r.run_id in stored and stored[r.run_id][0] != h]
     if conflicts:
         raise Conflict(sorted(set(conflicts)))
@@ -112,6 +109,28 @@ def _store(project, runs, hashes):
             pk = created.get(run.run_id) or stored[run.run_id][1]
             outcomes.append(Outcome(i, str(run.run_id), pk, "duplicate"))
     return outcomes
+
+
+def stored_runs(project, run_ids) -> dict:
+    """run_id -> (body_sha256, id) of those run_ids already stored in the project, in one query.
+
+    Only the caller's project: a run_id is unique within a project, and another project's runs are never looked at.
+    On PostgreSQL the run_ids are one uuid[] parameter (`run_id = ANY(%s::uuid[])`, the (project, run_id) index),
+    not one placeholder per run: the statement's text is the same for every batch size.
+    """
+    if not run_ids:
+        return {}
+    if connection.vendor != "postgresql":
+        return {row[0]: row[1:] for row in Run.objects.filter(project=project, run_id__in=run_ids)
+                .values_list("run_id", "body_sha256", "id")}
+    qn = connection.ops.quote_name
+    sql = (f"SELECT {qn(Run._meta.get_field('run_id').column)}, {qn(Run._meta.get_field('body_sha256').column)}, "
+           f"{qn(Run._meta.pk.column)} FROM {qn(Run._meta.db_table)} "
+           f"WHERE {qn(Run._meta.get_field('project').column)} = %s "
+           f"AND {qn(Run._meta.get_field('run_id').column)} = ANY(%s::uuid[])")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project.id, [str(i) for i in run_ids]])
+        return {row[0]: row[1:] for row in cursor.fetchall()}
 
 
 def _model_versions(project, runs):
