@@ -41,7 +41,51 @@ PAGES = [
     # Narrowed by OS: no rollup applies, the runs are aggregated on the spot.
     ("overview, iOS 26+*", "/", {"os_min": 26}),
     ("compare, iOS 26+*", "/compare", {"os_min": 26}),
+    # Issue 13: the pages and APIs whose answers grew with the runs, default and filtered. {model} and {version} are
+    # the project's model version with the most runs (segmenter-lite's, for variant).
+    ("versions", "/versions", {}),
+    ("versions, iOS 26+", "/versions", {"os_min": 26}),
+    ("fleet", "/fleet", {}),
+    ("fleet, field only", "/fleet", {"source": "field"}),
+    ("policy page", "/policy", {"model": "{model}", "version": "{version}"}),
+    ("cold start page", "/policy/cold-start", {"model": "{model}", "version": "{version}"}),
+    ("api stats", "/api/v1/stats", {"model": "{model}", "version": "{version}", "metric": "load_cold", "by": "chip"}),
+    ("api stats, iOS 26+", "/api/v1/stats",
+     {"model": "{model}", "version": "{version}", "metric": "load_cold", "by": "chip", "os_min": 26}),
+    ("api stats, iOS 18 only", "/api/v1/stats",
+     {"model": "{model}", "version": "{version}", "metric": "load_cold", "by": "chip", "os_min": 18, "os_max": 18}),
+    ("api stats, by device", "/api/v1/stats",
+     {"model": "{model}", "version": "{version}", "metric": "prediction", "by": "device"}),
+    ("api stats, variant", "/api/v1/stats",
+     {"model": "segmenter-lite", "version": "{segmenter}", "metric": "first_prediction", "by": "chip",
+      "variant": "prewarm"}),
+    ("api stats, 7 days", "/api/v1/stats",
+     {"model": "{model}", "version": "{version}", "metric": "load_cold", "by": "chip", "started_after": "{week}"}),
+    ("api policy", "/api/v1/policy", {"model": "{model}", "version": "{version}", "device": "iPhone15,2"}),
+    ("api policy export", "/api/v1/policy/export", {"model": "{model}", "version": "{version}"}),
 ]
+
+
+def placeholders(project) -> dict:
+    """Values for the pages' {model}, {version}, {segmenter} and {week}: the project's largest model version."""
+    from datetime import timedelta
+
+    from django.db.models import Count, Max
+
+    from collector.models import ModelVersion, Run
+
+    def largest(**where):
+        return (ModelVersion.objects.filter(project=project, **where).annotate(n=Count("runs"))
+                .order_by("-n").first())
+
+    mv, seg = largest(), largest(name="segmenter-lite")
+    last = Run.objects.filter(project=project).aggregate(last=Max("started_at"))["last"]
+    return {"model": mv.name, "version": mv.version, "segmenter": seg.version if seg else mv.version,
+            "week": (last - timedelta(days=7)).date().isoformat()}
+
+
+def fill(params: dict, values: dict) -> dict:
+    return {k: v.format(**values) if isinstance(v, str) else v for k, v in params.items()}
 
 
 def percentile(values, p):
@@ -175,6 +219,7 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--project", default="bench", help="prefix of the projects' slugs")
     parser.add_argument("--reset", action="store_true", help="delete the projects' runs first")
+    parser.add_argument("--only", nargs="+", help="measure only the pages whose name contains one of these words")
     args = parser.parse_args(argv)
 
     import django
@@ -208,8 +253,11 @@ def main(argv=None):
             rollups.refresh(mv)
         print(f"{total:>10,}  rollup refresh: {time.perf_counter() - t0:.1f} s for {len(versions)} versions",
               flush=True)
+        values = placeholders(project)
         for name, path, params in PAGES:
-            median, p95, queries = measure(client, path, {"project": slug, **params}, args.repeat)
+            if args.only and not any(word in name for word in args.only):
+                continue
+            median, p95, queries = measure(client, path, {"project": slug, **fill(params, values)}, args.repeat)
             print(f"{total:>10,}  {name:<24} {median:>10.0f} {p95:>8.0f} {queries:>8}", flush=True)
 
 

@@ -1,11 +1,24 @@
-"""Ingest throughput: the HTTP API (gunicorn, PostgreSQL) against PostgreSQL COPY of the same rows.
+"""Ingest throughput: the HTTP API (gunicorn, PostgreSQL) against PostgreSQL COPY of the same rows into the same table.
 
     python -m benchmarks.ingest --runs 20000 --batch 500
 
 Needs PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432); it creates a scratch database
 `perfboard_bench`, migrates it, serves the app with gunicorn on a free loopback port and posts the fleet in batches
-from --clients concurrent clients. Then it COPYs the same runs (validated, summarised and hashed beforehand, so the
-COPY figure is the database's floor) into a second project. Prints runs/s for both and the ratio (goal: API ≥ 30%).
+from --clients concurrent clients. The COPY reference stores the same runs (validated, summarised and hashed
+beforehand, so it is the database's floor: no parsing, no duplicate check, no sketch update) with their own run_ids
+into a second project of the same table.
+
+The method (issue 13, item 3):
+- every gunicorn worker is warm before the clock starts: warm-up batches are posted until each worker's pid has
+  answered one (a gunicorn post_request hook records it), so no timed request pays imports, pydantic's schema build
+  or the first database connection;
+- the two are interleaved in --rounds rounds: the API stores round k's runs, then COPY stores round k's copies, in
+  batches of the same size, one transaction per batch (as an upload), so the COPY writes into the table (and
+  indexes) the API just grew and each side sees the same table size; box noise falls on both;
+- CPU per run: the gunicorn workers' and the benchmark process's CPU (from /proc) and the PostgreSQL backends' (when
+  the server runs on this machine), divided by the runs each side stored.
+
+Prints runs/s of both, the ratio (issue 13's goal: API >= 0.6 of COPY) and the CPU per run.
 """
 import argparse
 import json
@@ -13,12 +26,20 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 
 DB = "perfboard_bench"
+TICK = os.sysconf("SC_CLK_TCK")
+
+HOOK = """
+def post_request(worker, req, environ, resp):
+    with open({path!r}, "a") as f:
+        f.write(f"{{worker.pid}}\\n")
+"""
 
 
 def free_port():
@@ -36,16 +57,43 @@ def fresh_database(server):
     return f"{server}/{DB}"
 
 
+def cpu_seconds(pids) -> float:
+    """user + system CPU of processes by pid (0 for those gone or not on this machine)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / TICK
+
+
+def backends(exclude=()) -> list[int]:
+    """PostgreSQL backend pids connected to this database (the API's, once its workers are warm)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = "
+                       "'client backend'")
+        return [pid for (pid,) in cursor.fetchall() if pid not in exclude]
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="API ingest vs PostgreSQL COPY")
+    parser = argparse.ArgumentParser(description="API ingest vs PostgreSQL COPY into the same table")
     parser.add_argument("--runs", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved API / COPY rounds")
     args = parser.parse_args(argv)
 
     url = fresh_database(os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"))
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "perfboard.settings", "DATABASE_URL": url, "DEBUG": "0", "CELERY_BROKER_URL": "", "LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "perfboard.settings", "DATABASE_URL": url, "DEBUG": "0",
+           "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-" + uuid.uuid4().hex), "SECURE_SSL_REDIRECT": "0",
+           "ALLOWED_HOSTS": "127.0.0.1,localhost",
+           "CELERY_BROKER_URL": "", "LOG_LEVEL": "WARNING"}
     os.environ.update(env)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], check=True, env=env)
 
@@ -53,71 +101,127 @@ def main(argv=None):
 
     django.setup()
     import requests
+    from django.db import connection, transaction
 
     from benchmarks.fleet import generate
     from collector.ingest import _columns, _devices, _model_versions, body_hash, copy_rows
-    from collector.models import Project, RunnerToken
+    from collector.models import Project, Run, RunnerToken
     from collector.schema import RunIn
-    from django.db import transaction
 
     runs = list(generate(args.runs, seed=11))
+    warm_runs = list(generate(args.workers * 8 * 20, seed=12))
     # Bodies are encoded before the clock starts: the figure is the server's rate, not the client's json.dumps.
     batches = [json.dumps({"runs": runs[i:i + args.batch]}).encode() for i in range(0, len(runs), args.batch)]
+    warm = [json.dumps({"runs": warm_runs[i:i + 20]}).encode() for i in range(0, len(warm_runs), 20)]
     api_project = Project.objects.create(slug="bench-api", name="bench-api")
     token = RunnerToken.issue(api_project, "bench")[1]
 
+    # The COPY side's rows, prepared before any clock: its own run_ids, model versions and devices.
+    copy_project = Project.objects.create(slug="bench-copy", name="bench-copy")
+    validated = [RunIn.model_validate_json(json.dumps(dict(r, run_id=_other_id(r["run_id"])))) for r in runs]
+    versions = _model_versions(copy_project, validated)
+    devices = _devices({r.device.identifier for r in validated})
+    now = datetime.now(timezone.utc)
+    rows = [_columns(copy_project, r, body_hash(r), versions, devices, now) for r in validated]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), 100000000)", [Run._meta.db_table])
+    copy_ids = list(range(1, len(rows) + 1))
+    copy_batches = [(rows[i:i + args.batch], copy_ids[i:i + args.batch]) for i in range(0, len(rows), args.batch)]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        my_backend = cursor.fetchone()[0]
+
+    pid_file = tempfile.NamedTemporaryFile("w", suffix=".pids", delete=False).name
+    config = tempfile.NamedTemporaryFile("w", suffix="_gunicorn.py", delete=False)
+    config.write(HOOK.format(path=pid_file))
+    config.close()
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "perfboard.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(args.workers),
-         "--log-level", "warning", "--timeout", "300"],
+         "-c", config.name, "--log-level", "warning", "--timeout", "300"],
         env=env,
     )
+    base = f"http://127.0.0.1:{port}"
+
+    def send(batch):
+        r = requests.post(base + "/api/v1/runs", data=batch, timeout=300,
+                          headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        assert r.status_code == 201, r.text[:300]
+
+    def copy_batch(batch):
+        with transaction.atomic():
+            copy_rows(*batch)
+
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
+        for _ in range(300):
             try:
                 requests.get(base + "/api/schema/", timeout=10)
                 break
             except requests.RequestException:
                 time.sleep(0.1)
+        # Warm every worker: concurrent warm-up posts until each worker pid has answered one.
+        workers, sent = set(), 0
+        with ThreadPoolExecutor(args.workers) as pool:
+            while len(workers) < args.workers and sent + args.workers <= len(warm):
+                list(pool.map(send, warm[sent:sent + args.workers]))
+                sent += args.workers
+                workers = set(open(pid_file).read().split())
+        if len(workers) < args.workers:
+            raise SystemExit(f"only {len(workers)} of {args.workers} workers answered the warm-up")
+        worker_pids = [int(p) for p in workers]
+        connection.ensure_connection()
+        api_backends = backends(exclude={my_backend})
 
-        def send(batch):
-            s = requests.Session()
-            r = s.post(base + "/api/v1/runs", data=batch, timeout=300,
-                       headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-            assert r.status_code == 201, r.text[:300]
+        api_seconds = copy_seconds = 0.0
+        api_cpu = api_db_cpu = copy_cpu = copy_db_cpu = client_cpu = 0.0
+        per_round = -(-len(batches) // args.rounds)
+        for k in range(args.rounds):
+            mine = batches[k * per_round:(k + 1) * per_round]
+            theirs = copy_batches[k * per_round:(k + 1) * per_round]
+            if not mine:
+                break
+            c0, w0, b0 = time.process_time(), cpu_seconds(worker_pids), cpu_seconds(api_backends)
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(args.clients) as pool:
+                list(pool.map(send, mine))
+            api_seconds += time.perf_counter() - t0
+            api_cpu += cpu_seconds(worker_pids) - w0
+            api_db_cpu += cpu_seconds(api_backends) - b0
+            client_cpu += time.process_time() - c0
 
-        send(batches[0])  # warm-up: imports, connections
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(args.clients) as pool:
-            list(pool.map(send, batches[1:]))
-        api_seconds = time.perf_counter() - t0
-        api_runs = len(runs) - min(args.batch, len(runs))
+            c0, b0 = time.process_time(), cpu_seconds([my_backend])
+            t0 = time.perf_counter()
+            for batch in theirs:
+                copy_batch(batch)
+            copy_seconds += time.perf_counter() - t0
+            copy_cpu += time.process_time() - c0
+            copy_db_cpu += cpu_seconds([my_backend]) - b0
     finally:
         server.terminate()
         server.wait()
+        os.unlink(pid_file)
+        os.unlink(config.name)
 
-    copy_project = Project.objects.create(slug="bench-copy", name="bench-copy")
-    validated = [RunIn.model_validate(dict(r, run_id=_other_id(r["run_id"]))) for r in runs]
-    versions = _model_versions(copy_project, validated)
-    devices = _devices({r.device.identifier for r in validated})
-    now = datetime.now(timezone.utc)
-    rows = [_columns(copy_project, r, body_hash(r), versions, devices, now) for r in validated]
-    ids = list(range(10_000_000, 10_000_000 + len(rows)))
-    t0 = time.perf_counter()
-    with transaction.atomic():
-        copy_rows(rows, ids)
-    copy_seconds = time.perf_counter() - t0
-
-    api_rate, copy_rate = api_runs / api_seconds, len(rows) / copy_seconds
-    print(f"runs: {len(runs)}, batch: {args.batch}, clients: {args.clients}, gunicorn workers: {args.workers}")
-    print(f"API  : {api_rate:10.0f} runs/s  ({api_runs} runs in {api_seconds:.2f} s)")
-    print(f"COPY : {copy_rate:10.0f} runs/s  ({len(rows)} runs in {copy_seconds:.2f} s)")
-    print(f"API / COPY = {api_rate / copy_rate:.1%}  (goal: at least 30%)")
+    api_runs = copy_runs = len(runs)
+    local_db = os.path.exists(f"/proc/{my_backend}")
+    api_rate, copy_rate = api_runs / api_seconds, copy_runs / copy_seconds
+    per_run = lambda seconds, n: f"{seconds / n * 1e6:7.0f} µs"  # noqa: E731
+    print(f"runs: {len(runs)} a side, batch: {args.batch}, clients: {args.clients}, gunicorn workers: "
+          f"{args.workers} (all warm), rounds: {args.rounds} (API, then COPY, into the same table)")
+    print(f"API  : {api_rate:8.0f} runs/s  ({api_runs} runs in {api_seconds:.2f} s)")
+    print(f"COPY : {copy_rate:8.0f} runs/s  ({copy_runs} runs in {copy_seconds:.2f} s, "
+          f"{len(copy_batches)} COPYs of {args.batch} rows, one transaction each)")
+    print(f"API / COPY = {api_rate / copy_rate:.2f}  (issue 13's goal: at least 0.6)")
+    print("CPU per run:")
+    print(f"  API : gunicorn workers {per_run(api_cpu, api_runs)}, PostgreSQL backends "
+          + (per_run(api_db_cpu, api_runs) if local_db else "(not on this machine)")
+          + f", client {per_run(client_cpu, api_runs)}")
+    print(f"  COPY: this process {per_run(copy_cpu, copy_runs)}, PostgreSQL backend "
+          + (per_run(copy_db_cpu, copy_runs) if local_db else "(not on this machine)"))
 
 
 def _other_id(run_id):
-    # The COPY copy needs its own run_ids (run_id is unique across projects).
+    # The COPY side's own run_ids: another project, and never equal to the API's.
     return str(uuid.uuid5(uuid.NAMESPACE_OID, run_id))
 
 
