@@ -63,20 +63,25 @@ def device_labels(devices) -> dict:
     return {d: label(d) for d in devices}
 
 
-def overview_matrix(stats: dict[DeviceInfo, dict[str, UnitStats]], metric: str, units, with_policy=True):
-    """(rows, cells) for figures.overview.heatmap: rows in the order of `stats` (oldest chip first)."""
+def overview_matrix(stats: dict[DeviceInfo, dict[str, UnitStats]], metric: str, units, with_policy=True,
+                    on_cpu: dict | None = None):
+    """(rows, cells) for figures.overview.heatmap: rows in the order of `stats` (oldest chip first). ``on_cpu``:
+    per device pk (device rows) or chip (chip rows), the Neural Engine units whose runs ran on the CPU
+    (policy.marks.runs_on_cpu): their cells say so, and the policy mark never falls on them."""
     labels = device_labels(stats)
+    on_cpu = on_cpu or {}
     rows, cells = [], {}
     for device, by_unit in stats.items():
         row = labels[device]
         rows.append(row)
+        cpu = frozenset(on_cpu.get(device.pk if device.identifier else device.chip, ()))
         precomputed = [u for u, s in by_unit.items() if s.recommended is not None]
         if not with_policy:
             best = None
-        elif precomputed:
+        elif precomputed and not cpu:
             best = next((u for u, s in by_unit.items() if s.recommended), None)
         else:
-            best = recommended_unit(by_unit)
+            best = recommended_unit(by_unit, on_cpu=cpu)
         for unit in units:
             s = by_unit.get(unit)
             if s is None:
@@ -84,10 +89,10 @@ def overview_matrix(stats: dict[DeviceInfo, dict[str, UnitStats]], metric: str, 
             if metric == "crash_rate":
                 low, high = _interval(s.failure_interval, s.failure_count, s.runs)
                 cells[(row, unit)] = Cell(s.failure_rate, s.runs, low, high, unit == best,
-                                          failures=s.failure_count)
+                                          failures=s.failure_count, on_cpu=unit in cpu)
             else:
                 cells[(row, unit)] = Cell(s.medians.get(metric), s.counts.get(metric, 0), recommended=unit == best,
-                                          failure_rate=s.failure_rate)
+                                          failure_rate=s.failure_rate, on_cpu=unit in cpu)
     return rows, cells
 
 

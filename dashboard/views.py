@@ -9,7 +9,7 @@ from insights.vocabulary import METRICS
 from perfboard.conf import perfboard_setting
 from policy import queries as policy_queries
 from policy.evidence import policy_table
-from policy.marks import predictions_per_session
+from policy.marks import predictions_per_session, runs_on_cpu
 
 from . import presenters, queries, rollups
 from .context import dashboard_context
@@ -50,9 +50,11 @@ def overview(request):
         by = "chip"
         stats = rollups.overview_stats(scope, by="chip")
     figure = None
+    on_cpu = {}
     if stats:
         units = _units(filters)
-        rows, cells = presenters.overview_matrix(stats, metric, units)
+        on_cpu = runs_on_cpu(scope.runs(), by)  # silent Neural Engine fallbacks (one query)
+        rows, cells = presenters.overview_matrix(stats, metric, units, on_cpu=on_cpu)
         fig = overview_figures.heatmap(rows, units, cells, title=presenters.OVERVIEW_TITLES[metric],
                                        min_runs=context["min_runs"],
                                        kind="rate" if metric == "crash_rate" else "time",
@@ -63,8 +65,11 @@ def overview(request):
     for h in hotspots:
         narrow = {"device": h["identifier"]} if h["identifier"] else {"chip": h["chip"]}
         h["compare_query"] = filters.query(metric="crash_rate", **{"chip": "", "device": "", **narrow})
+    labels = presenters.device_labels(stats) if on_cpu else {}
+    on_cpu_rows = [{"label": labels[d], "units": sorted(on_cpu[d.pk if d.identifier else d.chip])}
+                   for d in stats if on_cpu.get(d.pk if d.identifier else d.chip)]
     context.update(
-        metric=metric, figure=figure, hotspots=hotspots, rows_by=by, rows_auto=not rows_param,
+        metric=metric, figure=figure, hotspots=hotspots, rows_by=by, rows_auto=not rows_param, on_cpu_rows=on_cpu_rows,
         tabs=[(key, label, filters.query(metric=key, rows=rows_param)) for key, label in presenters.OVERVIEW_TABS],
         rows_queries={"device": filters.query(metric=metric, rows="device"),
                       "chip": filters.query(metric=metric, rows="chip")},

@@ -56,6 +56,8 @@ class UnitCell:
     chosen: bool
     note: str
     source: str
+    on_cpu: bool = False  # its runs asked for the Neural Engine and ran on the CPU (insights.fallback)
+    hinted: tuple = ()  # (hints, expected session, eligible, chosen) of the unit's other configurations
 
 
 def _how_sure(a: UnitAssessment | None, conf) -> dict:
@@ -83,21 +85,27 @@ def policy_rows(table, units=COMPUTE_UNITS, conf=None) -> list[dict]:
         cells = []
         for unit in units:
             a = policy.evidence.get(unit)
+            hinted = tuple((" + ".join(o.configuration.hints.values()), ms(o.expected_session_ms), o.eligible,
+                            o.label == policy.label)
+                           for o in policy.evidence.values() if o.compute_units == unit and o.label != unit)
             if a is None:
-                cells.append(None)
+                cells.append(UnitCell(unit, 0, "–", "–", "–", False, False, "", "", False, hinted) if hinted
+                             else None)
                 continue
             cells.append(UnitCell(unit, a.runs, ms(a.expected_session_ms), percent(a.crash_rate_upper),
-                                  percent(a.crash_rate), a.eligible, unit == policy.compute_units, a.note,
-                                  getattr(a, "source", "")))
+                                  percent(a.crash_rate), a.eligible, a.label == policy.label, a.note,
+                                  getattr(a, "source", ""), bool(a.runs_on_cpu), hinted))
         chosen = policy.chosen
         name = entry.device.name if entry.device is not None and entry.device.name else entry.name
         changes = [c.text(name, entry.chip) for c in policy.changes]
         row = {"identifier": entry.identifier, "identifiers": [entry.identifier], "name": name,
-               "chip": entry.chip, "compute_units": policy.compute_units, "fallback": policy.fallback,
+               "chip": entry.chip, "compute_units": policy.compute_units, "use": policy.label,
+               "on_cpu": [a.label for a in policy.evidence.values() if a.runs_on_cpu], "fallback": policy.fallback,
                "basis": policy.basis, "reason": policy.reason, "cells": cells,
                "expected": ms(chosen.expected_session_ms) if chosen is not None else "–",
                "sure": _how_sure(chosen, conf), "changes": changes}
-        answer = (name, policy.compute_units, tuple(policy.fallback), policy.basis, row["expected"], tuple(changes))
+        answer = (name, policy.label, tuple(policy.fallback), policy.basis, row["expected"], tuple(changes),
+                  tuple(row["on_cpu"]))
         previous = rows[-1] if rows else None
         if previous is not None and previous["answer"] == answer:
             previous["identifiers"].append(entry.identifier)

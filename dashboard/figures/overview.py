@@ -34,6 +34,7 @@ class Cell:
     recommended: bool = False
     failures: int | None = None  # for rates: the numerator
     failure_rate: float | None = None  # for times: the cell's failure rate, flagged above `max_failure_rate`
+    on_cpu: bool = False  # a Neural Engine unit whose runs silently ran on the CPU (insights.fallback)
 
 
 def heatmap(rows: list[str], units: list[str], cells: dict, *, title: str, min_runs: int,
@@ -87,8 +88,11 @@ def heatmap(rows: list[str], units: list[str], cells: dict, *, title: str, min_r
                 else:
                     zs.append(cell.value)
                 mark = "★ " if cell.recommended else ""
-                ts.append(f"{mark}{label}<br>n={cell.n}")
-                hs.append(hover + ("<br>★ policy choice" if cell.recommended else ""))
+                cpu = "<br>⚠ runs on the CPU" if cell.on_cpu else ""
+                ts.append(f"{mark}{label}<br>n={cell.n}{cpu}")
+                hs.append(hover + ("<br>★ policy choice" if cell.recommended else "")
+                          + ("<br><b>runs on the CPU</b>: asked for the Neural Engine, but its plans or its timings "
+                             "(like cpuOnly's) show the CPU did the work" if cell.on_cpu else ""))
                 fz.append(None), ft.append(""), fh.append("")
                 xz.append(None), xt.append(""), xh.append("")
                 if cell.recommended:
