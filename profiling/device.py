@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from insights import vocabulary
 
 # insights.vocabulary.COMPUTE_UNITS (wire names) -> coremltools.ComputeUnit member names, in the same order.
-COMPUTE_UNITS = dict(zip(vocabulary.COMPUTE_UNITS, ("CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE", "ALL")))
+COREMLTOOLS_COMPUTE_UNITS = dict(zip(vocabulary.COMPUTE_UNITS, ("CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE", "ALL")))
 # MLComputePlan device classes -> insights.vocabulary.PLAN_DEVICES, in the same order.
 PLAN_DEVICES = dict(zip(("MLCPUComputeDevice", "MLGPUComputeDevice", "MLNeuralEngineComputeDevice"),
                         vocabulary.PLAN_DEVICES))
@@ -93,7 +93,7 @@ def measure(path: str, warm: int = 10) -> dict:
     if not ok:
         raise RuntimeError(why)
     result = {"device": _device_identity(), "runs": []}
-    for wire, member in COMPUTE_UNITS.items():
+    for wire, member in COREMLTOOLS_COMPUTE_UNITS.items():
         unit = getattr(ct.ComputeUnit, member)
         run = {"compute_units": wire, "status": "ok", "failure": None,
                "started_at": datetime.now(timezone.utc).isoformat()}
