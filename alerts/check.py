@@ -22,7 +22,7 @@ from collector.models import ComputePlanEntry, Device, Project, Run
 from insights.fallback import find_silent_fallbacks
 from insights.regressions import (COLUMNS, PLAN_COLUMNS, Finding, find_placement_shifts, find_regressions,
                                   newest_plan_runs)
-from insights.vocabulary import NEURAL_ENGINE_UNITS
+from insights.vocabulary import NEURAL_ENGINE_UNITS, RESHAPE_FREQUENCIES, SPECIALIZATION_STRATEGIES
 from perfboard.conf import detection_settings
 
 from .models import Alert, AlertSummary, CheckState, fingerprint
@@ -98,8 +98,11 @@ def check_project(project: Project, model: str | None = None, version: str | Non
     findings: list[Finding] = []
     for name, chips in sorted(groups.items()):
         of_model = runs.filter(model_version__name=name, device__chip__in=sorted(chips))
-        rows = list(of_model.values_list(*RUN_COLUMNS).iterator(chunk_size=5000))
-        findings += find_regressions(name, rows, conf, versions)
+        rows = list(of_model.values_list(*RUN_COLUMNS, *HINT_COLUMNS).iterator(chunk_size=5000))
+        # Regression series are of runs with Apple's default hints: a configuration is never pooled with another
+        # (a version whose runs set fastPrediction more often must not look faster or slower).
+        findings += find_regressions(name, [r for r in rows if r[-len(HINT_COLUMNS):] == DEFAULT_HINTS], conf,
+                                     versions)
         findings += find_placement_shifts(name, _plans(of_model), conf, versions)
         findings += find_silent_fallbacks(name, (tuple(r[i] for i in _FALLBACK_AT) for r in rows),
                                           _plans_on_cpu(of_model), conf, versions)
@@ -139,6 +142,8 @@ def _plans(runs) -> dict[tuple, tuple[int, list[dict]]]:
     return {k: (run_id, entries.get(run_id, [])) for k, run_id in newest.items()}
 
 
+HINT_COLUMNS = ("specialization_strategy", "reshape_frequency")
+DEFAULT_HINTS = (SPECIALIZATION_STRATEGIES[0], RESHAPE_FREQUENCIES[0])
 _FALLBACK_AT = [COLUMNS.index(c) for c in ("id", "version", "chip", "compute_units", "status",
                                             "prediction_median_ms")]
 

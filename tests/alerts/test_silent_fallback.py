@@ -55,3 +55,15 @@ def test_the_alert_page_api_and_email_say_it(fallback_fleet, client):
     assert [a["id"] for a in listed["results"]] == [alert.pk]
     subject, body = email_text(alert)
     assert "silent fallback" in subject and "cpuAndNeuralEngine runs on the CPU from 3.3.0" in body
+
+
+def test_regression_series_do_not_pool_hinted_runs(step_runs, project):
+    """A version whose runs set fastPrediction (here: slower predictions) is not a slowdown of the default
+    configuration: the series read runs with Apple's default hints only."""
+    plain = step_runs({"1.0.0": 1.0, "1.1.0": 1.0}, n=20, seed=3)
+    hinted = step_runs({"1.1.0": 2.0}, n=30, seed=4)
+    for run in hinted:
+        run["optimization_hints"] = {"specialization_strategy": "fastPrediction"}
+    bulk_load(project.slug, plain + hinted)
+    check_project(project)
+    assert not Alert.objects.filter(project=project).exists()
