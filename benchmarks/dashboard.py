@@ -16,7 +16,8 @@ Goal (issue 3): p95 under 300 ms at 1M runs, and no more than twice the 10k figu
 
 `--weight` prints instead what each page makes a browser download as script (issue 12, item 8): the bytes of the
 `<script src>` files, of the chart bundle a page with charts fetches, and of inline scripts, raw and gzip-compressed
-(as whitenoise serves the collected files). It needs no PostgreSQL: it migrates the configured database and loads the
+(as whitenoise serves the collected files); and, where Debian's Chromium is installed, the median ms from navigation
+start to the first chart drawn (runserver, so no compression: an upper bound). It needs no PostgreSQL: it migrates the configured database and loads the
 demo fleet into it (`manage.py load_demo`), so point it at a scratch directory:
 
     PERFBOARD_VAR_DIR=/tmp/weight python -m benchmarks.dashboard --weight
@@ -202,7 +203,8 @@ def weight(argv=None):
     client.force_login(get_user_model().objects.get(username="demo"))
     paths = {"run": f"/runs/{Run.objects.filter(project__slug='demo').first().run_id}",
              "alert": f"/alerts/{Alert.objects.first().pk}" if Alert.objects.exists() else "/alerts/"}
-    print(f"{'page':<12} {'charts':>6} {'script bytes':>13} {'gzip':>10}  files")
+    rendered = first_chart_times({name: path or paths[name] for name, path, _ in WEIGHT_PAGES})
+    print(f"{'page':<12} {'charts':>6} {'script bytes':>13} {'gzip':>10} {'first chart ms':>15}  files")
     for name, path, logged_in in WEIGHT_PAGES:
         response = (client if logged_in else Client()).get(path or paths[name])
         if response.status_code != 200:
@@ -210,7 +212,61 @@ def weight(argv=None):
         html = response.content.decode()
         raw, gz, files = script_weight(html)
         charts = html.count('class="plotly-graph-div"')
-        print(f"{name:<12} {charts:>6} {raw:>13,} {gz:>10,}  {' '.join(files) or '-'}", flush=True)
+        first = rendered.get(name)
+        shown = "-" if first is None else f"{first:,.0f}"
+        print(f"{name:<12} {charts:>6} {raw:>13,} {gz:>10,} {shown:>15}  {' '.join(files) or '-'}", flush=True)
+
+
+def first_chart_times(paths: dict, repeat: int = 3) -> dict:
+    """Median ms from navigation start to the first chart drawn (Plotly's data bound to it), per page with charts,
+    in headless Chromium (Debian's /usr/bin/chromium) against ``manage.py runserver`` on this database. Empty when
+    Chromium or Playwright is missing."""
+    import socket
+    import subprocess
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {}
+    if not os.path.exists("/usr/bin/chromium"):
+        return {}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base, out = f"http://127.0.0.1:{port}", {}
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(f"{base}/accounts/login/")
+            page.fill("input[name=username]", "demo")
+            page.fill("input[name=password]", "demo")
+            page.click("button[type=submit]")
+            page.wait_for_load_state()
+            for name, path in paths.items():
+                times = []
+                for _ in range(repeat):
+                    page.goto(base + path)
+                    if not page.locator(".plotly-graph-div").count():
+                        break
+                    page.wait_for_function("() => [...document.querySelectorAll('.plotly-graph-div')]"
+                                           ".some(el => el._fullData && el._fullData.length)", timeout=30_000)
+                    times.append(page.evaluate("performance.now()"))
+                if times:
+                    out[name] = statistics.median(times)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait()
+    return out
 
 
 def main(argv=None):
