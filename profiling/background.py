@@ -23,3 +23,9 @@ def _run(job_id: int, run) -> None:
 def start(job_id: int, run) -> tuple[str, Future]:
     """Run ``run(job_id)`` after the jobs already started; returns a task id for the job row and the future."""
     return f"embedded-{uuid.uuid4()}", _executor.submit(_run, job_id, run)
+
+
+def wait_idle(timeout: float = 300.0) -> None:
+    """Return once every job started so far has finished (one worker runs them in order: a no-op queued now runs
+    last). Tests call it so that no job thread outlives its test's database."""
+    _executor.submit(lambda: None).result(timeout=timeout)

@@ -114,3 +114,13 @@ def browser_page(monkeypatch):
     from tests.browser import open_browser
 
     yield from open_browser(monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def _no_profiling_job_outlives_its_test():
+    """Embedded mode runs profiling jobs in a background thread (profiling.background): wait for any a test started
+    before its database is flushed or dropped, so that a job of one test never writes into the next one's."""
+    yield
+    from profiling import background
+
+    background.wait_idle()
