@@ -5,7 +5,7 @@ of the frame (`dashboard/base.html`: navigation, filter bar). Policy pages use i
     context["figure"] = figures.overview.heatmap(queries.overview_cells(scope))
 """
 from collector.auth import visible_projects
-from insights.vocabulary import COMPUTE_UNITS, SOURCES
+from insights.vocabulary import COMPUTE_UNITS, SOURCES, SPECIALIZATION_STRATEGIES
 
 from .filters import Filters
 from .queries import device_options, min_runs, resolve_scope
@@ -27,6 +27,7 @@ def dashboard_context(request, page: str, extra_params: dict | None = None, quer
         "chips": chips,
         "compute_units_choices": COMPUTE_UNITS,
         "sources": SOURCES,
+        "specialization_strategies": SPECIALIZATION_STRATEGIES,
         "min_runs": min_runs(),
         "filter_errors": filters.errors,
         "filter_misses": filter_misses(filters, scope, devices, chips),

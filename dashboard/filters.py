@@ -18,7 +18,7 @@ from django_filters.fields import IsoDateTimeField
 
 from collector.filters import run_time
 from collector.models import choices
-from insights.vocabulary import COMPUTE_UNITS, SOURCES
+from insights.vocabulary import COMPUTE_UNITS, SOURCES, SPECIALIZATION_STRATEGIES
 
 
 class FilterForm(forms.Form):
@@ -34,6 +34,9 @@ class FilterForm(forms.Form):
     compute_units = forms.MultipleChoiceField(required=False, choices=choices(COMPUTE_UNITS))
     source = forms.ChoiceField(required=False, choices=[("", "lab and field")] + choices(SOURCES))
     variant = forms.CharField(required=False, max_length=64)
+    # The runs' specializationStrategy (optimization_hints): one configuration's runs, not the pool of all.
+    specialization_strategy = forms.ChoiceField(required=False, label="Specialization",
+                                                choices=[("", "any")] + choices(SPECIALIZATION_STRATEGIES))
     since = forms.DateField(required=False, label="From (date)")
     until = forms.DateField(required=False, label="To (date, inclusive)")
     # Instants, as GET /api/v1/runs and /api/v1/stats read them (ISO 8601 with an offset).
@@ -57,6 +60,7 @@ class Filters:
     until: date | None = None
     started_after: datetime | None = None
     started_before: datetime | None = None
+    specialization_strategy: str = ""  # optimization_hints: one strategy's runs
     errors: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -115,7 +119,8 @@ class Filters:
     def is_narrowed(self) -> bool:
         """True when anything beyond project/model/version narrows the runs."""
         return any(getattr(self, n) not in (None, "", ()) for n in (
-            "device", "chip", "os_min", "os_max", "compute_units", "source", "variant", "since", "until"))
+            "device", "chip", "os_min", "os_max", "compute_units", "source", "variant", "specialization_strategy",
+            "since", "until"))
 
     def apply(self, runs, skip=()):
         """Narrow a Run queryset by every set filter except those named in `skip`.
@@ -146,6 +151,8 @@ class Filters:
             runs = runs.filter(source=self.source)
         if on("variant"):
             runs = runs.filter(variant="" if self.variant == "none" else self.variant)
+        if on("specialization_strategy"):
+            runs = runs.filter(specialization_strategy=self.specialization_strategy)
         if on("since"):
             runs = runs.filter(started_at__gte=datetime.combine(self.since, time.min, tzinfo=timezone.utc))
         if on("until"):

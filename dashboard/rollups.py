@@ -51,7 +51,8 @@ def applicable(filters, by_source: bool = True) -> bool:
     """Whether a page with these filters can be answered from rollups: only project, model, version, chip, compute
     units and (where `by_source`: device and chip cells, unit timings) source may be set; these select rollup rows,
     the others would change the medians."""
-    narrowing = ["device", "os_min", "os_max", "variant", "since", "until", "started_after", "started_before"] + (
+    narrowing = ["device", "os_min", "os_max", "variant", "specialization_strategy", "since", "until",
+                 "started_after", "started_before"] + (
         [] if by_source else ["source"])
     return not any(getattr(filters, name) not in (None, "", ()) for name in narrowing)
 

@@ -17,6 +17,9 @@ def test_parses_every_filter():
     assert f == Filters("demo", "face-retouch", "3.3.0", "iPhone15,2", "A16 Bionic", 17, 26, ("cpuOnly", "all"),
                         "field", "prewarm", date(2026, 11, 1), date(2026, 11, 20))
     assert not f.errors and f.is_narrowed
+    hinted = parse("specialization_strategy=fastPrediction")
+    assert hinted.specialization_strategy == "fastPrediction" and hinted.is_narrowed and parse(hinted.query()) == hinted
+    assert parse("specialization_strategy=fast").errors
 
 
 def test_invalid_values_are_dropped_and_reported():

@@ -69,3 +69,20 @@ def test_the_break_even_chart_draws_both_strategies(hints_fleet, client):
     assert "cpuAndNeuralEngine + fastPrediction" in page  # its own line, beside the default strategy's
     # where fastPrediction pays back its longer load against the same unit with the default strategy
     assert re.search(r"cpuAndNeuralEngine \+ fastPrediction wins? from \d+", page)
+
+
+def test_the_filter_bar_narrows_pages_to_one_strategy(hints_fleet, client):
+    """The pages pool every configuration unless narrowed; Hints = fastPrediction keeps that configuration alone."""
+    user = get_user_model().objects.create_user("hints-filter", password="pw")
+    hints_fleet[0].members.add(user)
+    client.force_login(user)
+    query = {"project": SLUG, "model": "style-diffusion", "version": "1.0.0", "device": DEVICE,
+             "predictions_per_session": 500}
+    both = client.get("/policy", query).content.decode()
+    fast = client.get("/policy", {**query, "specialization_strategy": "fastPrediction"}).content.decode()
+    plain = client.get("/policy", {**query, "specialization_strategy": "default"}).content.decode()
+    assert "cpuAndNeuralEngine + fastPrediction" in both
+    assert "cpuAndNeuralEngine + fastPrediction" in fast and '<option value="fastPrediction" selected>' in fast
+    assert "fastPrediction" not in plain.replace('<option value="fastPrediction" >fastPrediction</option>', "")
+    overview = client.get("/", {**query, "specialization_strategy": "fastPrediction", "rows": "chip"})
+    assert overview.status_code == 200
