@@ -8,9 +8,10 @@ Used by `manage.py load_demo`, the tests and the benchmarks. Facts it carries (G
 - The first prediction is slower than warm ones; the `prewarm` variant of segmenter-lite moves that cost into load.
 - face-retouch 3.3.0 is ~15% slower than 3.2.0 on A16 Bionic, whatever the unit.
 - style-diffusion's Neural Engine runs set ``specializationStrategy = .fastPrediction`` in ~30% of runs
-  (``optimization_hints``; the truth's "fast_prediction": model -> share): per chip (FAST_PREDICTION) a longer load for faster warm predictions, so on one device the
-  default strategy wins short sessions and ``fastPrediction`` long ones. Which runs are hinted is drawn from a side
-  stream of the seed, so every other draw of a seed is what it was before hints existed.
+  (``optimization_hints``; the truth's "fast_prediction": model -> share): per chip (FAST_PREDICTION) a longer load
+  for faster warm predictions, so on one device the default strategy wins short sessions and ``fastPrediction``
+  long ones. Which runs are hinted is drawn from a side stream of the seed, so every other draw of a seed is what it
+  was before hints existed.
 Latencies are log-normal per run and per prediction, with occasional thermal outliers (1.6x, thermal_state serious).
 
 The injected regressions are a parameter, ``generate(..., truth=...)`` (GROUND_TRUTH by default; same seed and truth,
@@ -21,7 +22,7 @@ same runs). A truth's "slowdown" and "crash" are each one fact (as in GROUND_TRU
   the compile cache);
 - crash: model, from_version, chip, compute_units, rate (several facts on one run: independent chances).
 - silent_fallback (not in GROUND_TRUTH; SILENT_FALLBACK_TRUTH adds it): model, from_version, chip, compute_units. Runs
-  of those units from that version on report "ok" but ran on the CPU (an ``ANECompile() FAILED`` in the log): their
+  of those units from that version on report "ok" but ran on the CPU (an ``ANECCompile() FAILED`` in the log): their
   timings are cpuOnly's, and lab runs upload a compute plan with every op on the CPU (before that version, the plan
   of such runs places the convolutions on the Neural Engine).
 benchmarks/fleet_detection.py draws random truths and counts what the regression check finds.

@@ -165,7 +165,8 @@ class EvidenceNeeded:
                 f"gate{likely}; {faster}")
 
     def to_dict(self) -> dict:
-        return {"compute_units": self.compute_units, "configuration": self.configuration_label, "more_runs": self.more_runs, "clean": self.clean,
+        return {"compute_units": self.compute_units, "configuration": self.configuration_label,
+                "more_runs": self.more_runs, "clean": self.clean,
                 "level": self.level, "runs": self.runs, "failures": self.failures,
                 "speedup": None if self.speedup is None else round(self.speedup, 2)}
 
@@ -448,8 +449,8 @@ def recommend_compute_units(device: Sequence[UnitEvidence], chip: Sequence[UnitE
               if on_cpu else "")
     final = Configuration(settings.final_fallback)
     ranked = sorted((a for a in assessed.values() if a.eligible),  # on a tie the final fallback goes last
-                    key=lambda a: (a.expected_session_ms, a.configuration == final, a.compute_units == final.compute_units,
-                                   a.configuration))
+                    key=lambda a: (a.expected_session_ms, a.configuration == final,
+                                   a.compute_units == final.compute_units, a.configuration))
     if ranked:
         chosen = ranked[0].configuration
         from_chip = [a.label for a in ranked if a.source == "chip" and a.configuration != final]
