@@ -29,6 +29,7 @@ benchmarks/fleet_detection.py draws random truths and counts what the regression
 
     python -m benchmarks.fleet --runs 100000 --bulk            # into the configured database (COPY on PostgreSQL)
     python -m benchmarks.fleet --runs 5000 --post http://127.0.0.1:8000 --token pb_...
+    python -m benchmarks.fleet --runs 20000 --bulk --project fallback --silent-fallback
 """
 import argparse
 import bisect
@@ -283,9 +284,12 @@ def main(argv=None):
     how.add_argument("--post", metavar="URL", help="upload through the API at URL")
     parser.add_argument("--token", help="runner token, with --post")
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--silent-fallback", action="store_true",
+                        help="add SILENT_FALLBACK: face-retouch's cpuAndNeuralEngine on the A14 runs on the CPU from "
+                             "3.3.0")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
-    runs = generate(args.runs, args.seed)
+    runs = generate(args.runs, args.seed, truth=SILENT_FALLBACK_TRUTH if args.silent_fallback else GROUND_TRUTH)
     if args.post:
         if not args.token:
             parser.error("--post needs --token")
