@@ -1,4 +1,4 @@
-"""The dashboard's numbers for scripts and notebooks (the wire contract: ../shared/spec/API.md).
+"""The dashboard's numbers for scripts and notebooks (the wire contract: docs/api.md).
 
 GET /api/v1/coverage: which (device, OS major, compute units) cells of a model's versions have too few runs, so a lab
 runner can fetch what to benchmark next. Same data as the fleet page's coverage matrix.
