@@ -11,7 +11,7 @@ created. A check run twice, or a worker killed and its task run again (acks late
 creates nothing twice; the watermark only moves after the alerts are committed.
 """
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from django.db import transaction
@@ -99,10 +99,16 @@ def check_project(project: Project, model: str | None = None, version: str | Non
     for name, chips in sorted(groups.items()):
         of_model = runs.filter(model_version__name=name, device__chip__in=sorted(chips))
         rows = list(of_model.values_list(*RUN_COLUMNS, *HINT_COLUMNS).iterator(chunk_size=5000))
-        # Regression series are of runs with Apple's default hints: a configuration is never pooled with another
-        # (a version whose runs set fastPrediction more often must not look faster or slower).
-        findings += find_regressions(name, [r for r in rows if r[-len(HINT_COLUMNS):] == DEFAULT_HINTS], conf,
-                                     versions)
+        # One set of series per configuration (compute units and hints): never pooled, so a version whose runs
+        # set fastPrediction more often does not look faster or slower.
+        by_hints: dict[tuple, list] = {}
+        for r in rows:
+            by_hints.setdefault(r[-len(HINT_COLUMNS):], []).append(r)
+        for hints, hinted in sorted(by_hints.items(), key=lambda item: item[0] != DEFAULT_HINTS):
+            found = find_regressions(name, hinted, conf, versions)
+            if hints != DEFAULT_HINTS:
+                found = [replace(f, key=replace(f.key, **dict(zip(HINT_COLUMNS, hints)))) for f in found]
+            findings += found
         findings += find_placement_shifts(name, _plans(of_model), conf, versions)
         findings += find_silent_fallbacks(name, (tuple(r[i] for i in _FALLBACK_AT) for r in rows),
                                           _plans_on_cpu(of_model), conf, versions)
@@ -165,7 +171,7 @@ def _plans_on_cpu(runs) -> dict[tuple, list[bool]]:
 def _fingerprint(f: Finding) -> str:
     k = f.key
     return fingerprint(f.kind, k.model, f.version, k.chip, k.compute_units, k.metric, k.os_major,
-                       k.baseline_os_major)
+                       k.baseline_os_major, k.hints)
 
 
 def _evidence(f: Finding, devices: dict) -> dict:
@@ -211,6 +217,7 @@ def save_findings(project: Project, findings: list[Finding],
                 alert = Alert.objects.create(
                     summary=summary, project=project, kind=f.kind, model=f.key.model, version=f.version,
                     chip=f.key.chip, compute_units=f.key.compute_units, metric=f.key.metric,
+                    specialization_strategy=f.key.specialization_strategy, reshape_frequency=f.key.reshape_frequency,
                     load_kind=f.key.load_kind or "", fingerprint=fp, created_at=now, updated_at=now, **evidence)
                 created.append(alert.id)
             elif alert.withdrawn_at is not None or (

@@ -17,14 +17,14 @@ from django.db import models
 from django.utils import timezone
 
 from collector.models import Device, Project, choices
-from insights.vocabulary import COMPUTE_UNITS, LOAD_KINDS
+from insights.vocabulary import COMPUTE_UNITS, LOAD_KINDS, RESHAPE_FREQUENCIES, SPECIALIZATION_STRATEGIES
 
 # silent_fallback: a Neural Engine unit of a chip runs on the CPU from a version on (insights.fallback, issue 14).
 KINDS = ["slowdown", "crash_rate", "placement", "silent_fallback"]
 STATES = ["new", "acknowledged", "invalid", "fixed"]
 
 
-def fingerprint(kind, model, version, chip, compute_units, metric, os_major=None, baseline_os_major=None):
+def fingerprint(kind, model, version, chip, compute_units, metric, os_major=None, baseline_os_major=None, hints=None):
     """The identity of a regression: the same values give the same alert, whatever the evidence's numbers.
 
     A slowdown or failure-rate rise is one regression per (model version, chip, compute units, metric), whichever
@@ -32,6 +32,8 @@ def fingerprint(kind, model, version, chip, compute_units, metric, os_major=None
     one). A placement shift is one per OS cohort: the plans compared differ per OS.
     """
     parts = [kind, model, version, chip, compute_units, metric]
+    if hints:  # a configuration's own series (optimization hints other than Apple's defaults)
+        parts += [f"{name}={value}" for name, value in sorted(hints.items())]
     if kind == "placement":
         parts += ["" if os_major is None else str(os_major),
                   "" if baseline_os_major is None else str(baseline_os_major)]
@@ -82,6 +84,11 @@ class Alert(models.Model):
                                help_text="Empty when the alert is raised for a whole chip.")
     chip = models.CharField(max_length=32)
     compute_units = models.CharField(max_length=20, choices=choices(COMPUTE_UNITS))
+    # The series' optimization hints (with compute_units, its configuration; defaults for most alerts).
+    specialization_strategy = models.CharField(max_length=16, choices=choices(SPECIALIZATION_STRATEGIES),
+                                               default=SPECIALIZATION_STRATEGIES[0])
+    reshape_frequency = models.CharField(max_length=12, choices=choices(RESHAPE_FREQUENCIES),
+                                         default=RESHAPE_FREQUENCIES[0])
     metric = models.CharField(max_length=32, help_text="e.g. prediction_ms_median, load_ms_cold, crash_rate.")
     load_kind = models.CharField(max_length=10, choices=choices(LOAD_KINDS), blank=True)
     os_major = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty: all OS versions.")

@@ -372,8 +372,17 @@ def email_text(alert: Alert) -> tuple[str, str]:
         what = f"{metric} {alert.baseline:.4g} -> {alert.current:.4g} ({alert.change:+.1%})"
     subject = f"[Perfboard] {alert.model} {alert.version}: {alert.kind.replace('_', ' ')} on {where}"
     lines = [f"Project: {alert.project.slug}", f"Model: {alert.model} {alert.version} "
-             f"(baseline {alert.baseline_version})", f"Where: {where}, compute units {alert.compute_units}",
+             f"(baseline {alert.baseline_version})",
+             f"Where: {where}, compute units {alert.compute_units}{_hints(alert)}",
              f"What: {what}", f"Runs: {alert.runs_baseline} baseline, {alert.runs_current} current"]
     if alert.p_value is not None:
         lines.append(f"p-value: {alert.p_value:.2g}")
     return subject, "\n".join(lines) + "\n"
+
+
+def _hints(alert: Alert) -> str:
+    """" + fastPrediction" for a configuration's own series; nothing for Apple's default hints."""
+    from insights.vocabulary import Configuration
+
+    hints = Configuration(alert.compute_units, alert.specialization_strategy, alert.reshape_frequency).hints
+    return "".join(f" + {value}" for value in hints.values())

@@ -2,6 +2,8 @@
 notes, and the triage change."""
 from rest_framework import serializers
 
+from insights.vocabulary import Configuration
+
 from .models import STATES, Alert, AlertNote, AlertSummary
 
 
@@ -12,12 +14,17 @@ class AlertSerializer(serializers.ModelSerializer):
     load_kind = serializers.SerializerMethodField()
     summary = serializers.IntegerField(source="summary_id", read_only=True,
                                        help_text="The alert summary (project, model, version) it belongs to.")
+    optimization_hints = serializers.SerializerMethodField(
+        help_text="The series' hints that differ from Apple's defaults ({} for most alerts).")
 
     class Meta:
         model = Alert
         fields = ["id", "summary", "kind", "state", "model", "version", "baseline_version", "device", "chip", "compute_units",
-                  "metric", "load_kind", "os_major", "baseline_os_major", "baseline", "current", "change", "p_value",
-                  "runs", "ops", "created_at", "updated_at", "state_changed_by", "state_changed_at", "withdrawn_at"]
+                  "optimization_hints", "metric", "load_kind", "os_major", "baseline_os_major", "baseline", "current",
+                  "change", "p_value", "runs", "ops", "created_at", "updated_at", "state_changed_by", "state_changed_at", "withdrawn_at"]
+
+    def get_optimization_hints(self, alert) -> dict:
+        return Configuration(alert.compute_units, alert.specialization_strategy, alert.reshape_frequency).hints
 
     def get_device(self, alert) -> str | None:
         return alert.device.identifier if alert.device_id else None

@@ -40,7 +40,8 @@ from dataclasses import dataclass, field, replace
 from .detection import (Change, compare_times, detect_crash_rate_increases, detect_shared_slowdowns, detect_slowdowns,
                         placement_shift)
 from .settings import DetectionSettings
-from .vocabulary import CRASH_METRIC, FAILURE_STATUSES, METRICS, OK, PLACEMENT_METRIC, version_key
+from .vocabulary import (CRASH_METRIC, FAILURE_STATUSES, METRICS, OK, PLACEMENT_METRIC, RESHAPE_FREQUENCIES,
+                         SPECIALIZATION_STRATEGIES, Configuration, version_key)
 
 # One run as the check reads it: the order of ``values_list`` in alerts.check.
 COLUMNS = ("id", "version", "device", "chip", "compute_units", "os_major", "load_kind", "status", "started_at",
@@ -62,6 +63,14 @@ class SeriesKey:
     metric: str
     os_major: int | None = None
     baseline_os_major: int | None = None  # placement shifts between OS versions only
+    # The runs' optimization hints: with compute_units, the configuration (series never pool configurations).
+    specialization_strategy: str = SPECIALIZATION_STRATEGIES[0]
+    reshape_frequency: str = RESHAPE_FREQUENCIES[0]
+
+    @property
+    def hints(self) -> dict[str, str]:
+        """The hints that differ from Apple's defaults (empty for a series of default runs)."""
+        return Configuration(self.compute_units, self.specialization_strategy, self.reshape_frequency).hints
 
     @property
     def load_kind(self) -> str | None:

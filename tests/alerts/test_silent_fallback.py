@@ -57,13 +57,23 @@ def test_the_alert_page_api_and_email_say_it(fallback_fleet, client):
     assert "silent fallback" in subject and "cpuAndNeuralEngine runs on the CPU from 3.3.0" in body
 
 
-def test_regression_series_do_not_pool_hinted_runs(step_runs, project):
+def test_regression_series_keep_configurations_apart(step_runs, project, client):
     """A version whose runs set fastPrediction (here: slower predictions) is not a slowdown of the default
-    configuration: the series read runs with Apple's default hints only."""
+    configuration; a step within the fastPrediction runs is an alert of that configuration alone."""
     plain = step_runs({"1.0.0": 1.0, "1.1.0": 1.0}, n=20, seed=3)
-    hinted = step_runs({"1.1.0": 2.0}, n=30, seed=4)
-    for run in hinted:
+    extra = step_runs({"1.1.0": 2.0}, n=30, seed=4)  # only in 1.1.0: pooled, the default series would step
+    hinted = step_runs({"1.0.0": 0.8, "1.1.0": 1.2}, n=20, seed=5)  # a 50% step of fastPrediction's own
+    for run in extra + hinted:
         run["optimization_hints"] = {"specialization_strategy": "fastPrediction"}
-    bulk_load(project.slug, plain + hinted)
+    bulk_load(project.slug, plain + extra + hinted)
     check_project(project)
-    assert not Alert.objects.filter(project=project).exists()
+    alerts = Alert.objects.filter(project=project)
+    assert alerts.exists() and {a.specialization_strategy for a in alerts} == {"fastPrediction"}
+    assert {a.kind for a in alerts} == {"slowdown"} and {a.version for a in alerts} == {"1.1.0"}
+    user = get_user_model().objects.create_user("hints-alerts", password="pw")
+    project.members.add(user)
+    client.force_login(user)
+    listed = client.get("/api/v1/alerts").json()["results"]
+    assert {tuple(a["optimization_hints"].items()) for a in listed} == {(("specialization_strategy",
+                                                                          "fastPrediction"),)}
+    assert check_project(project).created == []  # its own fingerprint: found again, not made twice
