@@ -81,6 +81,11 @@ def database_url() -> str:
     return f"postgres://{auth}{'@' if auth else ''}{host}{port}/{quote(s['NAME'], safe='')}"
 
 
+# The workers' PostgreSQL sessions carry this application_name (libpq reads PGAPPNAME), so the test waits for and
+# ends theirs alone: the test process's own and a live server's (tests of the pages) are not its to end.
+WORKER_SESSION = "perfboard-killed-worker"
+
+
 class Worker:
     """``celery -A perfboard worker`` (prefork, one child) in its own process group, consuming only ``queue``."""
 
@@ -88,7 +93,8 @@ class Worker:
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "perfboard.settings", "DATABASE_URL": database_url(),
                "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
                "CELERY_RESULT_BACKEND": settings.CELERY_RESULT_BACKEND or settings.CELERY_BROKER_URL,
-               "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT), "PYTHONUNBUFFERED": "1"}
+               "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT), "PYTHONUNBUFFERED": "1",
+               "PGAPPNAME": WORKER_SESSION}
         self.log = log
         self._out = open(log, "ab")
         self.proc = subprocess.Popen(
@@ -204,7 +210,7 @@ def killable(transactional_db, tmp_path):
             time.sleep(0.1)
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                           "WHERE datname = current_database() AND application_name = %s", [WORKER_SESSION])
 
 
 def _drop_queue(app, queue):
@@ -243,11 +249,11 @@ def broker_state(app, queue) -> str:
 
 
 def other_sessions() -> list[tuple]:
-    """(pid, wait event type, query) of the other sessions on the test database."""
+    """(pid, wait event type, query) of the workers' sessions on the test database."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_clear_snapshot()")  # else frozen for the rest of the transaction
         cursor.execute("SELECT pid, wait_event_type, query FROM pg_stat_activity "
-                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                       "WHERE datname = current_database() AND application_name = %s", [WORKER_SESSION])
         return cursor.fetchall()
 
 
