@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from collector.auth import ProjectReader, visible_projects
 from collector.filters import StrictBooleanField, blank_parameters
 from collector.models import Device, ModelVersion
-from insights.vocabulary import COMPUTE_UNITS, METRICS, SOURCES
+from insights.vocabulary import COMPUTE_UNITS, METRICS, SOURCES, SPECIALIZATION_STRATEGIES
 
 from . import rollups
 from .filters import Filters
@@ -33,6 +33,9 @@ FILTER_PARAMETERS = [
     OpenApiParameter("os_max", int, description="highest OS major version"),
     OpenApiParameter("source", str, enum=list(SOURCES)),
     OpenApiParameter("variant", str, description="the runs' variant (\"none\": runs without one)"),
+    OpenApiParameter("specialization_strategy", str, enum=list(SPECIALIZATION_STRATEGIES),
+                     description="only runs with this MLOptimizationHints specializationStrategy (one configuration's "
+                                 "runs; without it, every strategy's runs together)"),
     OpenApiParameter("started_after", OpenApiTypes.DATETIME, description="runs started at or after (ISO 8601)"),
     OpenApiParameter("started_before", OpenApiTypes.DATETIME, description="runs started before (ISO 8601)"),
 ]

@@ -115,6 +115,17 @@ def test_stats_filters_are_the_pages(probe, runner, make_run):
     assert runner.get(STATS, {**QUERY, "metric": "load_cold", "os_min": 19}).json()["rows"] == []
 
 
+def test_stats_keep_one_specialization_strategy_apart(probe, runner, make_run):
+    """A configuration's runs alone when asked (issue 14): fastPrediction's slower loads do not move the default's."""
+    bulk_load(probe.slug, [make_run(optimization_hints={"specialization_strategy": "fastPrediction"},
+                                    timings_ms={"decrypt": None, "compile": 1.0, "load": 900.0,
+                                                "first_prediction": 1.0}) for _ in range(5)])
+    fast = runner.get(STATS, {**QUERY, "metric": "load_cold", "specialization_strategy": "fastPrediction"}).json()
+    assert [(r["runs"], r["median"]) for r in fast["rows"]] == [(5, 900.0)]
+    default = runner.get(STATS, {**QUERY, "metric": "load_cold", "specialization_strategy": "default"}).json()
+    assert [(r["runs"], r["median"]) for r in default["rows"]] == [(40, 100.0)]
+
+
 @pytest.mark.parametrize("params, name", [
     ({"model": "no-such-model"}, "model"),
     ({"version": "9.9.9"}, "version"),
@@ -128,6 +139,7 @@ def test_stats_filters_are_the_pages(probe, runner, make_run):
     ({"started_after": "yesterday"}, "started_after"),
     ({"started_before": "2026-11-21T00:00:00+16:00"}, "started_before"),
     ({"variant": ""}, "variant"),
+    ({"specialization_strategy": "fastest"}, "specialization_strategy"),
 ])
 def test_stats_400_names_the_parameter(probe, runner, params, name):
     r = runner.get(STATS, {**QUERY, "metric": "load_cold", **params})
