@@ -26,8 +26,20 @@ from .vocabulary import (COMPUTE_UNITS, LOAD_KINDS, RESHAPE_FREQUENCIES, SPECIAL
                          Configuration)
 
 
+class Configured:
+    """The configuration (compute units and hints) of a line of evidence, and its label."""
+
+    @property
+    def configuration(self) -> Configuration:
+        return Configuration(self.compute_units, self.specialization_strategy, self.reshape_frequency)
+
+    @property
+    def label(self) -> str:
+        return self.configuration.label
+
+
 @dataclass(frozen=True)
-class UnitEvidence:
+class UnitEvidence(Configured):
     """What the runs of one compute unit at one level (a device, or all devices with a chip) showed.
 
     runs: all runs, failed ones included. failures: count per failure status (crash, oom, error, timeout).
@@ -66,17 +78,9 @@ class UnitEvidence:
     def failure_rate(self) -> float:
         return self.failure_count / self.runs if self.runs else 0.0
 
-    @property
-    def configuration(self) -> Configuration:
-        return Configuration(self.compute_units, self.specialization_strategy, self.reshape_frequency)
-
-    @property
-    def label(self) -> str:
-        return self.configuration.label
-
 
 @dataclass(frozen=True)
-class UnitAssessment:
+class UnitAssessment(Configured):
     """One unit's line in the policy's evidence; ``note`` says why an ineligible unit was left out."""
 
     compute_units: str
@@ -94,14 +98,6 @@ class UnitAssessment:
     specialization_strategy: str = SPECIALIZATION_STRATEGIES[0]
     reshape_frequency: str = RESHAPE_FREQUENCIES[0]
     runs_on_cpu: str = ""  # the silent-fallback sentence, when the runs show the Neural Engine is not there
-
-    @property
-    def configuration(self) -> Configuration:
-        return Configuration(self.compute_units, self.specialization_strategy, self.reshape_frequency)
-
-    @property
-    def label(self) -> str:
-        return self.configuration.label
 
     def to_dict(self) -> dict:
         def ms(v):
