@@ -1,5 +1,6 @@
 """End to end in headless Chromium: the overview and compare pages of the demo fleet draw their Plotly plots with
 data, without a JavaScript console error. Screenshots go to artifacts/ (git-ignored) for a person to look at."""
+import pytest
 from django.contrib.auth import get_user_model
 
 from benchmarks.fleet import generate
@@ -16,15 +17,18 @@ PAGES = [
 ]
 
 
-def test_overview_and_compare_draw_plots(live_server, browser_page):
+@pytest.fixture
+def page(live_server, browser_page):
+    """The browser page, logged in as a member of the demo project."""
     demo = Project.objects.create(slug="demo", name="Demo fleet")
     # Half the size `manage.py load_demo` loads: enough runs per chip for the screenshots to say something.
     bulk_load("demo", generate(3000, seed=7))
-    user = get_user_model().objects.create_user("demo", password="demo")
-    demo.members.add(user)
-    page = browser_page
+    demo.members.add(get_user_model().objects.create_user("demo", password="demo"))
+    log_in(browser_page, live_server)
+    return browser_page
 
-    log_in(page, live_server)
+
+def test_overview_and_compare_draw_plots(live_server, page):
 
     for name, path, plots in PAGES:
         page.goto(live_server.url + path)
@@ -43,15 +47,9 @@ def test_overview_and_compare_draw_plots(live_server, browser_page):
     assert page.errors == [], page.errors
 
 
-def test_overview_first_screen_never_paints_a15s_crashing_units_as_fastest(live_server, browser_page):
+def test_overview_first_screen_never_paints_a15s_crashing_units_as_fastest(live_server, page):
     """Issue 12, item 1, as a user sees it at 1440x900: on the demo fleet's A15 Bionic row the units that fail in a
     third of runs are drawn in the failing colour with their failure rate, and the star is on cpuAndGPU."""
-    demo = Project.objects.create(slug="demo", name="Demo fleet")
-    bulk_load("demo", generate(3000, seed=7))
-    user = get_user_model().objects.create_user("demo", password="demo")
-    demo.members.add(user)
-    page = browser_page
-    log_in(page, live_server)
     page.goto(f"{live_server.url}/?rows=chip")
     page.wait_for_function("() => { const el = document.getElementById('overview-heatmap');"
                            " return el && el._fullData && el._fullData.length }", timeout=15_000)
