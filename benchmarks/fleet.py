@@ -12,6 +12,9 @@ Used by `manage.py load_demo`, the tests and the benchmarks. Facts it carries (G
   for faster warm predictions, so on one device the default strategy wins short sessions and ``fastPrediction``
   long ones. Which runs are hinted is drawn from a side stream of the seed, so every other draw of a seed is what it
   was before hints existed.
+- The demo (``demo_fleet``, what ``manage.py load_demo`` loads) adds HINTS_STUDY to the draw: a lab's runs of
+  style-diffusion's latest version on one device (iPhone 14 Pro), half with each strategy, so that device's policy
+  has enough runs of both to pick the default strategy for short sessions and ``fastPrediction`` for long ones.
 Latencies are log-normal per run and per prediction, with occasional thermal outliers (1.6x, thermal_state serious).
 
 The injected regressions are a parameter, ``generate(..., truth=...)`` (GROUND_TRUTH by default; same seed and truth,
@@ -93,6 +96,10 @@ FAST_PREDICTION = {"A13 Bionic": (1.3, 0.95), "A14 Bionic": (1.4, 0.9), "A15 Bio
                    "A16 Bionic": (1.5, 0.8), "A17 Pro": (1.6, 0.75), "A18": (1.6, 0.75), "A18 Pro": (1.7, 0.7),
                    "A19": (1.7, 0.7), "A19 Pro": (1.8, 0.68), "M1": (1.4, 0.9), "M2": (1.5, 0.85),
                    "M3": (1.5, 0.8), "M4": (1.6, 0.75), "M5": (1.7, 0.7)}
+# A lab study of the specialization strategies on one device (demo_fleet): `runs` runs of `compute_units`, every
+# other one with fastPrediction, on iOS 18 or later (specializationStrategy needs iOS 18), in the version's window.
+HINTS_STUDY = {"model": "style-diffusion", "version": "1.1.0", "device": "iPhone15,2",
+               "compute_units": "cpuAndNeuralEngine", "runs": 60}
 # A compute plan as the lab uploads it: (op, type); on the Neural Engine these are the convolutions and activations.
 PLAN_OPS = [("conv_0", "conv"), ("relu_0", "relu"), ("conv_1", "conv"), ("relu_1", "relu"), ("pool_0", "avg_pool"),
             ("linear_0", "linear")]
@@ -138,6 +145,29 @@ def generate(n: int, seed: int = 7, end: datetime | None = None, truth: dict = G
         variant = ("prewarm" if rng.random() < 0.5 else "baseline") if name == "segmenter-lite" else None
         yield _run(rng, name, spec, version, identifier, CHIP_OF[identifier], compute_units(), source, load_kind(),
                    variant, started, os_version(), truth, side.random())
+
+
+def hints_study(seed: int = 7, end: datetime | None = None, study: dict = HINTS_STUDY, truth: dict = GROUND_TRUTH):
+    """The runs of ``study`` (HINTS_STUDY), drawn as :func:`generate` draws a lab run, from a stream of their own."""
+    rng = np.random.default_rng([seed, 1401])
+    end = end or datetime(2026, 11, 25, tzinfo=timezone.utc)
+    name, version, identifier = study["model"], study["version"], study["device"]
+    spec = MODELS[name]
+    lo, hi = _version_window(spec["versions"], version)
+    load_kind = _picker(rng, LOAD_KINDS, LOAD_SHARE)
+    recent = [(v, share) for v, share in zip(OS_VERSIONS, OS_SHARE) if int(v.split(".")[0]) >= 18]
+    os_version = _picker(rng, [v for v, _ in recent], [share for _, share in recent])
+    hinted = {**truth, "fast_prediction": {name: 1.0}}
+    for i in range(study["runs"]):
+        started = end - timedelta(days=DAYS) + timedelta(days=lo + (hi - lo) * rng.random())
+        yield _run(rng, name, spec, version, identifier, CHIP_OF[identifier], study["compute_units"], "lab",
+                   load_kind(), None, started, os_version(), hinted, hint_draw=0.0 if i % 2 else 1.0)
+
+
+def demo_fleet(n: int, seed: int = 7):
+    """The demo: :func:`generate`'s n runs, then HINTS_STUDY's."""
+    yield from generate(n, seed)
+    yield from hints_study(seed)
 
 
 def facts(truth: dict, kind: str) -> list[dict]:

@@ -5,6 +5,7 @@ import re
 
 from django.core.management import call_command
 
+from benchmarks.fleet import HINTS_STUDY
 from collector.models import Project, Run, RunnerToken
 
 
@@ -74,7 +75,8 @@ def test_schema_and_docs_are_served(client):
 
 def test_demo_command_loads_a_fleet_once(db):
     call_command("load_demo", runs=300, stdout=io.StringIO())
-    assert Run.objects.filter(project__slug="demo").count() == 300
+    loaded = 300 + HINTS_STUDY["runs"]  # the draw, then the specialization-strategy study
+    assert Run.objects.filter(project__slug="demo").count() == loaded
     assert {"crash", "ok"} <= set(Run.objects.values_list("status", flat=True))
     call_command("load_demo", runs=300, stdout=io.StringIO())
-    assert Run.objects.count() == 300
+    assert Run.objects.count() == loaded
