@@ -11,13 +11,13 @@ every load kind); a metric's count and quantiles come only from the runs in :fun
 are those of a session that did not happen: they never enter a quantile.
 
 Two ways to the same answer. When every filter and grouping is a key of the sketch rows (model version, device or
-chip, compute units, load kind, OS, source, variant, whole UTC days: ``collector.sketches.sketch_filter``), the
-rows' exact counts are summed and their KLL sketches merged: no run is read, and the answer is as fresh as the last
-upload (rows are updated in its transaction). Quantiles are then exact while a group holds at most about 200 values
-and otherwise within ``collector.sketches.RANK_ERROR`` (1.33%) in rank. Anything else (a status filter, a sub-day
-time bound, grouping by status or failure stage, a metric of an unsketched column) is one GROUP BY query over the
-runs (:func:`gather_from_runs`); its quantiles are ``collector.aggregates.Percentile`` (PostgreSQL's
-``percentile_cont``, the same interpolation registered on SQLite).
+chip, compute units, optimization hints, load kind, OS, source, variant, whole UTC days:
+``collector.sketches.sketch_filter``), the rows' exact counts are summed and their KLL sketches merged: no run is
+read, and the answer is as fresh as the last upload (rows are updated in its transaction). Quantiles are then exact
+while a group holds at most about 200 values and otherwise within ``collector.sketches.RANK_ERROR`` (1.33%) in rank.
+Anything else (a status filter, a sub-day time bound, grouping by status or failure stage, a metric of an unsketched
+column) is one GROUP BY query over the runs (:func:`gather_from_runs`); its quantiles are
+``collector.aggregates.Percentile`` (PostgreSQL's ``percentile_cont``, the same interpolation registered on SQLite).
 """
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,8 +35,7 @@ GROUPS = {
     "device": "device_id",
     "chip": "device__chip",
     "compute_units": "compute_units",
-    # The optimization hints: with compute_units, a run's configuration (never pooled when grouped by them). Not
-    # sketch row keys: a grouping by them reads the runs.
+    # The optimization hints: with compute_units, a run's configuration (never pooled when grouped by them).
     "specialization_strategy": "specialization_strategy",
     "reshape_frequency": "reshape_frequency",
     "version": "model_version_id",

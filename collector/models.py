@@ -197,7 +197,8 @@ class ComputePlanEntry(models.Model):
 
 
 class RunSketch(models.Model):
-    """The runs of one (model version, device, compute units, load kind, OS version, source, variant, UTC day):
+    """The runs of one (model version, device, compute units, load kind, OS version, source, variant, optimization
+    hints, UTC day):
     exact counts (every run; failed ones per status) and, per sketched run column (``collector.sketches.COLUMNS``),
     a serialized Apache DataSketches KLL sketch of that column's values from the row's successful runs. Rows are
     updated in the ingest transaction (``collector.sketches.add_runs``); the evidence query merges them."""
@@ -211,6 +212,11 @@ class RunSketch(models.Model):
     os_major = models.PositiveSmallIntegerField()
     source = models.CharField(max_length=8, choices=choices(SOURCES))
     variant = models.CharField(max_length=64, blank=True)
+    # The runs' optimization hints: with compute_units, their configuration, never pooled (issue 14).
+    specialization_strategy = models.CharField(max_length=16, choices=choices(SPECIALIZATION_STRATEGIES),
+                                               default=SPECIALIZATION_STRATEGIES[0])
+    reshape_frequency = models.CharField(max_length=12, choices=choices(RESHAPE_FREQUENCIES),
+                                         default=RESHAPE_FREQUENCIES[0])
     day = models.DateField(help_text="The UTC date of the runs' started_at.")
     runs = models.PositiveIntegerField(default=0)
     failures = models.JSONField(default=dict, help_text="failed status -> runs (statuses with failures only)")
@@ -224,6 +230,7 @@ class RunSketch(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(
-            fields=["model_version", "device", "compute_units", "load_kind", "os_version", "source", "variant", "day"],
+            fields=["model_version", "device", "compute_units", "load_kind", "os_version", "source", "variant",
+                    "specialization_strategy", "reshape_frequency", "day"],
             name="run_sketch_key")]
         indexes = [models.Index(fields=["project", "day"], name="run_sketch_project_day")]

@@ -1,6 +1,7 @@
 """Mergeable quantile sketches of the runs: the evidence query's fast path.
 
-One ``RunSketch`` row per (model version, device, compute units, load kind, OS version, source, variant, UTC day)
+One ``RunSketch`` row per (model version, device, compute units, load kind, OS version, source, variant,
+optimization hints, UTC day)
 holds exact counts (runs; failures per status) and, for each run column a metric reads (``COLUMNS``), an Apache
 DataSketches KLL sketch (k=200, doubles) of that column's values from the row's successful runs. A load metric is
 the ``load_ms`` sketch of the rows of its load kind, so the vocabulary's rule (successful runs only; load metrics of
@@ -33,13 +34,15 @@ RANK_ERROR = kll_doubles_sketch(K).normalized_rank_error(False)
 
 # The run columns sketched: every metric's, and each launch stage's (the compare page's load breakdown).
 COLUMNS = tuple(dict.fromkeys([*(m.column for m in METRICS.values()), *(f"{s}_ms" for s in LAUNCH_STAGES)]))
-KEY = ("model_version_id", "device_id", "compute_units", "load_kind", "os_version", "source", "variant", "day")
+KEY = ("model_version_id", "device_id", "compute_units", "load_kind", "os_version", "source", "variant",
+       "specialization_strategy", "reshape_frequency", "day")
 # A run column or relation -> the RunSketch field holding it (same names); started_at is answered by day.
 KEY_FIELDS = {"project", "model_version", "device", "compute_units", "load_kind", "os_version", "os_major", "source",
-              "variant"}
+              "variant", "specialization_strategy", "reshape_frequency"}
 RELATIONS = {"project", "model_version", "device"}  # joined through to their own fields (device__chip, ...)
 # The evidence query's groups that are row keys: name -> RunSketch column.
 GROUPS = {"device": "device_id", "chip": "device__chip", "compute_units": "compute_units",
+          "specialization_strategy": "specialization_strategy", "reshape_frequency": "reshape_frequency",
           "version": "model_version_id", "os_major": "os_major", "variant": "variant", "source": "source",
           "load_kind": "load_kind", "day": "day"}
 RUN_FIELDS = ("project_id", *KEY[:-1], "os_major", "started_at", "status", *COLUMNS)

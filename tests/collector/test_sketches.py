@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.http import QueryDict
+from django.test.utils import CaptureQueriesContext
 
 from benchmarks.fleet import generate
 from collector.bulk import bulk_load
@@ -17,7 +18,7 @@ from collector.evidence import gather, gather_from_runs
 from collector.ingest import store_runs
 from collector.models import Device, Run, RunSketch
 from collector.schema import RunIn
-from collector.sketches import RANK_ERROR, sketch_filter
+from collector.sketches import KEY, RANK_ERROR, sketch_filter
 from dashboard.filters import Filters
 from insights.vocabulary import METRICS, OK
 
@@ -27,7 +28,8 @@ QUANTILES = {"p10": 0.1, "median": 0.5, "p90": 0.9}
 def _values(by_column):
     """{(group...): {metric: sorted values}} of successful runs, computed in Python from the runs."""
     out = defaultdict(lambda: defaultdict(list))
-    names = {"version": "model_version_id", "compute_units": "compute_units", "chip": "device__chip"}
+    names = {"version": "model_version_id", "compute_units": "compute_units", "chip": "device__chip",
+             "specialization_strategy": "specialization_strategy", "reshape_frequency": "reshape_frequency"}
     fields = [names[b] for b in by_column]
     columns = sorted({m.column for m in METRICS.values()})
     for row in Run.objects.values(*fields, "status", "load_kind", *columns):
@@ -54,14 +56,20 @@ def fleet(project):
     return project
 
 
-@pytest.mark.parametrize("by", [("compute_units",), ("version", "compute_units"), ("chip", "compute_units")])
+# The last grouping is the policy's: per chip and configuration (compute units and optimization hints).
+@pytest.mark.parametrize("by", [("compute_units",), ("version", "compute_units"), ("chip", "compute_units"),
+                                ("chip", "compute_units", "specialization_strategy", "reshape_frequency")])
 def test_sketch_quantiles_are_within_the_stated_error_of_the_exact_ones(fleet, by):
     runs = Run.objects.filter(project=fleet)
     assert sketch_filter(runs) is not None
-    sketched = {e.group: e for e in gather(runs, by, METRICS, QUANTILES)}
+    with CaptureQueriesContext(connection) as queries:
+        sketched = {e.group: e for e in gather(runs, by, METRICS, QUANTILES)}
+    assert not [q for q in queries if '"collector_run"' in q["sql"]]  # answered by merging sketch rows alone
     exact = {e.group: e for e in gather_from_runs(runs, by, METRICS, QUANTILES)}
     values = _values(by)
     assert set(sketched) == set(exact)
+    if "specialization_strategy" in by:  # the fleet's fastPrediction runs are a configuration of their own
+        assert {g[2] for g in exact} == {"default", "fastPrediction"}
     estimated = 0
     for group, e in exact.items():
         s = sketched[group]
@@ -91,7 +99,7 @@ def test_filters_that_are_row_keys_read_sketches_and_the_rest_read_runs(fleet):
     for query in ({}, {"os_min": "18"}, {"os_max": "17"}, {"source": "field"}, {"variant": "prewarm"},
                   {"variant": "none"}, {"chip": "A16 Bionic"}, {"device": "iPhone15,2"}, {"compute_units": "all"},
                   {"model": "face-retouch", "version": "3.2.0"}, {"since": "2026-11-01", "until": "2026-11-10"},
-                  {"started_after": "2026-11-01T00:00:00Z"}):
+                  {"started_after": "2026-11-01T00:00:00Z"}, {"specialization_strategy": "fastPrediction"}):
         filtered = scoped(**query)
         assert sketch_filter(filtered) is not None, query
         sketched = {e.group: (e.runs, e.failures, e.median("load_cold"), e.timed("prediction"))
@@ -122,12 +130,10 @@ def test_probe_failed_runs_timings_never_enter_a_sketch(project, make_run):
 
 def test_deleting_runs_rebuilds_their_rows_and_rebuild_equals_incremental(fleet):
     runs = Run.objects.filter(project=fleet)
-    before = {(r.model_version_id, r.device_id, r.compute_units, r.load_kind, r.os_version, r.source, r.variant,
-               r.day): (r.runs, r.failures, bytes(r.load_ms or b"")) for r in RunSketch.objects.all()}
+    before = {tuple(getattr(r, k) for k in KEY): (r.runs, r.failures) for r in RunSketch.objects.all()}
     call_command("rebuild_sketches", "--project", fleet.slug, stdout=open("/dev/null", "w"))
-    after = {(r.model_version_id, r.device_id, r.compute_units, r.load_kind, r.os_version, r.source, r.variant,
-              r.day): (r.runs, r.failures) for r in RunSketch.objects.all()}
-    assert after == {k: v[:2] for k, v in before.items()}
+    after = {tuple(getattr(r, k) for k in KEY): (r.runs, r.failures) for r in RunSketch.objects.all()}
+    assert after == before
 
     runs.filter(compute_units="cpuOnly", source="lab").delete()
     assert sum(RunSketch.objects.values_list("runs", flat=True)) == runs.count()
