@@ -33,10 +33,16 @@ def grid(n: int, columns: int, *, gap_x: float = 0.06, gap_y: float = 0.1):
         x0 = c * (width + gap_x)
         y1 = 1 - r * (height + gap_y)
         suffix = "" if i == 0 else str(i + 1)
-        axes[f"xaxis{suffix}"] = dict(AXIS, domain=[x0, x0 + width], anchor=f"y{suffix}")
-        axes[f"yaxis{suffix}"] = dict(AXIS, domain=[y1 - height, y1], anchor=f"x{suffix}")
+        axes[f"xaxis{suffix}"] = dict(AXIS, domain=_inside(x0, x0 + width), anchor=f"y{suffix}")
+        axes[f"yaxis{suffix}"] = dict(AXIS, domain=_inside(y1 - height, y1), anchor=f"x{suffix}")
         titles.append((x0 + width / 2, y1))
     return axes, titles, rows
+
+
+def _inside(low: float, high: float) -> list[float]:
+    """A domain clamped into [0, 1]: the sums above round to -5.55e-17 for the bottom row of 4 (issue 13), and
+    Plotly refuses a domain outside [0, 1] (the page answered 500)."""
+    return [min(max(low, 0.0), 1.0), min(max(high, 0.0), 1.0)]
 
 
 def across_versions(panels: list[str], units: list[str], versions: list[str], points: dict, *, title: str,
