@@ -3,10 +3,10 @@
     python -m benchmarks.ingest --runs 20000 --batch 500
 
 Needs PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432); it creates a scratch database
-`perfboard_bench`, migrates it, serves the app with gunicorn on a free loopback port and posts the fleet in batches
-from --clients concurrent clients. The COPY reference stores the same runs (validated, summarised and hashed
-beforehand, so it is the database's floor: no parsing, no duplicate check, no sketch update) with their own run_ids
-into a second project of the same table.
+(--database, default `perfboard_bench`, dropped first), migrates it, serves the app with gunicorn on a free loopback
+port and posts the fleet in batches from --clients concurrent clients. The COPY reference stores the same runs
+(validated, summarised and hashed beforehand, so it is the database's floor: no parsing, no duplicate check, no sketch
+update) with their own run_ids into a second project of the same table.
 
 The method (issue 13, item 3):
 - every gunicorn worker is warm before the clock starts: warm-up batches are posted until each worker's pid has
@@ -18,7 +18,8 @@ The method (issue 13, item 3):
 - CPU per run: the gunicorn workers' and the benchmark process's CPU (from /proc) and the PostgreSQL backends' (when
   the server runs on this machine), divided by the runs each side stored.
 
-Prints runs/s of both, the ratio (issue 13's goal: API >= 0.6 of COPY) and the CPU per run.
+Prints runs/s of both, the ratio (issue 13's goal: API >= 0.6 of COPY) and the CPU per run; where a worker's CPU
+goes, step by step, is benchmarks/ingest_steps.py.
 """
 import argparse
 import json
@@ -32,7 +33,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-DB = "perfboard_bench"
 TICK = os.sysconf("SC_CLK_TCK")
 
 HOOK = """
@@ -48,13 +48,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def fresh_database(server):
+def fresh_database(server, name):
     import psycopg
+    from psycopg import sql
 
     with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB}")
-    return f"{server}/{DB}"
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return f"{server}/{name}"
 
 
 def cpu_seconds(pids) -> float:
@@ -87,9 +88,10 @@ def main(argv=None):
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved API / COPY rounds")
+    parser.add_argument("--database", default="perfboard_bench", help="scratch database (dropped and created)")
     args = parser.parse_args(argv)
 
-    url = fresh_database(os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"))
+    url = fresh_database(os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"), args.database)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "perfboard.settings", "DATABASE_URL": url, "DEBUG": "0",
            "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-" + uuid.uuid4().hex), "SECURE_SSL_REDIRECT": "0",
            "ALLOWED_HOSTS": "127.0.0.1,localhost",

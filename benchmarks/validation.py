@@ -23,7 +23,9 @@ from rest_framework import serializers  # noqa: E402
 
 from benchmarks.fleet import generate  # noqa: E402
 from collector.schema import BatchIn  # noqa: E402
-from insights.vocabulary import COMPUTE_UNITS, LOAD_KINDS, OK, SOURCES, STAGES, STATUSES  # noqa: E402
+from insights.vocabulary import (  # noqa: E402
+    COMPUTE_UNITS, LOAD_KINDS, OK, RESHAPE_FREQUENCIES, SOURCES, SPECIALIZATION_STRATEGIES, STAGES, STATUSES,
+)
 
 
 class TimingsS(serializers.Serializer):
@@ -89,6 +91,11 @@ class FailureM(msgspec.Struct):
     message: str = ""
 
 
+class HintsM(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    specialization_strategy: Literal[SPECIALIZATION_STRATEGIES] = SPECIALIZATION_STRATEGIES[0]
+    reshape_frequency: Literal[RESHAPE_FREQUENCIES] = RESHAPE_FREQUENCIES[0]
+
+
 class RunM(msgspec.Struct, forbid_unknown_fields=True):
     run_id: uuidlib.UUID
     source: Literal[SOURCES]
@@ -101,6 +108,7 @@ class RunM(msgspec.Struct, forbid_unknown_fields=True):
     timings_ms: TimingsM
     predictions_ms: Annotated[list[NonNeg], msgspec.Meta(max_length=10_000)] = []
     app_build: str = ""
+    optimization_hints: HintsM = HintsM()
     variant: str | None = None
     failure: FailureM | None = None
     peak_memory_mb: NonNeg | None = None
