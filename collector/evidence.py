@@ -22,6 +22,7 @@ column) is one GROUP BY query over the runs (:func:`gather_from_runs`); its quan
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 
@@ -183,6 +184,30 @@ def gather_from_runs(runs, by: Sequence[str], metrics: Iterable = (),
                      for i, m in enumerate(metrics)},
         ))
     return out
+
+
+def gather_values(runs, by: Sequence[str], key_or_metric) -> dict[tuple, np.ndarray]:
+    """Per group of ``runs`` by the ``GROUPS`` named in ``by``, the metric's values over :func:`timed_runs`, for a
+    test that needs samples (a rank test) rather than quantiles. From the sketch rows when they answer, as
+    :func:`gather` does: while a group's merged sketch holds every value, those values; beyond (about 200 values),
+    as many values as the group has, read at evenly spaced ranks, each within ``sketches.RANK_ERROR`` of its rank.
+    Otherwise the runs' own values (one query)."""
+    by = tuple(by)
+    m = metric(key_or_metric)
+    if all(b in sketches.GROUPS for b in by) and _sketched(m):
+        q = sketches.sketch_filter(runs)
+        if q is not None:
+            return {tuple(group): sketches.values(merged[(m.column, m.load_kind)])
+                    for group, _, _, merged in sketches.merged(q, [sketches.GROUPS[b] for b in by],
+                                                               {(m.column, m.load_kind)})
+                    if (m.column, m.load_kind) in merged}
+    columns = [GROUPS[b] for b in by]
+    if "day" in by:
+        runs = runs.annotate(day=TruncDate("started_at"))
+    values: dict[tuple, list] = {}
+    for *group, value in runs.filter(timed_runs(m)).order_by().values_list(*columns, m.column).iterator(5000):
+        values.setdefault(tuple(group), []).append(value)
+    return {group: np.sort(np.asarray(v, dtype=float)) for group, v in values.items()}
 
 
 def gather_by(runs, by: Sequence[str], metrics: Iterable = (),

@@ -20,6 +20,7 @@ t-digest (no guaranteed bound): see benchmarks/sketches.py.
 from collections import defaultdict
 from datetime import datetime, time, timezone
 
+import numpy as np
 from datasketches import kll_doubles_sketch
 from django.db import connection, transaction
 from django.db.models import Q
@@ -68,6 +69,18 @@ def quantile(sketch: kll_doubles_sketch, p: float) -> float | None:
         high = min(low + 1, len(values) - 1)
         return values[low] + (values[high] - values[low]) * (rank - low)
     return sketch.get_quantile(p, True)
+
+
+def values(sketch: kll_doubles_sketch) -> np.ndarray:
+    """A (merged) sketch's values in order: every value while it holds them all, else ``n`` values read at evenly
+    spaced ranks ((i + 0.5) / n), each a stored value within RANK_ERROR of its rank: a stand-in sample for a rank
+    test over the group."""
+    if sketch.is_empty():
+        return np.empty(0)
+    if not sketch.is_estimation_mode():
+        return np.sort(np.fromiter((item for item, _ in sketch), dtype=float))
+    n = sketch.n
+    return np.asarray(sketch.get_quantiles((np.arange(n) + 0.5) / n, True), dtype=float)
 
 
 # --- writing ---------------------------------------------------------------------------------------------------

@@ -10,25 +10,25 @@ Evidence is per configuration (compute units and optimization hints: ``insights.
 each Neural Engine configuration is checked for a silent fallback to the CPU (``insights.fallback``: its warm
 predictions against cpuOnly's at the same level, and its compute plans); a marked configuration is never chosen.
 
-Query budget: evidence for one level (a device, or all devices of a chip) is one grouped query whatever the
-number of runs, and a device's policy reads the silent-fallback samples once for both levels (when a Neural Engine
-unit has runs); a whole table (every device of a model version) is two (one per level), the samples once, plus the
-device list.
+Query budget: evidence for one level (a device, or all devices of a chip) is one read of sketch rows whatever the
+number of runs (of runs when a filter is not a row key: ``collector.evidence``), and a device's policy reads the
+silent-fallback samples once for both levels (when a Neural Engine unit has runs: sketch rows again, and the runs
+that uploaded a compute plan); a whole table (every device of a model version) is two (one per level), the samples
+once, plus the device list.
 """
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from django.db.models import Q
+import numpy as np
+from django.db.models import Count, Q
 
-from django.db.models import Count
-
-from collector.evidence import gather
+from collector.evidence import gather, gather_values
 from collector.models import Device, ModelVersion, Run
 from insights.fallback import Fallback, assess
 from insights.policy import Policy, UnitEvidence, recommend_compute_units
 from insights.settings import DetectionSettings, PolicySettings
-from insights.vocabulary import (COMPUTE_UNITS, LOAD_METRICS, NEURAL_ENGINE_UNITS, OK, RESHAPE_FREQUENCIES,
+from insights.vocabulary import (COMPUTE_UNITS, LOAD_METRICS, NEURAL_ENGINE_UNITS, RESHAPE_FREQUENCIES,
                                  SPECIALIZATION_STRATEGIES, Configuration)
 from perfboard.conf import detection_settings, perfboard_setting, policy_settings
 
@@ -51,7 +51,7 @@ HINTS = ("specialization_strategy", "reshape_frequency")
 
 def gather_evidence(runs, by: str, units: Iterable[str] = COMPUTE_UNITS,
                     detection: DetectionSettings | None = None,
-                    samples: list[tuple] | None = None) -> dict[object, list[UnitEvidence]]:
+                    samples: "FallbackSamples | None" = None) -> dict[object, list[UnitEvidence]]:
     """Per device pk (``by="device"``) or chip (``by="chip"``), the evidence of each configuration (compute units
     and optimization hints) with runs, marked where its runs silently fell back to the CPU (:func:`fallbacks`).
 
@@ -79,44 +79,62 @@ def gather_evidence(runs, by: str, units: Iterable[str] = COMPUTE_UNITS,
     return dict(out)
 
 
-def fallback_samples(runs) -> list[tuple]:
-    """What the silent-fallback check reads, in one query: per run of a Neural Engine unit or cpuOnly that
-    succeeded with a warm median or uploaded a plan, (device pk, chip, compute units, specialization strategy,
-    reshape frequency, warm median or None, ops of its plan on the Neural Engine, on the CPU)."""
-    rows = (runs.filter(compute_units__in=[*NEURAL_ENGINE_UNITS, "cpuOnly"])
-            .filter(Q(status=OK, prediction_median_ms__isnull=False)
-                    | Q(has_compute_plan=True, compute_units__in=NEURAL_ENGINE_UNITS))
-            .order_by().values("id", "device_id", "device__chip", "compute_units", *HINTS, "status",
-                               "prediction_median_ms")
+@dataclass(frozen=True)
+class FallbackSamples:
+    """What the silent-fallback check reads of some runs, per (device pk, chip, compute units, specialization
+    strategy, reshape frequency) of a Neural Engine unit or cpuOnly: ``times``, the warm medians of its successful
+    runs (``collector.evidence.gather_values``: from the sketch rows, exact up to about 200 runs, else within the
+    sketches' rank error); ``plans``, per run of a Neural Engine unit that uploaded a compute plan, (ops on the
+    Neural Engine, ops on the CPU)."""
+
+    times: dict[tuple, np.ndarray]
+    plans: dict[tuple, list[tuple[int, int]]]
+
+
+def fallback_samples(runs) -> FallbackSamples:
+    """:class:`FallbackSamples` of ``runs``, for both levels (device and chip) at once: the warm medians (sketch rows
+    merged per device and configuration) and the plans (one query over the runs that uploaded one)."""
+    scoped = runs.filter(compute_units__in=[*NEURAL_ENGINE_UNITS, "cpuOnly"])
+    times = gather_values(scoped, ("device", "chip", "compute_units", *HINTS), "prediction")
+    plans = defaultdict(list)
+    rows = (runs.filter(has_compute_plan=True, compute_units__in=NEURAL_ENGINE_UNITS)
+            .order_by().values("id", "device_id", "device__chip", "compute_units", *HINTS)
             .annotate(on_ne=Count("compute_plan", filter=Q(compute_plan__device="neural_engine")),
                       on_cpu=Count("compute_plan", filter=Q(compute_plan__device="cpu"))))
-    return [(r["device_id"], r["device__chip"], r["compute_units"], r["specialization_strategy"],
-             r["reshape_frequency"], r["prediction_median_ms"] if r["status"] == OK else None, r["on_ne"],
-             r["on_cpu"]) for r in rows]
+    for r in rows:
+        plans[r["device_id"], r["device__chip"], r["compute_units"], *(r[h] for h in HINTS)].append(
+            (r["on_ne"], r["on_cpu"]))
+    return FallbackSamples(times, dict(plans))
 
 
-def fallbacks(samples: list[tuple], by: str, detection: DetectionSettings | None = None) -> dict[tuple, Fallback]:
+def fallbacks(samples: FallbackSamples, by: str, detection: DetectionSettings | None = None) -> dict[tuple, Fallback]:
     """(device pk or chip, configuration) -> its silent-fallback assessment (``insights.fallback``) from
     :func:`fallback_samples`: a Neural Engine configuration's warm medians against cpuOnly's (any hints) at the same
     level, and its plans. Only marked configurations are returned."""
     detection = detection or detection_settings()
     times, plans = defaultdict(list), defaultdict(list)
-    for device, chip, units, strategy, reshape, prediction, on_ne, on_cpu in samples:
+    for (device, chip, units, strategy, reshape), values in samples.times.items():
         level = device if by == "device" else chip
         config = Configuration("cpuOnly") if units == "cpuOnly" else Configuration(units, strategy, reshape)
-        if prediction is not None:
-            times[level, config].append(prediction)
-        if units in NEURAL_ENGINE_UNITS and on_ne + on_cpu:
-            plans[level, config].append(on_cpu > 0 and on_ne == 0)
+        times[level, config].append(values)
+    for (device, chip, units, strategy, reshape), placed in samples.plans.items():
+        level = device if by == "device" else chip
+        plans[level, Configuration(units, strategy, reshape)] += [on_cpu > 0 and on_ne == 0
+                                                                   for on_ne, on_cpu in placed if on_ne + on_cpu]
     out = {}
     for level, config in {*times, *plans}:
         if config.compute_units not in NEURAL_ENGINE_UNITS:
             continue
-        result = assess(config.compute_units, times.get((level, config), []),
-                        times.get((level, Configuration("cpuOnly")), []), plans.get((level, config), []), detection)
+        result = assess(config.compute_units, _joined(times.get((level, config))),
+                        _joined(times.get((level, Configuration("cpuOnly")))), plans.get((level, config), []),
+                        detection)
         if result.on_cpu:
             out[level, config] = result
     return out
+
+
+def _joined(arrays) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.empty(0)
 
 
 def unit_evidence(compute_units, runs, failures, medians, counts,
@@ -227,21 +245,16 @@ def policy_table(model_version: ModelVersion, predictions_per_session: int, load
     return table
 
 
-class _lazy(list):
-    """A list read on first use: :func:`fallback_samples` of a scope, queried only if some level needs it."""
+class _lazy:
+    """:func:`fallback_samples` of a scope, queried only if some level needs them (on first attribute read)."""
 
     def __init__(self, read):
-        super().__init__()
         self._read = read
 
-    def _fill(self):
-        if self._read is not None:
-            self.extend(self._read())
-            self._read = None
-
-    def __iter__(self):
-        self._fill()
-        return super().__iter__()
+    def __getattr__(self, name):
+        value = self._read()
+        self.__dict__.update(times=value.times, plans=value.plans)
+        return getattr(value, name)
 
 
 def default_policy(predictions_per_session: int, conf: PolicySettings | None = None) -> Policy:

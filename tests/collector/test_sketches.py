@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from benchmarks.fleet import generate
 from collector.bulk import bulk_load
-from collector.evidence import gather, gather_from_runs
+from collector.evidence import gather, gather_from_runs, gather_values
 from collector.ingest import store_runs
 from collector.models import Device, Run, RunSketch
 from collector.schema import RunIn
@@ -88,6 +88,31 @@ def test_sketch_quantiles_are_within_the_stated_error_of_the_exact_ones(fleet, b
                     assert _within_rank(ordered, s.metrics[key][name], p, RANK_ERROR), (group, key, name)
     if by == ("compute_units",):
         assert estimated  # the fleet is large enough that some groups are estimated
+
+
+def test_sample_values_are_the_runs_values_or_within_the_rank_error(fleet):
+    """What the silent-fallback test ranks (collector.evidence.gather_values): a group's values themselves while
+    its sketch holds them all, else as many values, each within the stated rank error of its place."""
+    runs = Run.objects.filter(project=fleet)
+    with CaptureQueriesContext(connection) as queries:
+        sampled = gather_values(runs, ("chip", "compute_units"), "prediction")
+    assert not [q for q in queries if '"collector_run"' in q["sql"]]
+    exact = _values(("chip", "compute_units"))
+    assert set(sampled) == {g for g, metrics in exact.items() if "prediction" in metrics}
+    estimated = 0
+    for group, values in sampled.items():
+        ordered = exact[group]["prediction"]
+        assert len(values) == len(ordered)
+        if len(ordered) <= 200:
+            assert np.array_equal(values, ordered)
+        else:
+            estimated += 1
+            ranks = (np.arange(len(values)) + 0.5) / len(values)
+            assert all(_within_rank(ordered, v, p, RANK_ERROR) for v, p in zip(values, ranks)), group
+    assert estimated
+    assert {g: np.sort(v).tolist() for g, v in gather_values(runs.filter(status=OK), ("chip", "compute_units"),
+                                                              "prediction").items()} == \
+        {g: m["prediction"].tolist() for g, m in exact.items() if "prediction" in m}  # from the runs: exact
 
 
 def test_filters_that_are_row_keys_read_sketches_and_the_rest_read_runs(fleet):
