@@ -6,8 +6,6 @@ from collections import Counter
 from functools import lru_cache
 
 from insights.intervals import wilson_interval
-from policy import marks
-from policy.marks import recommended_unit
 
 from .figures.common import percent
 from .figures.overview import Cell
@@ -38,9 +36,8 @@ def failure_interval(failures: int, runs: int):
 
 
 def clear_caches():
-    """For benchmarks that want every request to pay the full price (the intervals and the policy marks)."""
+    """For benchmarks that want every request to pay the full price (the intervals)."""
     failure_interval.cache_clear()
-    marks.clear_caches()
 
 
 def _interval(precomputed, failures, runs):
@@ -63,25 +60,24 @@ def device_labels(devices) -> dict:
     return {d: label(d) for d in devices}
 
 
-def overview_matrix(stats: dict[DeviceInfo, dict[str, UnitStats]], metric: str, units, with_policy=True,
+def overview_matrix(stats: dict[DeviceInfo, dict[str, UnitStats]], metric: str, units, choices: dict | None = None,
                     on_cpu: dict | None = None):
-    """(rows, cells) for figures.overview.heatmap: rows in the order of `stats` (oldest chip first). ``on_cpu``:
-    per device pk (device rows) or chip (chip rows), the Neural Engine units whose runs ran on the CPU
-    (policy.marks.runs_on_cpu): their cells say so, and the policy mark never falls on them."""
+    """(rows, cells) for figures.overview.heatmap: rows in the order of `stats` (oldest chip first). ``choices``:
+    per device pk (device rows) or chip (chip rows), the policy's configuration (policy.marks.policy_choices), whose
+    unit gets the mark; None: the marks the rollup stored in ``stats`` (UnitStats.recommended). ``on_cpu``: per
+    row key, the Neural Engine units whose runs ran on the CPU (policy.marks.runs_on_cpu): their cells say so."""
     labels = device_labels(stats)
     on_cpu = on_cpu or {}
     rows, cells = [], {}
     for device, by_unit in stats.items():
         row = labels[device]
         rows.append(row)
-        cpu = frozenset(on_cpu.get(device.pk if device.identifier else device.chip, ()))
-        precomputed = [u for u, s in by_unit.items() if s.recommended is not None]
-        if not with_policy:
-            best = None
-        elif precomputed and not cpu:
-            best = next((u for u, s in by_unit.items() if s.recommended), None)
+        key = device.pk if device.identifier else device.chip
+        cpu = frozenset(on_cpu.get(key, ()))
+        if choices is not None:
+            best = choices[key].compute_units if key in choices else None
         else:
-            best = recommended_unit(by_unit, on_cpu=cpu)
+            best = next((u for u, s in by_unit.items() if s.recommended), None)
         for unit in units:
             s = by_unit.get(unit)
             if s is None:

@@ -30,7 +30,7 @@ from collector.evidence import Timing, gather
 from collector.models import Device, ModelVersion, Run
 from insights.vocabulary import COMPUTE_UNITS, METRICS
 from perfboard.conf import perfboard_setting
-from policy.marks import recommended_unit
+from policy.marks import policy_choices
 
 from .models import CellRollup, RollupState
 from .presenters import failure_interval
@@ -39,7 +39,7 @@ from .queries import (BAND_QUANTILES, BOX_QUANTILES, TIMING_METRICS, BoxStats, D
 
 ROLLUP_METRICS = tuple(METRICS)
 # Bumped whenever what refresh() stores changes: rollups of another format are recomputed on first use.
-FORMAT = 4
+FORMAT = 5  # 5: the policy marks are policy.marks.policy_choices (per configuration, as GET /api/v1/policy)
 SOURCES = ("", "lab", "field")  # "": lab and field together
 
 
@@ -129,12 +129,13 @@ def _cell_rows(model_version, runs, source, chips) -> list[CellRollup]:
         for r in runs.order_by().values("compute_units").annotate(first=Min("started_at"), last=Max("started_at"))}
     rows = []
     for level, data in (("device", by_device), ("chip", by_chip)):
+        choices = policy_choices(model_version, runs, level)
         groups: dict = {}
         for e in data:
             groups.setdefault(e.group[0], []).append(e)
         for group_key, cells in groups.items():
             stats = {e.group[1]: cell_stats(e) for e in cells}
-            best = recommended_unit({e.group[1]: UnitStats.of(e) for e in cells})
+            best = choices[group_key].compute_units if group_key in choices else None
             for e in cells:
                 unit = e.group[1]
                 stats[unit]["recommended"] = unit == best

@@ -9,7 +9,7 @@ from insights.vocabulary import METRICS
 from perfboard.conf import perfboard_setting
 from policy import queries as policy_queries
 from policy.evidence import policy_table
-from policy.marks import predictions_per_session, runs_on_cpu
+from policy.marks import policy_choices, predictions_per_session, runs_on_cpu
 
 from . import presenters, queries, rollups
 from .context import dashboard_context
@@ -19,6 +19,11 @@ from .figures import overview as overview_figures
 from .figures import run as run_figures
 from .figures import versions as versions_figures
 from .figures.common import COMPUTE_UNITS, percent, to_html
+
+
+# The policy judges a device with its chip's runs too, so the overview's marks read the runs as the policy page does:
+# every device and unit of the scope (policy.views.policy).
+POLICY_SKIP = ("device", "chip", "compute_units")
 
 
 def _choice(request, name, allowed, default):
@@ -54,7 +59,11 @@ def overview(request):
     if stats:
         units = _units(filters)
         on_cpu = runs_on_cpu(scope.runs(), by)  # silent Neural Engine fallbacks (one query)
-        rows, cells = presenters.overview_matrix(stats, metric, units, on_cpu=on_cpu)
+        choices = None  # the rollup's stored marks, unless the filters need the runs (as the policy page reads them)
+        if not rollups.applicable(filters) or filters.compute_units:
+            choices = policy_choices(scope.model_version, policy_queries.scope_runs(scope, skip=POLICY_SKIP), by,
+                                     units)
+        rows, cells = presenters.overview_matrix(stats, metric, units, choices, on_cpu=on_cpu)
         fig = overview_figures.heatmap(rows, units, cells, title=presenters.OVERVIEW_TITLES[metric],
                                        min_runs=context["min_runs"],
                                        kind="rate" if metric == "crash_rate" else "time",

@@ -12,8 +12,10 @@ PAGES = ["dashboard:overview", "dashboard:compare", "dashboard:versions", "dashb
 MAX_QUERIES = 12
 EXTERNAL_ASSET = re.compile(r"""<(?:script|link)\b[^>]*\b(?:src|href)=["'](?:https?:)?//""", re.I)
 # The first view of a model version also computes its rollup (dashboard/rollups.py): a fixed number of queries per
-# version shown, whatever the number of runs.
-REFRESH_QUERIES = 30
+# version shown, whatever the number of runs; up to 24 of them are the policy marks (policy.marks.policy_choices, per
+# source: the policy table's evidence per device and chip, the device list, the chip rows' evidence, and each one's
+# silent-fallback samples).
+REFRESH_QUERIES = 55
 
 
 def plot_ids(html):
