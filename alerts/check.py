@@ -1,9 +1,10 @@
 """The regression check: stored runs -> :mod:`insights.regressions` -> alerts. Run hourly by Celery beat
 (``alerts.tasks.check_regressions``), on demand by ``manage.py check_regressions`` or from the alerts page.
 
-Reading is bounded: per model, one ``values_list`` of the columns the series need (:data:`RUN_COLUMNS`), never
-model instances, and only for the chips that received runs since the last check (the project's watermark on
-``received_at``); compute plans are read for the newest plan run of each (version, chip, units, OS) only.
+Reading is bounded: one (model, chip) group at a time, streamed as numpy columns in version order
+(:mod:`alerts.streams`), never model instances nor a model's rows as tuples, and only for the chips that received
+runs since the last check (the project's watermark on ``received_at``); compute plans are read for the newest plan
+run of each (version, chip, units, OS) only.
 
 Writing is idempotent (Treeherder's pattern): alerts are written in one transaction holding the project's
 :class:`~alerts.models.CheckState` row (``select_for_update``), found by their unique fingerprint before being
@@ -20,18 +21,19 @@ from django.utils import timezone
 
 from collector.models import ComputePlanEntry, Device, Project, Run
 from insights.fallback import find_silent_fallbacks
-from insights.regressions import (COLUMNS, PLAN_COLUMNS, Finding, find_placement_shifts, find_regressions,
+from insights.regressions import (COLUMNS, PLAN_COLUMNS, Finding, find_chip_regressions, find_placement_shifts,
                                   newest_plan_runs)
-from insights.vocabulary import NEURAL_ENGINE_UNITS, RESHAPE_FREQUENCIES, SPECIALIZATION_STRATEGIES
+from insights.vocabulary import NEURAL_ENGINE_UNITS
 from perfboard.conf import detection_settings
 
 from .models import Alert, AlertSummary, CheckState, fingerprint
 from .notify import notify_pending
+from .streams import DEFAULT_HINTS, HINT_COLUMNS, read_group
 
 log = logging.getLogger(__name__)
 
-# The database columns behind insights.regressions.COLUMNS and PLAN_COLUMNS, derived from their names so the order
-# cannot drift: the names the check reads are Run's own columns but for these three.
+# The database columns behind insights.regressions.COLUMNS (find_regressions' tuples) and PLAN_COLUMNS, derived
+# from their names so the order cannot drift: the names the check reads are Run's own columns but for these three.
 _ORM_NAMES = {"version": "model_version__version", "device": "device__identifier", "chip": "device__chip"}
 RUN_COLUMNS = tuple(_ORM_NAMES.get(c, c) for c in COLUMNS)
 PLAN_RUN_COLUMNS = tuple(_ORM_NAMES.get(c, c) for c in PLAN_COLUMNS)
@@ -98,20 +100,19 @@ def check_project(project: Project, model: str | None = None, version: str | Non
     findings: list[Finding] = []
     for name, chips in sorted(groups.items()):
         of_model = runs.filter(model_version__name=name, device__chip__in=sorted(chips))
-        rows = list(of_model.values_list(*RUN_COLUMNS, *HINT_COLUMNS).iterator(chunk_size=5000))
-        # One set of series per configuration (compute units and hints): never pooled, so a version whose runs
-        # set fastPrediction more often does not look faster or slower.
-        by_hints: dict[tuple, list] = {}
-        for r in rows:
-            by_hints.setdefault(r[-len(HINT_COLUMNS):], []).append(r)
-        for hints, hinted in sorted(by_hints.items(), key=lambda item: item[0] != DEFAULT_HINTS):
-            found = find_regressions(name, hinted, conf, versions)
-            if hints != DEFAULT_HINTS:
-                found = [replace(f, key=replace(f.key, **dict(zip(HINT_COLUMNS, hints)))) for f in found]
-            findings += found
+        plans_on_cpu = _plans_on_cpu(of_model)
+        for chip in sorted(chips):  # one (model, chip) group's columns in memory at a time
+            group = read_group(project, name, chip)
+            # One set of series per configuration (compute units and hints): never pooled, so a version whose runs
+            # set fastPrediction more often does not look faster or slower.
+            for hints, columns in group.by_hints():
+                found = find_chip_regressions(name, columns, conf, versions)
+                if hints != DEFAULT_HINTS:
+                    found = [replace(f, key=replace(f.key, **dict(zip(HINT_COLUMNS, hints)))) for f in found]
+                findings += found
+            findings += find_silent_fallbacks(name, group.columns.fallback_runs(),
+                                              {k: v for k, v in plans_on_cpu.items() if k[0] == chip}, conf, versions)
         findings += find_placement_shifts(name, _plans(of_model), conf, versions)
-        findings += find_silent_fallbacks(name, (tuple(r[i] for i in _FALLBACK_AT) for r in rows),
-                                          _plans_on_cpu(of_model), conf, versions)
         result.groups += 1
     result.findings = len(findings)
     # Every alert of these (model, chips) groups, at the versions checked, was just judged again on all their runs.
@@ -146,12 +147,6 @@ def _plans(runs) -> dict[tuple, tuple[int, list[dict]]]:
                                                                            "estimated_cost")):
         entries.setdefault(run_id, []).append({"op": op, "device": device, "estimated_cost": cost})
     return {k: (run_id, entries.get(run_id, [])) for k, run_id in newest.items()}
-
-
-HINT_COLUMNS = ("specialization_strategy", "reshape_frequency")
-DEFAULT_HINTS = (SPECIALIZATION_STRATEGIES[0], RESHAPE_FREQUENCIES[0])
-_FALLBACK_AT = [COLUMNS.index(c) for c in ("id", "version", "chip", "compute_units", "status",
-                                            "prediction_median_ms")]
 
 
 def _plans_on_cpu(runs) -> dict[tuple, list[bool]]:

@@ -37,16 +37,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from .detection import (Change, compare_times, detect_crash_rate_increases, detect_shared_slowdowns, detect_slowdowns,
-                        placement_shift)
+import numpy as np
+
+from .columns import COLUMNS, RunColumns, version_ranges
+from .detection import (Change, compare_times, detect_crash_rate_increases_in, detect_shared_slowdowns_in,
+                        detect_slowdowns_in, placement_shift)
 from .settings import DetectionSettings
-from .vocabulary import (CRASH_METRIC, FAILURE_STATUSES, METRICS, OK, PLACEMENT_METRIC, RESHAPE_FREQUENCIES,
+from .vocabulary import (COMPUTE_UNITS, CRASH_METRIC, LOAD_KINDS, METRICS, OK, PLACEMENT_METRIC, RESHAPE_FREQUENCIES,
                          SPECIALIZATION_STRATEGIES, Configuration, version_key)
 
-# One run as the check reads it: the order of ``values_list`` in alerts.check.
-COLUMNS = ("id", "version", "device", "chip", "compute_units", "os_major", "load_kind", "status", "started_at",
-           "load_ms", "first_prediction_ms", "prediction_median_ms", "prediction_p90_ms", "peak_memory_mb")
-_I = {name: i for i, name in enumerate(COLUMNS)}
+_I = {name: i for i, name in enumerate(COLUMNS)}  # COLUMNS: one run as a tuple (insights.columns)
 
 # alert metric name -> (column, load kind the series is restricted to), from the metric registry
 TIME_METRICS = {m.alert_name: (m.column, m.load_kind) for m in METRICS.values()}
@@ -96,13 +96,6 @@ class Finding:
     ops: list[str] = field(default_factory=list)
 
 
-def _finding(kind: str, key: SeriesKey, change: Change, ids: Sequence[int]) -> Finding:
-    c = change.comparison
-    return Finding(kind, key, change.version, change.baseline_version, c.baseline, c.current, c.change, c.p_value,
-                   c.runs_baseline, c.runs_current,
-                   [ids[i] for i in change.baseline_runs], [ids[i] for i in change.current_runs])
-
-
 def metric_rows(rows: list[tuple], metric: str) -> tuple[int, list[tuple]]:
     """(column index, the successful runs that measure ``metric``): timings of failed runs describe the failure."""
     column, kind = TIME_METRICS[metric]
@@ -110,88 +103,112 @@ def metric_rows(rows: list[tuple], metric: str) -> tuple[int, list[tuple]]:
     return col, [r for r in rows if r[status] == OK and r[col] is not None and (kind is None or r[load_kind] == kind)]
 
 
-def _unchanged_elsewhere(f: Finding, rows: list[tuple], settings: DetectionSettings) -> bool:
+def _metric_index(cols: RunColumns, index: np.ndarray, metric: str) -> tuple[str, np.ndarray]:
+    """:func:`metric_rows` on columns: (value column, the runs of ``index`` that measure ``metric``)."""
+    column, kind = TIME_METRICS[metric]
+    keep = cols.ok[index] & ~np.isnan(cols.values[column][index])
+    if kind is not None:
+        keep &= cols.load_kind[index] == LOAD_KINDS.index(kind)
+    return column, index[keep]
+
+
+def _ids(cols: RunColumns, index: np.ndarray, runs: range) -> list[int]:
+    return cols.ids[index[runs.start:runs.stop]].tolist()
+
+
+def _finding(kind: str, key: SeriesKey, change: Change, cols: RunColumns, index: np.ndarray) -> Finding:
+    c = change.comparison
+    return Finding(kind, key, change.version, change.baseline_version, c.baseline, c.current, c.change, c.p_value,
+                   c.runs_baseline, c.runs_current, _ids(cols, index, change.baseline_runs),
+                   _ids(cols, index, change.current_runs))
+
+
+def _unchanged_elsewhere(f: Finding, cols: RunColumns, group: np.ndarray, settings: DetectionSettings) -> bool:
     """For a slowdown found in one OS cohort: did the chip's other OS cohorts, together, demonstrably not change at
     that version? Enough runs on both sides and a median change under ``min_effect``: then the slowdown is confined
     to the cohort (an OS update invalidating the compile cache), not a chip-wide one the cohort merely shows too."""
-    col, picked = metric_rows([r for r in rows if r[_I["os_major"]] != f.key.os_major], f.key.metric)
-    order = [version_key(r[_I["version"]]) for r in picked]
-    at = version_key(f.version)
-    before = [r[col] for r, k in zip(picked, order) if k < at][-settings.max_baseline_runs:]
-    after = [r[col] for r, k in zip(picked, order) if k >= at][:settings.max_current_runs]
-    result = compare_times(before, after, settings)
+    col, picked = _metric_index(cols, group[cols.os_major[group] != f.key.os_major], f.key.metric)
+    rank = cols.rank[cols.version[picked]]
+    values = cols.values[col][picked]
+    at = cols.rank[cols.versions.index(f.version)]
+    result = compare_times(values[rank < at][-settings.max_baseline_runs:],
+                           values[rank >= at][:settings.max_current_runs], settings)
     return result.enough and abs(result.change) < settings.min_effect
 
 
-def _series_findings(model: str, chip: str, device: str | None, units: str, os_major: int | None,
-                     rows: list[tuple], settings: DetectionSettings) -> list[Finding]:
-    """Every regression in one (level, compute units, OS cohort) group of runs, ordered by version then time."""
+def _series_findings(model: str, cols: RunColumns, device: str | None, units: str, os_major: int | None,
+                     index: np.ndarray, settings: DetectionSettings) -> list[Finding]:
+    """Every regression in one (level, compute units, OS cohort) group of runs (``index``, in the check's order)."""
     out = []
-    version, status = _I["version"], _I["status"]
-    crash_points = [(r[version], r[status] in FAILURE_STATUSES) for r in rows]
-    key = SeriesKey(model, chip, device, units, CRASH_METRIC, os_major)
-    for change in detect_crash_rate_increases(crash_points, settings):
-        out.append(_finding("crash_rate", key, change, [r[0] for r in rows]))
+    key = SeriesKey(model, cols.chip, device, units, CRASH_METRIC, os_major)
+    groups = version_ranges(cols.version[index], cols.versions)
+    for change in detect_crash_rate_increases_in(groups, ~cols.ok[index], settings):
+        out.append(_finding("crash_rate", key, change, cols, index))
     series = {}
     for metric in TIME_METRICS:
-        col, picked = metric_rows(rows, metric)
-        if len(picked) >= 2 * settings.min_runs_per_window:
+        col, picked = _metric_index(cols, index, metric)
+        if picked.size >= 2 * settings.min_runs_per_window:
             series[metric] = (col, picked)
     # The timing metrics of one group of runs are a family too (:func:`_family_settings`).
     metric_settings = _family_settings(settings, len(series))
     for metric, (col, picked) in series.items():
-        changes = [c for c in detect_slowdowns([(r[version], r[col]) for r in picked], metric_settings)
-                   if c.is_regression]
-        key = SeriesKey(model, chip, device, units, metric, os_major)
-        out.extend(_finding("slowdown", key, c, [r[0] for r in picked]) for c in changes)
+        changes = [c for c in detect_slowdowns_in(version_ranges(cols.version[picked], cols.versions),
+                                                  cols.values[col][picked], metric_settings) if c.is_regression]
+        key = SeriesKey(model, cols.chip, device, units, metric, os_major)
+        out.extend(_finding("slowdown", key, c, cols, picked) for c in changes)
     return out
 
 
 def find_regressions(model: str, rows: Iterable[tuple], settings: DetectionSettings = DetectionSettings(),
                      versions: Iterable[str] | None = None) -> list[Finding]:
-    """Slowdowns and failure-rate increases of one model, from its runs as :data:`COLUMNS` tuples.
+    """Slowdowns and failure-rate increases of one model, from its runs as :data:`COLUMNS` tuples (any order):
+    :func:`find_chip_regressions` of each chip."""
+    versions = list(versions) if versions is not None else None
+    return [f for chip, cols in sorted(RunColumns.from_rows(rows).items())
+            for f in find_chip_regressions(model, cols, settings, versions)]
+
+
+def find_chip_regressions(model: str, cols: RunColumns, settings: DetectionSettings = DetectionSettings(),
+                          versions: Iterable[str] | None = None) -> list[Finding]:
+    """Slowdowns and failure-rate increases of one model on one chip, from runs of one configuration's hints.
 
     ``versions``: report only changes at these versions (a check started for one model version); the series
     still reach back over the versions before them. Each regression is reported once, at the coarsest series that
     shows it (see the module docstring).
     """
-    ordered = sorted(rows, key=lambda r: (version_key(r[_I["version"]]), r[_I["started_at"]], r[0]))
     wanted = set(versions) if versions is not None else None
-    by_chip: dict[str, dict[str, list[tuple]]] = defaultdict(lambda: defaultdict(list))  # chip -> units -> runs
-    for r in ordered:
-        by_chip[r[_I["chip"]]][r[_I["compute_units"]]].append(r)
+    by_units = _split(np.arange(len(cols)), cols.compute_units, COMPUTE_UNITS)
 
-    def in_scope(group: list[tuple]) -> bool:
-        return wanted is None or any(r[_I["version"]] in wanted for r in group)
+    def in_scope(group: np.ndarray) -> bool:
+        return wanted is None or bool(np.isin(cols.version[group], [cols.versions.index(v) for v in wanted
+                                                                    if v in cols.versions]).any())
 
+    if not any(in_scope(group) for group in by_units.values()):
+        return []
+    shared: dict[str, list[Finding]] = defaultdict(list)
+    for f in _shared_findings(model, cols, by_units, settings):
+        shared[f.key.compute_units].append(f)
     found: list[Finding] = []
-    for chip, by_units in sorted(by_chip.items()):
-        if not any(in_scope(group) for group in by_units.values()):
-            continue
-        shared: dict[str, list[Finding]] = defaultdict(list)
-        for f in _shared_findings(model, chip, by_units, settings):
-            shared[f.key.compute_units].append(f)
-        for units, group in sorted(by_units.items()):
-            if not in_scope(group):
-                continue
-            found += _group_findings(model, chip, units, group, shared[units], settings, wanted)
+    for units, group in sorted(by_units.items()):
+        if in_scope(group):
+            found += _group_findings(model, cols, units, group, shared[units], settings, wanted)
     return found
 
 
-def _group_findings(model: str, chip: str, units: str, group: list[tuple], shared: list[Finding],
+def _group_findings(model: str, cols: RunColumns, units: str, group: np.ndarray, shared: list[Finding],
                     settings: DetectionSettings, wanted: set[str] | None) -> list[Finding]:
     """The findings of one chip and compute units: ``shared`` (found with the chip's other units), then the levels
     from coarse to fine (see the module docstring)."""
     found: list[Finding] = []
-    by_os = _split(group, "os_major")
-    by_device = _split(group, "device")
+    by_os = _split(group, cols.os_major)
+    by_device = _split(group, cols.device, cols.devices)
     levels = [[(None, None, group)],
               [(None, os_major, rows) for os_major, rows in sorted(by_os.items()) if len(by_os) > 1],
               # a chip of one device: its series are the chip's
               [(device, None, rows) for device, rows in sorted(by_device.items()) if len(by_device) > 1],
               [(device, os_major, rows) for device, rows_device in sorted(by_device.items())
-               for os_major, rows in sorted(_split(rows_device, "os_major").items())
-               if len(by_os) > 1 and len(_split(rows_device, "os_major")) > 1]]
+               for os_major, rows in sorted(_split(rows_device, cols.os_major).items())
+               if len(by_os) > 1 and len(_split(rows_device, cols.os_major)) > 1]]
     covered: set = set()  # (kind, metric) already shown by a coarser series of this chip and compute units
     chip_wide: dict[tuple, Finding] = {}  # (kind, metric, version) -> the chip's all-OS finding
     for f in shared:  # the coarsest: every compute unit of the chip together
@@ -202,10 +219,10 @@ def _group_findings(model: str, chip: str, units: str, group: list[tuple], share
     for depth, level in enumerate(levels):
         shown = set()
         level_alpha = settings.alpha if depth == 0 else settings.drilldown_alpha
-        testable = sum(len(rows) >= 2 * settings.min_runs_per_window for _, _, rows in level)
+        testable = sum(rows.size >= 2 * settings.min_runs_per_window for _, _, rows in level)
         level_settings = _family_settings(replace(settings, alpha=level_alpha), testable)
         for device, os_major, rows in level:
-            for f in _series_findings(model, chip, device, units, os_major, rows, level_settings):
+            for f in _series_findings(model, cols, device, units, os_major, rows, level_settings):
                 if depth == 0:
                     chip_wide[(f.kind, f.key.metric, f.version)] = f
                 if (f.kind, f.key.metric) in covered:
@@ -213,7 +230,7 @@ def _group_findings(model: str, chip: str, units: str, group: list[tuple], share
                     # is the chip's own OS cohort and the other cohorts did not change: then it names the OS.
                     wide = chip_wide.get((f.kind, f.key.metric, f.version))
                     if not (depth == 1 and f.kind == "slowdown" and wide is not None
-                            and _unchanged_elsewhere(f, group, settings)):
+                            and _unchanged_elsewhere(f, cols, group, settings)):
                         continue
                     found[:] = [g for g in found if g is not wide]
                 shown.add((f.kind, f.key.metric))
@@ -223,7 +240,7 @@ def _group_findings(model: str, chip: str, units: str, group: list[tuple], share
     return found
 
 
-def _shared_findings(model: str, chip: str, groups: dict[str, list[tuple]],
+def _shared_findings(model: str, cols: RunColumns, groups: dict[str, np.ndarray],
                      settings: DetectionSettings) -> list[Finding]:
     """Slowdowns that a chip's compute units share, found on all their runs together
     (:func:`insights.detection.detect_shared_slowdowns`), as one finding per compute unit that shows the step in its
@@ -231,38 +248,37 @@ def _shared_findings(model: str, chip: str, groups: dict[str, list[tuple]],
     asked once the shared step is significant). Its p-value is the larger of the two, as a gatekeeping procedure
     reports it. A model version usually slows every compute unit; each unit alone may have too few cold or cached
     loads to show it (benchmarks/fleet_detection.py)."""
-    version = _I["version"]
     series = {}
     for metric in TIME_METRICS:
         strata = {}
-        for units, rows in groups.items():
-            col, picked = metric_rows(rows, metric)
-            if picked:
+        for units, index in groups.items():
+            col, picked = _metric_index(cols, index, metric)
+            if picked.size:
                 strata[units] = (col, picked)
         if len(strata) > 1:
             series[metric] = strata
     if not series:
         return []
-    versions = sorted({r[version] for rows in groups.values() for r in rows}, key=version_key)
+    versions = [cols.versions[code] for code in np.unique(cols.version)]  # codes are in version order
     metric_settings = _family_settings(settings, len(series))
     unit_settings = replace(settings, alpha=settings.shared_unit_alpha,
                             min_runs_per_window=max(2, settings.min_runs_per_window // 2))
     out = []
     for metric, strata in series.items():
-        points = {units: [(r[version], r[col]) for r in picked] for units, (col, picked) in strata.items()}
-        for step in detect_shared_slowdowns(points, versions, metric_settings):
+        points = {units: (version_ranges(cols.version[picked], cols.versions), cols.values[col][picked])
+                  for units, (col, picked) in strata.items()}
+        for step in detect_shared_slowdowns_in(points, versions, metric_settings):
             if not step.is_regression:
                 continue
             for units, (base, current) in sorted(step.windows.items()):
-                col, picked = strata[units]
-                own = compare_times([r[col] for r in picked[base.start:base.stop]],
-                                    [r[col] for r in picked[current.start:current.stop]], unit_settings)
+                values = points[units][1]
+                own = compare_times(values[base.start:base.stop], values[current.start:current.stop], unit_settings)
                 if not (own.significant and own.change > 0):
                     continue
                 change = Change("slowdown", step.version, step.baseline_version,
                                 replace(own, p_value=max(own.p_value, step.p_value)), base, current)
-                out.append(_finding("slowdown", SeriesKey(model, chip, None, units, metric), change,
-                                    [r[0] for r in picked]))
+                out.append(_finding("slowdown", SeriesKey(model, cols.chip, None, units, metric), change, cols,
+                                    strata[units][1]))
     return out
 
 
@@ -276,12 +292,13 @@ def _family_settings(settings: DetectionSettings, tests: int) -> DetectionSettin
     return replace(settings, alpha=settings.alpha / tests, crash_alpha=settings.crash_alpha / tests)
 
 
-def _split(rows: list[tuple], column: str) -> dict:
-    out: dict = defaultdict(list)
-    i = _I[column]
-    for r in rows:
-        out[r[i]].append(r)
-    return out
+def _split(index: np.ndarray, codes: np.ndarray, names: Sequence | None = None) -> dict:
+    """The runs of ``index`` by their code in ``codes`` (named by ``names``, else the code itself), in the order
+    each first appears."""
+    found, first = np.unique(codes[index], return_index=True)
+    order = np.argsort(first, kind="stable")
+    sub = codes[index]
+    return {(names[c] if names is not None else int(c)): index[sub == c] for c in found[order].tolist()}
 
 
 # --- Placement ------------------------------------------------------------------------------------------------

@@ -1,16 +1,22 @@
 """The check on the simulated fleet (benchmarks/fleet.py), whose injected regressions are known."""
+import random
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from alerts.check import check_project
+from alerts import streams
+from alerts.check import RUN_COLUMNS, _fingerprint, check_project
+from alerts.streams import HINT_COLUMNS
 from alerts.models import Alert, CheckState
 from benchmarks.fleet import GROUND_TRUTH
 from collector.bulk import bulk_load
 from collector.models import Run
+from insights.regressions import find_regressions
 from insights.vocabulary import version_key
+from perfboard.conf import detection_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -76,3 +82,27 @@ def test_scheduled_check_reads_only_series_with_new_runs(fleet, make_run):
     bulk_load(fleet.slug, [make_run(model={"name": "style-diffusion", "version": "1.1.0"})])
     again = check_project(fleet)
     assert again.groups == 1 and again.created == []  # one model, one chip (the A16 of iPhone15,2)
+
+
+def test_streamed_check_finds_what_the_detector_finds_in_runs_of_any_order(fleet, monkeypatch):
+    """The check streams each (model, chip) group as columns, ordered by version in the database and read in
+    chunks (alerts.streams); the detector given the same runs as shuffled tuples sorts them itself. Both must make
+    the same alerts with the same evidence."""
+    monkeypatch.setattr(streams, "CHUNK", 97)  # many chunks a group: their seams are part of what is compared
+    check_project(fleet)
+    evidence = ("kind", "version", "baseline_version", "baseline", "current", "change", "p_value", "runs_baseline",
+                "runs_current", "baseline_run_ids", "current_run_ids")
+    stored = {a[0]: a[1:] for a in Alert.objects.filter(project=fleet, kind__in=["slowdown", "crash_rate"])
+              .values_list("fingerprint", *evidence)}
+    runs, expected = Run.objects.filter(project=fleet), {}
+    for name in sorted(set(runs.values_list("model_version__name", flat=True))):
+        by_hints: dict[tuple, list] = {}
+        for row in runs.filter(model_version__name=name).values_list(*RUN_COLUMNS, *HINT_COLUMNS):
+            by_hints.setdefault(row[-2:], []).append(row[:-2])
+        for hints, rows in by_hints.items():
+            random.Random(1).shuffle(rows)
+            for f in find_regressions(name, rows, detection_settings()):
+                f = replace(f, key=replace(f.key, **dict(zip(HINT_COLUMNS, hints))))
+                expected.setdefault(_fingerprint(f), tuple(getattr(f, k) for k in evidence[:-2]) + (
+                    f.baseline_run_ids, f.current_run_ids))
+    assert len(stored) >= 2 and stored == expected
