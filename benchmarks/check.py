@@ -114,7 +114,7 @@ def _digest() -> tuple[int, str]:
     return len(rows), hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def measure() -> dict:
+def measure(trace: bool = True) -> dict:
     from alerts.check import check_all
     from collector.models import Run
 
@@ -126,13 +126,15 @@ def measure() -> dict:
     rss_growth = _max_rss_mb() - before
     alerts, digest = _digest()
 
-    _from_scratch()
-    tracemalloc.start()
-    check_all()
-    traced_peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
-    if _digest() != (alerts, digest):
-        raise SystemExit("the traced check found other alerts than the timed one")
+    traced_peak = None
+    if trace:
+        _from_scratch()
+        tracemalloc.start()
+        check_all()
+        traced_peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        if _digest() != (alerts, digest):
+            raise SystemExit("the traced check found other alerts than the timed one")
     return {"runs_in_db": Run.objects.count(), "groups": sum(r.groups for r in results),
             "errors": [r.error for r in results if r.error], "wall_s": wall, "rss_growth_mb": rss_growth,
             "tracemalloc_peak_mb": traced_peak, "alerts": alerts, "digest": digest}
@@ -144,23 +146,25 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=1, help="measurements, each in a fresh process")
     parser.add_argument("--replicate", type=int, default=1, help="draw runs / K and copy them K - 1 times (SQL)")
+    parser.add_argument("--no-trace", action="store_true", help="skip the tracemalloc pass (slow at 1M with tuples)")
     parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args(argv)
     _setup()
     if args.measure_only:
-        print(json.dumps(measure()))
+        print(json.dumps(measure(not args.no_trace)))
         return
     ensure_loaded(f"check-{args.runs}", args.runs, args.seed, args.replicate)
     for _ in range(args.repeat):
         load = os.getloadavg()[0]
-        child = subprocess.run([sys.executable, "-m", "benchmarks.check", "--measure-only"], check=True,
-                               capture_output=True, text=True)
+        child = subprocess.run([sys.executable, "-m", "benchmarks.check", "--measure-only",
+                                *(["--no-trace"] if args.no_trace else [])], check=True, capture_output=True, text=True)
         m = json.loads(child.stdout.strip().splitlines()[-1])
         if m["errors"]:
             raise SystemExit(f"the check failed: {m['errors']}")
         print(f"check_all from scratch, {m['runs_in_db']} runs, {m['groups']} (model, chips) groups: "
               f"{m['wall_s']:.1f} s, RSS growth {m['rss_growth_mb']:.0f} MB (the goal's), tracemalloc peak "
-              f"{m['tracemalloc_peak_mb']:.0f} MB; {m['alerts']} alerts, digest {m['digest']}; "
+              f"{'-' if m['tracemalloc_peak_mb'] is None else round(m['tracemalloc_peak_mb'])} MB; "
+              f"{m['alerts']} alerts, digest {m['digest']}; "
               f"load average {load:.2f} before, {os.getloadavg()[0]:.2f} after")
 
 
