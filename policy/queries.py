@@ -70,6 +70,19 @@ def _how_sure(a: UnitAssessment | None, conf) -> dict:
             "text": f"{a.failures} of {a.runs:,} run{'s' if a.runs != 1 else ''} failed"}
 
 
+def device_name(entry) -> str:
+    """A policy entry's device as the pages name it: its marketing name, else the identifier."""
+    return entry.device.name if entry.device is not None and entry.device.name else entry.name
+
+
+def what_would_change(entry) -> list[dict]:
+    """The runs that would change an entry's answer (insights.policy.what_would_change), fastest configuration
+    first: each as its data and the sentence the policy page's last column shows; GET /api/v1/policy carries the
+    same list."""
+    name = device_name(entry)
+    return [{**c.to_dict(), "text": c.text(name, entry.chip)} for c in entry.policy.changes]
+
+
 def policy_rows(table, units=COMPUTE_UNITS, conf=None) -> list[dict]:
     """One row per device model for the template, in the table's order (oldest chip first): the marketing name,
     the answer (unit, fallback chain, expected session at the workload, basis, how sure), what more runs would change
@@ -96,8 +109,8 @@ def policy_rows(table, units=COMPUTE_UNITS, conf=None) -> list[dict]:
                                   percent(a.crash_rate), a.eligible, a.label == policy.label, a.note,
                                   getattr(a, "source", ""), bool(a.runs_on_cpu), hinted))
         chosen = policy.chosen
-        name = entry.device.name if entry.device is not None and entry.device.name else entry.name
-        changes = [c.text(name, entry.chip) for c in policy.changes]
+        name = device_name(entry)
+        changes = [c["text"] for c in what_would_change(entry)]
         row = {"identifier": entry.identifier, "identifiers": [entry.identifier], "name": name,
                "chip": entry.chip, "compute_units": policy.compute_units, "use": policy.label,
                "on_cpu": [a.label for a in policy.evidence.values() if a.runs_on_cpu], "fallback": policy.fallback,
@@ -240,7 +253,7 @@ def runs_that_would_change_answers(table, limit: int = 10) -> list[dict]:
     likely real says so in its text). Left out: a gate that allows no failure (no number of runs would do)."""
     out = []
     for entry in table:
-        name = entry.device.name if entry.device is not None and entry.device.name else entry.name
+        name = device_name(entry)
         for change in entry.policy.changes:
             if change.more_runs is None:
                 continue
