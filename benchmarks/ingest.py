@@ -89,6 +89,8 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved API / COPY rounds")
     parser.add_argument("--database", default="perfboard_bench", help="scratch database (dropped and created)")
+    parser.add_argument("--sessions", action="store_true",
+                        help="each batch one lab session: its runs share one sketch key (see sessions())")
     args = parser.parse_args(argv)
 
     url = fresh_database(os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"), args.database)
@@ -111,6 +113,8 @@ def main(argv=None):
     from collector.schema import RunIn
 
     runs = list(generate(args.runs, seed=11))
+    if args.sessions:
+        runs = sessions(runs, args.batch)
     warm_runs = list(generate(args.workers * 8 * 20, seed=12))
     # Bodies are encoded before the clock starts: the figure is the server's rate, not the client's json.dumps.
     batches = [json.dumps({"runs": runs[i:i + args.batch]}).encode() for i in range(0, len(runs), args.batch)]
@@ -209,7 +213,8 @@ def main(argv=None):
     api_rate, copy_rate = api_runs / api_seconds, copy_runs / copy_seconds
     per_run = lambda seconds, n: f"{seconds / n * 1e6:7.0f} µs"  # noqa: E731
     print(f"runs: {len(runs)} a side, batch: {args.batch}, clients: {args.clients}, gunicorn workers: "
-          f"{args.workers} (all warm), rounds: {args.rounds} (API, then COPY, into the same table)")
+          f"{args.workers} (all warm), rounds: {args.rounds} (API, then COPY, into the same table)"
+          + (", each batch one lab session (--sessions)" if args.sessions else ""))
     print(f"API  : {api_rate:8.0f} runs/s  ({api_runs} runs in {api_seconds:.2f} s)")
     print(f"COPY : {copy_rate:8.0f} runs/s  ({copy_runs} runs in {copy_seconds:.2f} s, "
           f"{len(copy_batches)} COPYs of {args.batch} rows, one transaction each)")
@@ -220,6 +225,25 @@ def main(argv=None):
           + f", client {per_run(client_cpu, api_runs)}")
     print(f"  COPY: this process {per_run(copy_cpu, copy_runs)}, PostgreSQL backend "
           + (per_run(copy_db_cpu, copy_runs) if local_db else "(not on this machine)"))
+
+
+# What a run's sketch key is made of (collector.sketches.KEY), as upload fields; the day is started_at's.
+SESSION_FIELDS = ("model", "device", "compute_units", "load_kind", "source", "variant", "optimization_hints")
+
+
+def sessions(runs, size):
+    """The runs in consecutive groups of `size` that each look like one lab session: every run of a group takes the
+    first one's model, device, configuration and UTC day (keeping its own time of day and timings), so a group is one
+    sketch row. The fleet itself spreads runs over ~1 sketch row per run, the sketch update's worst case."""
+    out = []
+    for i in range(0, len(runs), size):
+        head = runs[i]
+        for run in runs[i:i + size]:
+            run = {k: v for k, v in run.items() if k not in SESSION_FIELDS}
+            run.update({k: head[k] for k in SESSION_FIELDS if k in head})
+            run["started_at"] = head["started_at"][:10] + run["started_at"][10:]
+            out.append(run)
+    return out
 
 
 def _other_id(run_id):

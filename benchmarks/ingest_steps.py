@@ -22,6 +22,7 @@ django.setup()
 from django.test import Client  # noqa: E402
 
 from benchmarks.fleet import generate  # noqa: E402
+from benchmarks.ingest import sessions  # noqa: E402
 from collector import ingest, sketches, upload  # noqa: E402
 from collector.models import Project, RunnerToken, RunSketch  # noqa: E402
 
@@ -61,9 +62,13 @@ def main(argv=None):
     parser.add_argument("--batches", type=int, default=8)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--seed", type=int, default=11, help="the fleet's (benchmarks.ingest uses 11)")
+    parser.add_argument("--sessions", action="store_true",
+                        help="each batch one lab session, one sketch row (benchmarks.ingest.sessions)")
     args = parser.parse_args(argv)
 
     runs = list(generate(args.batch * (args.batches + 2), seed=args.seed))
+    if args.sessions:
+        runs = sessions(runs, args.batch)
     bodies = [json.dumps({"runs": runs[i:i + args.batch]}).encode() for i in range(0, len(runs), args.batch)]
     project = Project.objects.create(slug=f"ingest-steps-{time.time_ns()}", name="ingest steps")
     token = RunnerToken.issue(project, "bench")[1]
