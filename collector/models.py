@@ -196,15 +196,15 @@ class ComputePlanEntry(models.Model):
         indexes = [models.Index(fields=["run", "device"], name="plan_run_device")]
 
 
-class RunSketch(models.Model):
-    """The runs of one (model version, device, compute units, load kind, OS version, source, variant, optimization
-    hints, UTC day):
-    exact counts (every run; failed ones per status) and, per sketched run column (``collector.sketches.COLUMNS``),
-    a serialized Apache DataSketches KLL sketch of that column's values from the row's successful runs. Rows are
-    updated in the ingest transaction (``collector.sketches.add_runs``); the evidence query merges them."""
+class SketchRow(models.Model):
+    """The runs of one key (model version, device, compute units, load kind, OS version, source, variant,
+    optimization hints; and for ``RunSketch`` the UTC day): exact counts (every run; failed ones per status) and, per
+    sketched run column (``collector.sketches.COLUMNS``), a serialized Apache DataSketches KLL sketch of that column's
+    values from the key's successful runs. Rows are updated in the ingest transaction
+    (``collector.sketches.add_runs``); the evidence query merges them."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="sketches")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+")
     compute_units = models.CharField(max_length=20, choices=choices(COMPUTE_UNITS))
     load_kind = models.CharField(max_length=10, choices=choices(LOAD_KINDS))
@@ -217,7 +217,6 @@ class RunSketch(models.Model):
                                                default=SPECIALIZATION_STRATEGIES[0])
     reshape_frequency = models.CharField(max_length=12, choices=choices(RESHAPE_FREQUENCIES),
                                          default=RESHAPE_FREQUENCIES[0])
-    day = models.DateField(help_text="The UTC date of the runs' started_at.")
     runs = models.PositiveIntegerField(default=0)
     failures = models.JSONField(default=dict, help_text="failed status -> runs (statuses with failures only)")
     decrypt_ms = models.BinaryField(null=True)
@@ -229,8 +228,28 @@ class RunSketch(models.Model):
     peak_memory_mb = models.BinaryField(null=True)
 
     class Meta:
+        abstract = True
+
+
+class RunSketch(SketchRow):
+    """A key's runs of one UTC day: what a question bounded in time merges."""
+
+    day = models.DateField(help_text="The UTC date of the runs' started_at.")
+
+    class Meta:
         constraints = [models.UniqueConstraint(
             fields=["model_version", "device", "compute_units", "load_kind", "os_version", "source", "variant",
                     "specialization_strategy", "reshape_frequency", "day"],
             name="run_sketch_key")]
         indexes = [models.Index(fields=["project", "day"], name="run_sketch_project_day")]
+
+
+class RunSketchTotal(SketchRow):
+    """A key's runs of every day: what a question without a time bound merges. Its rows are bounded by the keys, not
+    by the days, so a page over a model version merges as many rows at 10M runs as at 100k."""
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["model_version", "device", "compute_units", "load_kind", "os_version", "source", "variant",
+                    "specialization_strategy", "reshape_frequency"],
+            name="run_sketch_total_key")]

@@ -1,13 +1,14 @@
 """Mergeable quantile sketches of the runs: the evidence query's fast path.
 
-One ``RunSketch`` row per (model version, device, compute units, load kind, OS version, source, variant,
-optimization hints, UTC day)
-holds exact counts (runs; failures per status) and, for each run column a metric reads (``COLUMNS``), an Apache
-DataSketches KLL sketch (k=200, doubles) of that column's values from the row's successful runs. A load metric is
-the ``load_ms`` sketch of the rows of its load kind, so the vocabulary's rule (successful runs only; load metrics of
-their load kind) holds by construction. Rows are updated in the ingest transaction (:func:`add_runs`, called by
+One ``RunSketch`` row per (model version, device, compute units, load kind, OS version, source, variant, optimization
+hints, UTC day) holds exact counts (runs; failures per status) and, for each run column a metric reads (``COLUMNS``),
+an Apache DataSketches KLL sketch (k=200, doubles) of that column's values from the row's successful runs; one
+``RunSketchTotal`` row per the same key without the day holds the same over every day. A load metric is the
+``load_ms`` sketch of the rows of its load kind, so the vocabulary's rule (successful runs only; load metrics of their
+load kind) holds by construction. Both are updated in the ingest transaction (:func:`add_runs`, called by
 ``collector.ingest``), and :func:`collector.evidence.gather` merges them whenever its filters and grouping are row
-keys (:func:`sketch_filter`).
+keys (:func:`sketch_filter`): the totals when no day is named (a question without a time bound merges as many rows
+whatever the number of days and runs), the daily rows otherwise.
 
 Error bound (the library's, checked on the synthetic fleet by tests/collector/test_sketches.py and measured by
 ``python -m benchmarks.sketches``): while a merged sketch holds all its values (no compaction, at most about k=200
@@ -100,6 +101,16 @@ class Partial:
         self.failures = defaultdict(int)
         self.sketches = {}
 
+    def merge(self, other: "Partial"):
+        self.runs += other.runs
+        for status, n in other.failures.items():
+            self.failures[status] += n
+        for column, sketch in other.sketches.items():
+            mine = self.sketches.get(column)
+            if mine is None:
+                mine = self.sketches[column] = new_sketch()
+            mine.merge(sketch)
+
     def add(self, row):
         self.runs += 1
         if row["status"] != OK:
@@ -126,31 +137,50 @@ def accumulate(rows, partials=None) -> dict[tuple, Partial]:
     return partials
 
 
+def totals(partials: dict[tuple, Partial]) -> dict[tuple, Partial]:
+    """Daily partials -> what they add to the totals rows (the same keys without the day)."""
+    out = {}
+    for key, partial in partials.items():
+        total = out.get(key[:-1])
+        if total is None:
+            total = out[key[:-1]] = Partial(partial.project_id, partial.os_major)
+        total.merge(partial)
+    return out
+
+
 def add_runs(rows) -> None:
-    """Add stored runs to their sketch rows, in the caller's transaction (the ingest's)."""
-    write(accumulate(rows))
+    """Add stored runs to their sketch rows, daily and totals, in the caller's transaction (the ingest's)."""
+    write_both(accumulate(rows))
 
 
-def write(partials: dict[tuple, Partial]) -> None:
+def write_both(partials: dict[tuple, Partial]) -> None:
+    from .models import RunSketch, RunSketchTotal
+
+    summed = totals(partials)  # first: writing merges the stored rows into the partials' sketches
+    write(partials, RunSketch)
+    write(summed, RunSketchTotal)
+
+
+def write(partials: dict[tuple, Partial], model) -> None:
     """Merge partials into their rows: read the stored rows, merge in Python (a sketch merges only there), write
     back with one upsert per 500 rows. Concurrent uploads to the same model version take turns on a transaction-level
     advisory lock (PostgreSQL; SQLite serializes writers), so no merge is lost; a lock per model version instead of
     row locks spares inserting every row twice. Django's ``bulk_update`` (a CASE per row and column) cost 25 times
-    the rest of an upload."""
-    from .models import RunSketch
-
+    the rest of an upload. ``model``: RunSketch (keys with the day) or RunSketchTotal (without)."""
     if not partials:
         return
+    key_fields = key_of(model)
     keys = sorted(partials)
     with transaction.atomic():
         _lock_versions(sorted({key[0] for key in keys}))
         stored = {}
         for chunk in _chunks(keys, 500):
-            stored.update((tuple(getattr(r, k) for k in KEY), r) for r in _stored(chunk))
+            stored.update((tuple(getattr(r, k) for k in key_fields), r) for r in _stored(model, chunk))
         merged = []
         for key in keys:
             row, partial = stored.get(key), partials[key]
-            out = _row(key, partial, runs=partial.runs + (row.runs if row else 0))
+            out = model(**dict(zip(key_fields, key)), project_id=partial.project_id, os_major=partial.os_major,
+                        runs=partial.runs + (row.runs if row else 0))
             failures = dict(row.failures) if row else {}
             for status, n in partial.failures.items():
                 failures[status] = failures.get(status, 0) + n
@@ -161,8 +191,8 @@ def write(partials: dict[tuple, Partial]) -> None:
                     sketch.merge(load(kept))
                 setattr(out, column, sketch.serialize() if sketch is not None else kept)
             merged.append(out)
-        RunSketch.objects.bulk_create(merged, update_conflicts=True, unique_fields=UNIQUE_FIELDS,
-                                      update_fields=["runs", "failures", *COLUMNS], batch_size=500)
+        model.objects.bulk_create(merged, update_conflicts=True, unique_fields=_unique_fields(model),
+                                  update_fields=["runs", "failures", *COLUMNS], batch_size=500)
 
 
 # pg_advisory_xact_lock's first key: this lock's namespace, so it cannot collide with another use of advisory locks.
@@ -177,31 +207,30 @@ def _lock_versions(version_ids) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, version_id % 2**31])
 
 
-# The row key as model fields (the upsert's conflict target) and as columns (the lock's row-value match).
-UNIQUE_FIELDS = [k.removesuffix("_id") for k in KEY]
+def key_of(model) -> tuple[str, ...]:
+    """The row key of a sketch table: KEY, or KEY without the day for the totals."""
+    return KEY if any(f.name == "day" for f in model._meta.fields) else KEY[:-1]
 
 
-def _row(key, partial: Partial, runs: int = 0):
-    from .models import RunSketch
+def _unique_fields(model) -> list[str]:
+    """The row key as model fields: the upsert's conflict target."""
+    return [k.removesuffix("_id") for k in key_of(model)]
 
-    return RunSketch(**dict(zip(KEY, key)), project_id=partial.project_id, os_major=partial.os_major, runs=runs)
 
-
-def _stored(keys):
+def _stored(model, keys):
     """The stored rows of ``keys``: one row-value ``IN (VALUES ...)`` query (a Q per key made Django build a
     500-branch OR, slower than the query itself)."""
-    from .models import RunSketch
-
-    columns = ", ".join(RunSketch._meta.get_field(f).column for f in UNIQUE_FIELDS)
-    values = ", ".join(["(" + ", ".join(["%s"] * len(KEY)) + ")"] * len(keys))
+    fields = _unique_fields(model)
+    columns = ", ".join(model._meta.get_field(f).column for f in fields)
+    values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(keys))
     params = [value for key in keys for value in key]
-    return RunSketch.objects.extra(where=[f"({columns}) IN (VALUES {values})"], params=params)
+    return model.objects.extra(where=[f"({columns}) IN (VALUES {values})"], params=params)
 
 
-def _keys_q(keys) -> Q:
+def _keys_q(fields, keys) -> Q:
     q = Q()
     for key in keys:
-        q |= Q(**dict(zip(KEY, key)))
+        q |= Q(**dict(zip(fields, key)))
     return q
 
 
@@ -217,17 +246,19 @@ class Keys:
         self.keys = keys
 
     def rebuild(self):
-        from .models import Run, RunSketch
+        from .models import Run, RunSketch, RunSketchTotal
 
         if not self.keys:
             return
-        keys = sorted(self.keys)
         with transaction.atomic():
-            for chunk in _chunks(keys, 200):
-                RunSketch.objects.filter(_keys_q(chunk)).delete()
-                runs = (Run.objects.annotate(day=TruncDate("started_at"))
-                        .filter(_keys_q(chunk)).values(*RUN_FIELDS))
-                write(accumulate(runs))
+            for model, keys in ((RunSketch, sorted(self.keys)), (RunSketchTotal, sorted({k[:-1] for k in self.keys}))):
+                fields = key_of(model)
+                for chunk in _chunks(keys, 200):
+                    model.objects.filter(_keys_q(fields, chunk)).delete()
+                    runs = (Run.objects.annotate(day=TruncDate("started_at"))
+                            .filter(_keys_q(fields, chunk)).values(*RUN_FIELDS))
+                    partials = accumulate(runs)
+                    write(partials if model is RunSketch else totals(partials), model)
 
 
 def rebuild_keys_of(runs) -> Keys:
@@ -236,17 +267,18 @@ def rebuild_keys_of(runs) -> Keys:
 
 
 def rebuild(project=None, stdout=None) -> int:
-    """Recompute every sketch row (of one project) from the runs: the backfill. One model version at a time, in its
-    own transaction; returns the rows written."""
-    from .models import ModelVersion, Run, RunSketch
+    """Recompute every sketch row, daily and totals (of one project) from the runs: the backfill. One model version
+    at a time, in its own transaction; returns the daily rows written."""
+    from .models import ModelVersion, Run, RunSketch, RunSketchTotal
 
     versions = ModelVersion.objects.all() if project is None else ModelVersion.objects.filter(project=project)
     written = 0
     for mv in versions.order_by("pk"):
         with transaction.atomic():
             RunSketch.objects.filter(model_version=mv).delete()
+            RunSketchTotal.objects.filter(model_version=mv).delete()
             partials = accumulate(Run.objects.filter(model_version=mv).values(*RUN_FIELDS).iterator(chunk_size=5000))
-            write(partials)
+            write_both(partials)
         written += len(partials)
         if stdout is not None:
             stdout.write(f"{mv}: {len(partials)} sketch rows")
@@ -315,12 +347,14 @@ def _lookup(query, lookup) -> Q | None:
 def merged(q: Q, group_columns, wanted) -> list[tuple[tuple, int, dict, dict]]:
     """[(group values, runs, failures, {(column, load kind or None): merged sketch})] over the rows of ``q``.
 
-    ``wanted``: (column, load kind or None) pairs; a pair with a load kind merges only the rows of that kind."""
-    from .models import RunSketch
+    ``wanted``: (column, load kind or None) pairs; a pair with a load kind merges only the rows of that kind. The
+    totals rows answer unless the filter or the grouping names the day."""
+    from .models import RunSketch, RunSketchTotal
 
+    model = RunSketch if "day" in group_columns or _mentions_day(q) else RunSketchTotal
     columns = sorted({c for c, _ in wanted})
     groups = {}
-    for row in (RunSketch.objects.filter(q).order_by()
+    for row in (model.objects.filter(q).order_by()
                 .values_list(*group_columns, "load_kind", "runs", "failures", *columns).iterator(chunk_size=2000)):
         n = len(group_columns)
         group, (kind, runs, failures), blobs = row[:n], row[n:n + 3], row[n + 3:]
@@ -341,3 +375,8 @@ def merged(q: Q, group_columns, wanted) -> list[tuple[tuple, int, dict, dict]]:
             else:
                 sketch.merge(load(blob))
     return [(group, runs, dict(failures), sketches) for group, (runs, failures, sketches) in groups.items()]
+
+
+def _mentions_day(q) -> bool:
+    return any(_mentions_day(child) if isinstance(child, Q) else child[0].split("__")[0] == "day"
+               for child in q.children)

@@ -3,14 +3,6 @@
 from django.db import migrations, models
 
 
-def rebuild(apps, schema_editor):
-    """Every sketch row again, now keyed by the runs' optimization hints too (``manage.py rebuild_sketches`` does
-    the same on demand)."""
-    from collector.sketches import rebuild
-
-    rebuild()
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -36,5 +28,4 @@ class Migration(migrations.Migration):
             model_name='runsketch',
             constraint=models.UniqueConstraint(fields=('model_version', 'device', 'compute_units', 'load_kind', 'os_version', 'source', 'variant', 'specialization_strategy', 'reshape_frequency', 'day'), name='run_sketch_key'),
         ),
-        migrations.RunPython(rebuild, migrations.RunPython.noop),
     ]

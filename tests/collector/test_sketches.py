@@ -16,7 +16,7 @@ from benchmarks.fleet import generate
 from collector.bulk import bulk_load
 from collector.evidence import gather, gather_from_runs, gather_values
 from collector.ingest import store_runs
-from collector.models import Device, Run, RunSketch
+from collector.models import Device, Run, RunSketch, RunSketchTotal
 from collector.schema import RunIn
 from collector.sketches import KEY, RANK_ERROR, sketch_filter
 from dashboard.filters import Filters
@@ -140,6 +140,37 @@ def test_filters_that_are_row_keys_read_sketches_and_the_rest_read_runs(fleet):
     assert sketch_filter(runs.filter(device__in=Device.objects.filter(chip="A16 Bionic"))) is not None
 
 
+def _totals():
+    return {tuple(getattr(r, k) for k in KEY[:-1]): (r.runs, r.failures) for r in RunSketchTotal.objects.all()}
+
+
+def _daily_summed():
+    out = {}
+    for r in RunSketch.objects.all():
+        runs, failures = out.get(tuple(getattr(r, k) for k in KEY[:-1]), (0, {}))
+        failures = {s: failures.get(s, 0) + r.failures.get(s, 0) for s in {*failures, *r.failures}}
+        out[tuple(getattr(r, k) for k in KEY[:-1])] = (runs + r.runs, failures)
+    return out
+
+
+def test_questions_without_a_time_bound_merge_the_totals_rows(fleet):
+    """A key's totals row holds its daily rows' sum, so a page without a time bound merges one row per key however
+    many days the runs span; a time bound merges the daily rows; both agree with the runs."""
+    assert _totals() == _daily_summed()
+    assert RunSketchTotal.objects.count() < RunSketch.objects.count()
+    runs = Run.objects.filter(project=fleet)
+    for scoped, table in ((runs, '"collector_runsketchtotal"'),
+                          (runs.filter(started_at__gte=datetime(2026, 11, 1, tzinfo=timezone.utc)),
+                           '"collector_runsketch"')):
+        with CaptureQueriesContext(connection) as queries:
+            sketched = {e.group: (e.runs, e.failures, e.timed("load_cold"), e.median("load_cold"))
+                        for e in gather(scoped, ("chip", "compute_units"), ["load_cold"])}
+        assert any(table in q["sql"] for q in queries)
+        exact = {e.group: (e.runs, e.failures, e.timed("load_cold"))
+                 for e in gather_from_runs(scoped, ("chip", "compute_units"), ["load_cold"])}
+        assert {g: v[:3] for g, v in sketched.items()} == exact
+
+
 def test_probe_failed_runs_timings_never_enter_a_sketch(project, make_run):
     ok = [make_run(load_kind="cold", timings_ms={"decrypt": None, "compile": 1.0, "load": 100.0,
                                                   "first_prediction": 10.0}) for _ in range(20)]
@@ -162,6 +193,7 @@ def test_deleting_runs_rebuilds_their_rows_and_rebuild_equals_incremental(fleet)
 
     runs.filter(compute_units="cpuOnly", source="lab").delete()
     assert sum(RunSketch.objects.values_list("runs", flat=True)) == runs.count()
+    assert _totals() == _daily_summed()  # the totals rows were rebuilt too
     sketched = {e.group: (e.runs, e.failures, e.timed("load_cold"), e.median("prediction"))
                 for e in gather(runs, ("version", "compute_units"), METRICS)}
     exact = {e.group: (e.runs, e.failures, e.timed("load_cold"))
