@@ -58,7 +58,7 @@ def overview(request):
     on_cpu = {}
     if stats:
         units = _units(filters)
-        on_cpu = runs_on_cpu(scope.runs(), by)  # silent Neural Engine fallbacks (one query)
+        on_cpu = runs_on_cpu(scope.runs(), by)  # silent Neural Engine fallbacks (sketch rows, plan runs)
         choices = None  # the rollup's stored marks, unless the filters need the runs (as the policy page reads them)
         if not rollups.applicable(filters) or filters.compute_units:
             choices = policy_choices(scope.model_version, policy_queries.scope_runs(scope, skip=POLICY_SKIP), by,
