@@ -170,6 +170,10 @@ class Run(models.Model):
             models.Index(fields=["model_version", "started_at"], name="run_version_time"),
             models.Index(fields=["device", "compute_units", "started_at"], name="run_device_units_time"),
             models.Index(fields=["project", "started_at"], name="run_project_time"),
+            # What pages still read of the runs themselves, the sketch rows holding counts and quantiles only: the
+            # failed runs by stage (a few percent of runs), and the runs that uploaded a compute plan.
+            models.Index(fields=["project", "model_version"], condition=~models.Q(status="ok"), name="run_failed"),
+            models.Index(fields=["model_version"], condition=models.Q(has_compute_plan=True), name="run_with_plan"),
         ]
 
     @property

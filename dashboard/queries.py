@@ -7,12 +7,12 @@ Python, and each issues a fixed number of queries whatever the number of runs.
 """
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 
 from collector.evidence import MEDIAN, Evidence, Outcomes, Timing, gather
 from collector.models import Device, ModelVersion, Project, Run
-from insights.vocabulary import (COMPUTE_UNITS, FAILURE_STATUSES, LAUNCH_STAGES, LOAD_KINDS, LOAD_METRICS, Metric,
-                                 version_key)
+from insights.vocabulary import (COMPUTE_UNITS, FAILURE_STATUSES, LAUNCH_STAGES, LOAD_KINDS, LOAD_METRICS, OK,
+                                 Metric, version_key)
 from perfboard.conf import perfboard_setting
 
 from .filters import Filters
@@ -113,10 +113,6 @@ def device_options():
     devices = list(Device.objects.order_by("chip_rank", "name", "identifier"))
     chips = list(dict.fromkeys(d.chip for d in devices if d.chip))
     return devices, chips
-
-
-def count_failures():
-    return Count("id", filter=Q(status__in=FAILURE_STATUSES))
 
 
 # --- Coverage (fleet page and GET /api/v1/coverage) -------------------------------------------------------------
@@ -397,8 +393,6 @@ def metric_by_version(scope: Scope, metric_key: str, by: str = "chip"):
 
 def metric_by_day(scope: Scope, metric_key: str):
     """({compute_units: {date: MedianBand}}, {version: first day seen}) over all versions of the model."""
-    from django.db.models import Min
-
     runs = scope.runs("model")
     out: dict = {}
     for e in gather(runs, ("day", "compute_units"), (metric_key,), BAND_QUANTILES):
@@ -406,27 +400,37 @@ def metric_by_day(scope: Scope, metric_key: str):
         if t.n:
             day, unit = e.group
             out.setdefault(unit, {})[day] = band_of(t)
-    versions = {mv.pk: mv.version for mv in scope.versions}
-    starts = {versions[r["model_version_id"]]: r["first"]
-              for r in runs.values("model_version_id").annotate(first=Min("started_at")).order_by()}
-    return out, starts
+    return out, first_runs(runs, scope.versions)
+
+
+def first_runs(runs, versions) -> dict:
+    """{version: when its first run of ``runs`` started}: per version the first row of the (model version,
+    started_at) index that passes the filters, not a scan of its runs."""
+    first = (runs.filter(model_version=OuterRef("pk")).order_by("started_at").values("started_at")[:1])
+    found = ModelVersion.objects.filter(pk__in=[mv.pk for mv in versions]).annotate(first=Subquery(first))
+    return {mv.version: mv.first for mv in found if mv.first is not None}
 
 
 # --- Fleet ---------------------------------------------------------------------------------------------------------
 
 def fleet_counts(runs) -> dict:
-    """Runs, distinct devices and model versions, failures, first and last run: one query."""
-    from django.db.models import Max, Min
-
-    return runs.aggregate(runs=Count("id"), devices=Count("device", distinct=True),
-                          versions=Count("model_version", distinct=True), failures=count_failures(),
-                          first=Min("started_at"), last=Max("started_at"))
+    """Runs, distinct devices and model versions, failures (sketch rows: the evidence query), first and last run
+    (the ends of the (project, started_at) index)."""
+    cells = gather(runs, ("version", "device"))
+    ends = runs.order_by("started_at").values_list("started_at", flat=True)
+    return {"runs": sum(e.runs for e in cells), "devices": len({e.group[1] for e in cells}),
+            "versions": len({e.group[0] for e in cells}), "failures": sum(e.failure_count for e in cells),
+            "first": ends.first() if cells else None, "last": ends.last() if cells else None}
 
 
 def failures_by_unit(runs) -> list[dict]:
-    """[{compute_units, status, failure_stage, n}] for every combination seen (ok runs too, for the totals)."""
-    return [{"compute_units": unit, "status": status, "failure_stage": stage, "n": e.runs}
-            for e in gather(runs, ("compute_units", "status", "failure_stage")) for unit, status, stage in [e.group]]
+    """[{compute_units, status, failure_stage, n}] for every combination seen (ok runs too, for the totals): the ok
+    runs per unit from the evidence query (sketch rows), the failed ones by stage from the runs (the ``run_failed``
+    partial index holds only them)."""
+    rows = [{"compute_units": e.group[0], "status": OK, "failure_stage": "", "n": e.runs - e.failure_count}
+            for e in gather(runs, ("compute_units",)) if e.runs > e.failure_count]
+    failed = runs.exclude(status=OK).order_by().values("compute_units", "status", "failure_stage")
+    return rows + list(failed.annotate(n=Count("id")))
 
 
 def recent_runs(runs, limit: int = 20):
