@@ -19,9 +19,8 @@ from collector.filters import StrictBooleanField, blank_parameters
 from collector.models import Device, ModelVersion
 from insights.vocabulary import COMPUTE_UNITS, METRICS, SOURCES, SPECIALIZATION_STRATEGIES
 
-from . import rollups
 from .filters import Filters
-from .queries import STATS_QUANTILES, Scope, device_unit_stats, min_runs, resolve_scope
+from .queries import STATS_QUANTILES, Scope, coverage, device_unit_stats, min_runs, resolve_scope
 
 
 FILTER_PARAMETERS = [
@@ -81,7 +80,7 @@ class Coverage(APIView):
         if filters.version and scope.model_version is None:
             return Response({"detail": "no such model version"}, status=404)
         span = "version" if filters.version else ("model" if filters.model else "project")
-        cells = rollups.coverage(scope, span)
+        cells = coverage(scope, span)
         if under_sampled:
             cells = [c for c in cells if c.under_sampled]
         # Most needed first: what a lab runner should benchmark next.

@@ -40,10 +40,8 @@ def clear_caches():
     failure_interval.cache_clear()
 
 
-def _interval(precomputed, failures, runs):
-    """(low, high) of a failure rate: precomputed by the rollup, else Wilson from insights (memoised)."""
-    if precomputed is not None:
-        return tuple(precomputed)
+def _interval(failures, runs):
+    """(low, high) of a failure rate: Wilson from insights (memoised)."""
     interval = failure_interval(failures, runs)
     return interval.low, interval.high
 
@@ -60,12 +58,12 @@ def device_labels(devices) -> dict:
     return {d: label(d) for d in devices}
 
 
-def overview_matrix(stats: dict[DeviceInfo, dict[str, UnitStats]], metric: str, units, choices: dict | None = None,
+def overview_matrix(stats: dict[DeviceInfo, dict[str, UnitStats]], metric: str, units, choices: dict,
                     on_cpu: dict | None = None):
     """(rows, cells) for figures.overview.heatmap: rows in the order of `stats` (oldest chip first). ``choices``:
     per device pk (device rows) or chip (chip rows), the policy's configuration (policy.marks.policy_choices), whose
-    unit gets the mark; None: the marks the rollup stored in ``stats`` (UnitStats.recommended). ``on_cpu``: per
-    row key, the Neural Engine units whose runs ran on the CPU (policy.marks.runs_on_cpu): their cells say so."""
+    unit gets the mark. ``on_cpu``: per row key, the Neural Engine units whose runs ran on the CPU
+    (policy.marks.runs_on_cpu): their cells say so."""
     labels = device_labels(stats)
     on_cpu = on_cpu or {}
     rows, cells = [], {}
@@ -74,16 +72,13 @@ def overview_matrix(stats: dict[DeviceInfo, dict[str, UnitStats]], metric: str, 
         rows.append(row)
         key = device.pk if device.identifier else device.chip
         cpu = frozenset(on_cpu.get(key, ()))
-        if choices is not None:
-            best = choices[key].compute_units if key in choices else None
-        else:
-            best = next((u for u, s in by_unit.items() if s.recommended), None)
+        best = choices[key].compute_units if key in choices else None
         for unit in units:
             s = by_unit.get(unit)
             if s is None:
                 continue
             if metric == "crash_rate":
-                low, high = _interval(s.failure_interval, s.failure_count, s.runs)
+                low, high = _interval(s.failure_count, s.runs)
                 cells[(row, unit)] = Cell(s.failure_rate, s.runs, low, high, unit == best,
                                           failures=s.failure_count, on_cpu=unit in cpu)
             else:
@@ -100,7 +95,7 @@ def failure_hotspots(stats: dict[DeviceInfo, dict[str, UnitStats]], max_rate: fl
     for device, by_unit in stats.items():
         for unit, s in by_unit.items():
             if s.runs and s.failure_rate > max_rate:
-                low, high = _interval(s.failure_interval, s.failure_count, s.runs)
+                low, high = _interval(s.failure_count, s.runs)
                 out.append({"device": labels[device], "identifier": device.identifier, "chip": device.chip,"compute_units": unit,
                             "failures": s.failure_count, "runs": s.runs, "rate": s.failure_rate,
                             "low": low, "high": high,
@@ -138,7 +133,7 @@ def compare_inputs(dist, units):
                 continue
             if s.median is not None:
                 boxes[(row, unit)] = Box(s.low, s.q1, s.median, s.q3, s.high, s.n)
-            low, high = _interval(s.failure_interval, s.failures, s.runs)
+            low, high = _interval(s.failures, s.runs)
             rates[(row, unit)] = Rate(s.failures, s.runs, low, high)
     return rows, boxes, rates
 

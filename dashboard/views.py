@@ -11,7 +11,7 @@ from policy import queries as policy_queries
 from policy.evidence import policy_table
 from policy.marks import policy_choices, predictions_per_session, runs_on_cpu
 
-from . import presenters, queries, rollups
+from . import presenters, queries
 from .context import dashboard_context
 from .figures import compare as compare_figures
 from .figures import fleet as fleet_figures
@@ -49,20 +49,17 @@ def overview(request):
     rows_param = _choice(request, "rows", ("device", "chip"), "")
     filters, scope, context = dashboard_context(request, "overview", {"metric": metric, "rows": rows_param})
     by = rows_param or "device"
-    stats = rollups.overview_stats(scope, by=by)
+    stats = queries.device_unit_stats(scope.runs(), by=by)
     if not rows_param and queries.well_sampled_share(stats) < 0.5:
         # Too few runs per device to read anything: one row per chip instead (the page says so, one click back).
         by = "chip"
-        stats = rollups.overview_stats(scope, by="chip")
+        stats = queries.device_unit_stats(scope.runs(), by="chip")
     figure = None
     on_cpu = {}
     if stats:
         units = _units(filters)
         on_cpu = runs_on_cpu(scope.runs(), by)  # silent Neural Engine fallbacks (sketch rows, plan runs)
-        choices = None  # the rollup's stored marks, unless the filters need the runs (as the policy page reads them)
-        if not rollups.applicable(filters) or filters.compute_units:
-            choices = policy_choices(scope.model_version, policy_queries.scope_runs(scope, skip=POLICY_SKIP), by,
-                                     units)
+        choices = policy_choices(scope.model_version, policy_queries.scope_runs(scope, skip=POLICY_SKIP), by, units)
         rows, cells = presenters.overview_matrix(stats, metric, units, choices, on_cpu=on_cpu)
         fig = overview_figures.heatmap(rows, units, cells, title=presenters.OVERVIEW_TITLES[metric],
                                        min_runs=context["min_runs"],
@@ -85,8 +82,6 @@ def overview(request):
         total_runs=sum(s.runs for units in stats.values() for s in units.values()), row_count=len(stats),
         predictions_per_session=predictions_per_session(), max_failure_rate_pct=percent(max_rate),
     )
-    context["rollup_computed_at"] = rollups.computed_at(scope)
-    context["rollup_refresh_error"] = rollups.refresh_error(scope)
     return render(request, "dashboard/overview.html", context)
 
 
@@ -99,7 +94,8 @@ def compare(request):
     # of boxes would not be readable.
     by = _choice(request, "rows", ("device", "chip"), "device" if filters.device or filters.chip else "chip")
     units = _units(filters)
-    dist, timings = rollups.compare_data(scope, metric, by=by)
+    dist = queries.distribution_by_unit(scope.runs(), metric, by=by)
+    timings = queries.unit_timings(scope.runs()) if dist else []
     figures = {}
     if dist:
         rows, boxes, rates = presenters.compare_inputs(dist, units)
@@ -125,8 +121,6 @@ def compare(request):
                       "chip": filters.query(metric=metric, rows="chip")},
         total_runs=sum(s.runs for units_ in dist.values() for s in units_.values()),
     )
-    context["rollup_computed_at"] = rollups.computed_at(scope)
-    context["rollup_refresh_error"] = rollups.refresh_error(scope)
     return render(request, "dashboard/compare.html", context)
 
 
@@ -139,7 +133,7 @@ def versions(request):
     by = _choice(request, "rows", ("device", "chip"), "device" if filters.device or filters.chip else "chip")
     scale = _choice(request, "scale", ("relative", "ms"), "relative")
     units = _units(filters)
-    by_version = rollups.metric_by_version(scope, metric, by=by)
+    by_version = queries.metric_by_version(scope, metric, by=by)
     figures = {}
     if by_version:
         m = METRICS[metric]
@@ -153,8 +147,7 @@ def versions(request):
             value_label=value_label, min_runs=context["min_runs"], relative=scale == "relative",
             min_span=perfboard_setting("MIN_EFFECT")),
             "versions-panels")
-        from_rollups = rollups.metric_by_day(scope, metric)
-        by_day, starts = from_rollups if from_rollups is not None else queries.metric_by_day(scope, metric)
+        by_day, starts = queries.metric_by_day(scope, metric)
         figures["time"] = to_html(versions_figures.over_time(
             units, presenters.time_series_inputs(by_day, units), starts,
             title=f"{m.label} per day, all selected devices together (dotted lines: first run of each version)",
@@ -168,8 +161,6 @@ def versions(request):
         scale_queries={"relative": filters.query(metric=metric, rows=by, scale="relative"),
                        "ms": filters.query(metric=metric, rows=by, scale="ms")},
     )
-    context["rollup_computed_at"] = rollups.computed_at(scope)
-    context["rollup_refresh_error"] = rollups.refresh_error(scope)
     return render(request, "dashboard/versions.html", context)
 
 
@@ -179,12 +170,8 @@ def fleet(request):
     units = _units(filters)
     # Counts, failures and recent uploads span every model of the project; the coverage matrix is per version.
     project_runs = scope.runs("project")
-    from_rollups = rollups.fleet_data(scope)
-    if from_rollups is not None:
-        counts, outcomes = from_rollups
-    else:
-        counts = queries.fleet_counts(project_runs)
-        outcomes = queries.failures_by_unit(project_runs) if counts["runs"] else []
+    counts = queries.fleet_counts(project_runs)
+    outcomes = queries.failures_by_unit(project_runs) if counts["runs"] else []
     figures = {}
     if counts["runs"]:
         totals, by_status, by_stage = presenters.failure_inputs(outcomes, units)
@@ -192,7 +179,7 @@ def fleet(request):
             units, totals, by_status, title="Failure rate by status and compute unit (all models)"), "fleet-status")
         figures["stage"] = to_html(fleet_figures.failures_by_stage(
             units, by_stage, title="Failed runs by the stage that failed"), "fleet-stage")
-    coverage_cells = rollups.coverage(scope)
+    coverage_cells = queries.coverage(scope, "version")
     if coverage_cells:
         rows, os_majors, cov_units, cov_counts = presenters.coverage_inputs(coverage_cells, scope.model_version)
         figures["coverage"] = to_html(fleet_figures.coverage_matrix(
@@ -213,8 +200,6 @@ def fleet(request):
         deciding=deciding, policy_predictions=predictions_per_session(),
         coverage_api=f"/api/v1/coverage?{filters.query()}&under_sampled=true",
     )
-    context["rollup_computed_at"] = rollups.computed_at(scope)
-    context["rollup_refresh_error"] = rollups.refresh_error(scope)
     return render(request, "dashboard/fleet.html", context)
 
 

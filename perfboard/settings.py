@@ -288,11 +288,6 @@ PERFBOARD_SETTINGS = (
     Setting("RETRY_BASE_SECONDS", int, 10, "first retry delay of a failing task; doubled each retry, jittered"),
     Setting("RETRY_MAX_SECONDS", int, 3600, "longest retry delay of a failing task"),
     Setting("RETRY_MAX_RETRIES", int, 8, "retries of a failing task before it fails for good"),
-    # Dashboard rollups (dashboard/rollups.py).
-    Setting("DASHBOARD_ROLLUP_MAX_AGE", float, 60.0,
-            "seconds a version's page aggregates are kept before runs that arrived since are added in"),
-    Setting("DASHBOARD_ROLLUP_REFRESH_SECONDS", float, 300.0,
-            "seconds between Celery beat's refreshes of stale rollups"),
     # Queueing from a web request (perfboard.celery.publish): one attempt, bounded; the page then says what was not
     # queued.
     Setting("BROKER_PUBLISH_TIMEOUT", float, 2.0, "seconds a web request waits to connect to the broker and to send"),
@@ -327,9 +322,6 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "check-regressions": {"task": "alerts.check_regressions", "schedule": 3600.0},  # hourly
-    # dashboard/rollups.py: pages stay fast and current without making a viewer wait for a recompute
-    "refresh-dashboard-rollups": {"task": "dashboard.refresh_stale_rollups",
-                                  "schedule": PERFBOARD["DASHBOARD_ROLLUP_REFRESH_SECONDS"]},
     # profiling/jobs.py: uploads whose job could not be queued (broker down) are queued again once it is back
     "requeue-profiling-jobs": {"task": "profiling.requeue_unqueued_jobs", "schedule": 60.0},
 }

@@ -4,8 +4,7 @@ default workload as ``GET /api/v1/policy`` and the policy page), so the overview
 hinted runs (``optimization_hints``) included: the star falls on the unit of the policy's configuration.
 
 A row is marked only when the policy is decided on that row's own runs (basis ``device``); where it leans on the
-chip or is the conservative default, the policy page says so and the overview marks nothing. Rollups
-(dashboard/rollups.py) store the marks; pages the rollups cannot answer compute them here.
+chip or is the conservative default, the policy page says so and the overview marks nothing.
 """
 from insights.policy import recommend_compute_units
 from insights.vocabulary import COMPUTE_UNITS, Configuration

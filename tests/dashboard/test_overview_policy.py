@@ -1,5 +1,5 @@
 """The overview's star is the policy's answer (issue 14): with hinted runs, the unit it marks on a device row is the
-unit of the configuration GET /api/v1/policy gives for that device, on the rollup and on the live path alike.
+unit of the configuration GET /api/v1/policy gives for that device, filtered by OS or not.
 
 The fleet is built so that pooling the strategies would answer otherwise: on the Neural Engine, the default strategy
 loses to the GPU at the default workload and fastPrediction beats it, but the two pooled (medians between theirs)
@@ -56,7 +56,7 @@ def starred_units(html: str) -> set[str]:
             for unit, text in zip(trace["x"], row) if str(text).startswith("★")}
 
 
-@pytest.mark.parametrize("extra", [{}, {"os_min": "17"}], ids=["rollup", "live"])
+@pytest.mark.parametrize("extra", [{}, {"os_min": "17"}], ids=["every run", "os filter"])
 def test_the_overview_stars_the_unit_of_the_policy_answer(hinted_fleet, member, client, client_for, policy_token,
                                                          extra):
     client.force_login(member)
