@@ -187,7 +187,9 @@ def _run(rng, name, spec, version, identifier, chip, units, source, load_kind, v
     asked_ane = units in NEURAL_ENGINE_UNITS
     fallback = [f for f in facts(truth, "silent_fallback")
                 if _applies(f, name, spec, version, chip, units, "from_version")]
-    fast = asked_ane and hint_draw < truth.get("fast_prediction", {}).get(name, 0.0)
+    # specializationStrategy needs iOS 18 (MLOptimizationHints.SpecializationStrategy): an older OS runs no hint.
+    fast = (asked_ane and hint_draw < truth.get("fast_prediction", {}).get(name, 0.0)
+            and int(os_version.split(".")[0]) >= 18)
     ane = asked_ane and not fallback  # a silent fallback runs (and times) as cpuOnly
     warm = spec["warm_ms"] / GPU_SPEED[chip]
     if units == "cpuOnly" or fallback:
