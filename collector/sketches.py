@@ -235,7 +235,7 @@ class _Arrays:
         self.columns = [f.column for f in fields]
         # failures travels as text and is cast: Django loads jsonb as text, and a jsonb[] parameter would need Jsonb.
         types = ["text" if f.get_internal_type() == "JSONField" else f.db_type(connection) for f in fields]
-        arrays = [f"%s::{t}[]" for t in types]
+        arrays = [f"%b::{t}[]" for t in types]  # %b: binary parameters (%s dumps a str array as quoted text)
         n = len(self.keys)
         key_columns, rest = ", ".join(self.columns[:n]), self.columns[n:]
         alias = ", ".join(self.columns)
