@@ -5,8 +5,8 @@ import pytest
 from scipy import stats
 
 from insights.detection import (compare_failure_rates, compare_times, detect_crash_rate_increases,
-                                detect_shared_slowdowns, detect_slowdowns, mann_whitney_p, placement_shift,
-                                stratified_mann_whitney_p, version_groups)
+                                detect_shared_slowdowns, detect_slowdowns, mann_whitney_one_sided_p, mann_whitney_p,
+                                placement_shift, stratified_mann_whitney_p, version_groups)
 from insights.settings import DetectionSettings
 
 
@@ -136,6 +136,17 @@ def test_mann_whitney_p_is_scipys(seed):
     current = np.round(rng.lognormal(3.03, 0.05, 9 + 3 * seed), 1)
     expected = stats.mannwhitneyu(current, baseline, alternative="two-sided").pvalue
     assert mann_whitney_p(current, baseline) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("alternative", ["greater", "less"])
+def test_one_sided_mann_whitney_p_is_scipys(seed, alternative):
+    """What the silent-fallback equivalence test computes (insights.fallback), small samples included."""
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.lognormal(3.0, 0.05, 5 + 6 * seed), 1)
+    y = np.round(rng.lognormal(3.02, 0.05, 7 + 4 * seed), 1)
+    expected = stats.mannwhitneyu(x, y, alternative=alternative).pvalue
+    assert mann_whitney_one_sided_p(x, y, alternative) == pytest.approx(expected, rel=1e-9)
 
 
 def _levels(rng, levels, runs=15, noise=0.02):
