@@ -25,8 +25,8 @@ from datetime import datetime, time, timezone
 import numpy as np
 from datasketches import kll_doubles_sketch
 from django.db import connection, transaction
-from django.db.models import Q
-from django.db.models.functions import TruncDate
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast, TruncDate
 from django.db.models.lookups import Lookup
 from django.db.models.sql.where import WhereNode
 
@@ -425,16 +425,20 @@ def merged(q: Q, group_columns, wanted) -> list[tuple[tuple, int, dict, dict]]:
     model = RunSketch if "day" in group_columns or _mentions_day(q) else RunSketchTotal
     columns = sorted({c for c, _ in wanted})
     groups = {}
-    for row in (model.objects.filter(q).order_by()
-                .values_list(*group_columns, "load_kind", "runs", "failures", *columns).iterator(chunk_size=2000)):
-        n = len(group_columns)
+    # failures as text, decoded only where a row has some: most rows have none, and Django's JSON decoding of every
+    # row cost a third of a large merge.
+    rows = (model.objects.filter(q).order_by().annotate(failures_text=Cast("failures", TextField()))
+            .values_list(*group_columns, "load_kind", "runs", "failures_text", *columns).iterator(chunk_size=2000))
+    n = len(group_columns)
+    for row in rows:
         group, (kind, runs, failures), blobs = row[:n], row[n:n + 3], row[n + 3:]
         entry = groups.get(group)
         if entry is None:
             entry = groups[group] = [0, defaultdict(int), {}]
         entry[0] += runs
-        for status, count in failures.items():
-            entry[1][status] += count
+        if failures != "{}":
+            for status, count in json.loads(failures).items():
+                entry[1][status] += count
         by_column = dict(zip(columns, blobs))
         for column, load_kind in wanted:
             blob = by_column[column]
