@@ -392,14 +392,16 @@ def metric_by_version(scope: Scope, metric_key: str, by: str = "chip"):
 
 
 def metric_by_day(scope: Scope, metric_key: str):
-    """({compute_units: {date: MedianBand}}, {version: first day seen}) over all versions of the model."""
+    """({(compute_units, version): {date: MedianBand}}, {version: first run}) over all versions of the model. Each
+    version is its own segment: the medians of two versions live on the same day are not pooled."""
     runs = scope.runs("model")
+    versions = {mv.pk: mv.version for mv in scope.versions}
     out: dict = {}
-    for e in gather(runs, ("day", "compute_units"), (metric_key,), BAND_QUANTILES):
+    for e in gather(runs, ("day", "version", "compute_units"), (metric_key,), BAND_QUANTILES):
         t = e.metrics[metric_key]
         if t.n:
-            day, unit = e.group
-            out.setdefault(unit, {})[day] = band_of(t)
+            day, version, unit = e.group
+            out.setdefault((unit, versions[version]), {})[day] = band_of(t)
     return out, first_runs(runs, scope.versions)
 
 

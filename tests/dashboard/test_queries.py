@@ -80,3 +80,20 @@ def test_median_band_is_notch_interval():
     band = queries.median_band(10.0, 8.0, 12.0, 16)
     assert (band.low, band.high) == pytest.approx((10.0 - 1.57, 10.0 + 1.57))
     assert queries.median_band(None, None, None, 0).low is None
+
+
+def test_daily_series_keeps_versions_apart(project, make_run):
+    """Two versions live on the same day are two segments of the versions page's daily chart, never one pooled
+    median: 3.3.0's slowdown shows on the day it shipped."""
+    from collector.bulk import bulk_load
+    from tests.conftest import RUN
+
+    day = "2026-11-20T10:00:00Z"
+    bulk_load(project.slug, [make_run(model={**RUN["model"], "name": "m", "version": version}, started_at=day,
+                                      predictions_ms=[ms, ms]) for version, ms in (("1.0", 10.0), ("1.1", 20.0))
+                             for _ in range(3)])
+    scope = queries.resolve_scope(Project.objects.all(), Filters(model="m", version="1.1"))
+    by_day, starts = queries.metric_by_day(scope, "prediction")
+    medians = {key: [band.median for band in days.values()] for key, days in by_day.items()}
+    assert medians == {("all", "1.0"): [10.0], ("all", "1.1"): [20.0]}
+    assert set(starts) == {"1.0", "1.1"}
