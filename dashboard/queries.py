@@ -7,7 +7,7 @@ Python, and each issues a fixed number of queries whatever the number of runs.
 """
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q
 
 from collector.evidence import MEDIAN, Evidence, Outcomes, Timing, gather
 from collector.models import Device, ModelVersion, Project, Run
@@ -392,25 +392,18 @@ def metric_by_version(scope: Scope, metric_key: str, by: str = "chip"):
 
 
 def metric_by_day(scope: Scope, metric_key: str):
-    """({(compute_units, version): {date: MedianBand}}, {version: first run}) over all versions of the model. Each
-    version is its own segment: the medians of two versions live on the same day are not pooled."""
-    runs = scope.runs("model")
+    """({(compute_units, version): {date: MedianBand}}, {version: first day with runs}) over all versions of the
+    model. Each version is its own segment: the medians of two versions live on the same day are not pooled."""
     versions = {mv.pk: mv.version for mv in scope.versions}
     out: dict = {}
-    for e in gather(runs, ("day", "version", "compute_units"), (metric_key,), BAND_QUANTILES):
+    starts: dict = {}
+    for e in gather(scope.runs("model"), ("day", "version", "compute_units"), (metric_key,), BAND_QUANTILES):
+        day, version, unit = e.group
+        starts[versions[version]] = min(starts.get(versions[version], day), day)
         t = e.metrics[metric_key]
         if t.n:
-            day, version, unit = e.group
             out.setdefault((unit, versions[version]), {})[day] = band_of(t)
-    return out, first_runs(runs, scope.versions)
-
-
-def first_runs(runs, versions) -> dict:
-    """{version: when its first run of ``runs`` started}: per version the first row of the (model version,
-    started_at) index that passes the filters, not a scan of its runs."""
-    first = (runs.filter(model_version=OuterRef("pk")).order_by("started_at").values("started_at")[:1])
-    found = ModelVersion.objects.filter(pk__in=[mv.pk for mv in versions]).annotate(first=Subquery(first))
-    return {mv.version: mv.first for mv in found if mv.first is not None}
+    return out, starts
 
 
 # --- Fleet ---------------------------------------------------------------------------------------------------------

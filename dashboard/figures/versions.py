@@ -105,7 +105,7 @@ def across_versions(panels: list[str], units: list[str], versions: list[str], po
 def over_time(units: list[str], series: dict, version_starts: dict, *, title: str, value_label: str):
     """Daily medians per unit with a shaded 95% band; series {unit: [(day, Point), ...]} sorted by day, or
     {(unit, version): [...]} for one segment per version (same colour, one legend entry per unit);
-    version_starts {version: datetime of its first run} drawn as vertical lines."""
+    version_starts {version: date (or time) of its first run} drawn as vertical lines."""
     data, shown = [], set()
     keys = [k for u in units for k in series if (k if isinstance(k, str) else k[0]) == u]
     for key in keys:
