@@ -1,4 +1,6 @@
 """Fixtures of the policy tests: hand-made runs, and a simulated fleet loaded once for the package."""
+from contextlib import contextmanager
+
 import pytest
 
 from benchmarks.fleet import generate
@@ -51,3 +53,18 @@ def runs_of(make_run, n, *, failures=0, status="crash", **fields):
             run["timings_ms"] = {**run["timings_ms"], "load": None, "first_prediction": None}
         out.append(run)
     return out
+
+
+@contextmanager
+def committed_project(django_db_blocker, slug, load):
+    """Project ``slug`` as ``load(slug)`` fills it, committed for a module's tests and deleted after them; yields
+    (project, policy token)."""
+    with django_db_blocker.unblock():
+        Project.objects.filter(slug=slug).delete()
+        load(slug)
+        project = Project.objects.get(slug=slug)
+        token = RunnerToken.issue(project, "app", RunnerToken.POLICY)[1]
+        try:
+            yield project, token
+        finally:
+            project.delete()

@@ -6,12 +6,13 @@ import io
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from rest_framework.test import APIClient
 
 from benchmarks.fleet import HINTS_STUDY
-from collector.models import ModelVersion, Project, Run, RunnerToken
+from collector.models import ModelVersion, Run
 from policy import figures, queries
 from policy.evidence import policy_table
+
+from .conftest import committed_project
 
 pytestmark = pytest.mark.django_db
 
@@ -27,24 +28,18 @@ def demo(django_db_setup, django_db_blocker):
     """``manage.py load_demo`` into its own project, committed once for the module; yields (project, policy
     token)."""
     with django_db_blocker.unblock():
-        Project.objects.filter(slug=SLUG).delete()
         had_user = get_user_model().objects.filter(username="demo").exists()
-        call_command("load_demo", project=SLUG, stdout=io.StringIO())
-        project = Project.objects.get(slug=SLUG)
-        token = RunnerToken.issue(project, "app", RunnerToken.POLICY)[1]
-        try:
-            yield project, token
-        finally:
-            project.delete()
-            if not had_user:
-                get_user_model().objects.filter(username="demo").delete()
+    with committed_project(django_db_blocker, SLUG,
+                           lambda slug: call_command("load_demo", project=slug, stdout=io.StringIO())) as loaded:
+        yield loaded
+    if not had_user:
+        with django_db_blocker.unblock():
+            get_user_model().objects.filter(username="demo").delete()
 
 
 @pytest.fixture
-def app(demo):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {demo[1]}")
-    return client
+def app(demo, client_for):
+    return client_for(demo[1])
 
 
 def answer(response):

@@ -6,11 +6,11 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.test import APIClient
 
 from benchmarks.fleet import CHIP_OF, FAST_PREDICTION, generate
 from collector.bulk import bulk_load
-from collector.models import Project, RunnerToken
+
+from .conftest import committed_project
 
 pytestmark = pytest.mark.django_db
 
@@ -23,23 +23,15 @@ QUERY = {"model": "style-diffusion", "version": "1.0.0", "device": DEVICE,
 
 @pytest.fixture(scope="module")
 def hints_fleet(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        Project.objects.filter(slug=SLUG).delete()
-        bulk_load(SLUG, (r for r in generate(30000, 7) if r["model"]["name"] == "style-diffusion"
-                         and r["model"]["version"] == "1.0.0" and CHIP_OF[r["device"]["identifier"]] == CHIP))
-        project = Project.objects.get(slug=SLUG)
-        token = RunnerToken.issue(project, "app", RunnerToken.POLICY)[1]
-        try:
-            yield project, token
-        finally:
-            project.delete()
+    with committed_project(django_db_blocker, SLUG, lambda slug: bulk_load(slug, (
+            r for r in generate(30000, 7) if r["model"]["name"] == "style-diffusion"
+            and r["model"]["version"] == "1.0.0" and CHIP_OF[r["device"]["identifier"]] == CHIP))) as loaded:
+        yield loaded
 
 
 @pytest.fixture
-def app(hints_fleet):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {hints_fleet[1]}")
-    return client
+def app(hints_fleet, client_for):
+    return client_for(hints_fleet[1])
 
 
 def test_fast_prediction_wins_long_sessions_and_the_default_short_ones_on_one_device(app):

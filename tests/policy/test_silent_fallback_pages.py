@@ -3,11 +3,11 @@ A14 Bionic ran on the CPU (benchmarks.fleet.SILENT_FALLBACK: cpuOnly timings, la
 The overview and the policy page mark it, and the policy never calls it the Neural Engine answer."""
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.test import APIClient
 
 from benchmarks.fleet import CHIP_OF, SILENT_FALLBACK, SILENT_FALLBACK_TRUTH, generate
 from collector.bulk import bulk_load
-from collector.models import Project, RunnerToken
+
+from .conftest import committed_project
 
 pytestmark = pytest.mark.django_db
 
@@ -19,17 +19,11 @@ SCOPE = {"project": SLUG, "model": "face-retouch", "version": SILENT_FALLBACK["f
 @pytest.fixture(scope="module")
 def fallback_fleet(django_db_setup, django_db_blocker):
     """face-retouch 3.3.0 on the A14 and A16 devices of a 20,000-run draw (~1,000 runs)."""
-    with django_db_blocker.unblock():
-        Project.objects.filter(slug=SLUG).delete()
-        bulk_load(SLUG, (r for r in generate(20000, 7, truth=SILENT_FALLBACK_TRUTH)
-                         if r["model"]["name"] == "face-retouch" and r["model"]["version"] == SCOPE["version"]
-                         and CHIP_OF[r["device"]["identifier"]] in CHIPS))
-        project = Project.objects.get(slug=SLUG)
-        token = RunnerToken.issue(project, "app", RunnerToken.POLICY)[1]
-        try:
-            yield project, token
-        finally:
-            project.delete()
+    with committed_project(django_db_blocker, SLUG, lambda slug: bulk_load(slug, (
+            r for r in generate(20000, 7, truth=SILENT_FALLBACK_TRUTH)
+            if r["model"]["name"] == "face-retouch" and r["model"]["version"] == SCOPE["version"]
+            and CHIP_OF[r["device"]["identifier"]] in CHIPS))) as loaded:
+        yield loaded
 
 
 @pytest.fixture
@@ -40,9 +34,8 @@ def member(fallback_fleet, client):
     return client
 
 
-def test_the_policy_never_calls_a_unit_on_the_cpu_the_neural_engine_answer(fallback_fleet):
-    app = APIClient()
-    app.credentials(HTTP_AUTHORIZATION=f"Bearer {fallback_fleet[1]}")
+def test_the_policy_never_calls_a_unit_on_the_cpu_the_neural_engine_answer(fallback_fleet, client_for):
+    app = client_for(fallback_fleet[1])
     query = {"model": "face-retouch", "version": SCOPE["version"], "predictions_per_session": 1000}
     on_a14 = app.get("/api/v1/policy", {**query, "device": "iPhone13,2"}).json()  # iPhone 12
     assert on_a14["evidence"]["cpuAndNeuralEngine"]["runs_on_cpu"] is True
