@@ -2,8 +2,8 @@
 vocabulary's metrics over the runs that may give them.
 
 Every number Perfboard shows about a group of runs comes from :func:`gather`: the compute-unit policy
-(``policy.evidence``), the dashboard's pages and their rollups (``dashboard.queries``, ``dashboard.rollups``),
-coverage and ``GET /api/v1/stats``. So a page, the stats API and the policy cannot disagree about the same runs.
+(``policy.evidence``), the dashboard's pages (``dashboard.queries``), coverage and ``GET /api/v1/stats``. So a page,
+the stats API and the policy cannot disagree about the same runs.
 
 The rule, from ``insights.vocabulary.Metric``: ``runs`` and ``failures`` count every run of the group (every status,
 every load kind); a metric's count and quantiles come only from the runs in :func:`timed_runs` of it: successful runs

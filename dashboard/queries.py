@@ -146,15 +146,14 @@ class CoverageCell:
                 "under_sampled": self.under_sampled, "runs_needed": self.needed}
 
 
-def coverage(scope: Scope, span: str = "model", units=None, rows=None) -> list[CoverageCell]:
+def coverage(scope: Scope, span: str = "model", units=None) -> list[CoverageCell]:
     """Runs per (model version, device, OS major, compute units), including the cells nobody has run yet.
 
     The grid is every model version in the span x every device and OS major seen in those runs x every compute
     unit (or the filtered ones), so an empty cell means "benchmark this next". One GROUP BY query and one for the
     devices. Sorted by model, version, chip generation, device, OS, unit.
     """
-    if rows is None:  # else precomputed rows of the same shape (dashboard.rollups)
-        rows = coverage_rows(scope.runs(span))
+    rows = coverage_rows(scope.runs(span))
     if not rows:
         return []
     versions = {mv.pk: mv for mv in scope.model_versions}
@@ -222,8 +221,6 @@ class UnitStats(Outcomes):
     runs: int
     failures: dict  # status -> count, failed statuses only
     metrics: dict  # metric key -> collector.evidence.Timing (timed runs and quantiles, from successful runs)
-    failure_interval: tuple | None = None  # (low, high), when precomputed (dashboard.rollups)
-    recommended: bool | None = None  # the policy mark, when precomputed
 
     @classmethod
     def of(cls, e: Evidence) -> "UnitStats":
@@ -251,7 +248,7 @@ def device_unit_stats(runs, metric_keys=OVERVIEW_METRICS, by: str = "device",
     """{device: {compute_units: UnitStats}} for a Run queryset, oldest chip first. Two queries: the evidence query
     (collector.evidence.gather) and the row labels.
 
-    The overview (live and its rollup), the compare page and GET /api/v1/stats all read their numbers here.
+    The overview, the compare page and GET /api/v1/stats all read their numbers here.
     by="chip" groups all devices of a chip into one row (its DeviceInfo has no pk and the chip as name).
     """
     if by not in ("device", "chip"):
@@ -284,13 +281,11 @@ class BoxStats:
     n: int  # runs with a value
     runs: int  # all runs, failed ones included
     failures: int
-    failure_interval: tuple | None = None  # (low, high), when precomputed (dashboard.rollups)
 
     @classmethod
     def of(cls, stats: UnitStats, metric_key: str) -> "BoxStats":
         t = stats.metrics[metric_key]
-        return cls(t["low"], t["q1"], t["median"], t["q3"], t["high"], t.n, stats.runs, stats.failure_count,
-                   stats.failure_interval)
+        return cls(t["low"], t["q1"], t["median"], t["q3"], t["high"], t.n, stats.runs, stats.failure_count)
 
 
 BOX_QUANTILES = {"low": 0.05, "q1": 0.25, "median": 0.5, "q3": 0.75, "high": 0.95}

@@ -4,7 +4,7 @@ This is the bridge between ``collector`` (the runs) and ``insights.policy`` (the
 evidence query (``collector.evidence.gather``: runs, failures per status, and medians of the load per load kind,
 the first and the warm prediction, from successful runs only) per (device or chip, compute units), turns its rows
 into :class:`insights.policy.UnitEvidence`, and calls :func:`insights.policy.recommend_compute_units`. The
-dashboard's pages, their rollups and GET /api/v1/stats read the same query, so they cannot disagree with the policy.
+dashboard's pages and GET /api/v1/stats read the same query, so they cannot disagree with the policy.
 
 Evidence is per configuration (compute units and optimization hints: ``insights.vocabulary.Configuration``), and
 each Neural Engine configuration is checked for a silent fallback to the CPU (``insights.fallback``: its warm
@@ -141,7 +141,7 @@ def unit_evidence(compute_units, runs, failures, medians, counts,
                   specialization_strategy: str = SPECIALIZATION_STRATEGIES[0],
                   reshape_frequency: str = RESHAPE_FREQUENCIES[0], runs_on_cpu: str = "") -> UnitEvidence:
     """``insights.policy`` evidence of one configuration from its counts and its medians and timed runs by metric
-    key (of the evidence query, or of the dashboard's stats and rollups: policy.marks)."""
+    key (of the evidence query)."""
     return UnitEvidence(
         compute_units=compute_units, runs=runs, failures=dict(failures),
         load_ms_median={kind: medians[m.key] for kind, m in LOAD_METRICS.items() if medians.get(m.key) is not None},
