@@ -8,7 +8,7 @@ from collector.auth import visible_projects
 from insights.vocabulary import METRICS
 from perfboard.conf import perfboard_setting
 from policy import queries as policy_queries
-from policy.evidence import policy_table
+from policy.evidence import fallback_samples, policy_table
 from policy.marks import policy_choices, predictions_per_session, runs_on_cpu
 
 from . import presenters, queries
@@ -58,8 +58,11 @@ def overview(request):
     on_cpu = {}
     if stats:
         units = _units(filters)
-        on_cpu = runs_on_cpu(scope.runs(), by)  # silent Neural Engine fallbacks (sketch rows, plan runs)
-        choices = policy_choices(scope.model_version, policy_queries.scope_runs(scope, skip=POLICY_SKIP), by, units)
+        policy_runs = policy_queries.scope_runs(scope, skip=POLICY_SKIP)
+        # Silent Neural Engine fallbacks (sketch rows, plan runs), read once for the marks and the policy's choices.
+        samples = fallback_samples(policy_runs)
+        on_cpu = runs_on_cpu(samples, by)
+        choices = policy_choices(scope.model_version, policy_runs, by, units, samples=samples)
         rows, cells = presenters.overview_matrix(stats, metric, units, choices, on_cpu=on_cpu)
         fig = overview_figures.heatmap(rows, units, cells, title=presenters.OVERVIEW_TITLES[metric],
                                        min_runs=context["min_runs"],
@@ -72,8 +75,9 @@ def overview(request):
         narrow = {"device": h["identifier"]} if h["identifier"] else {"chip": h["chip"]}
         h["compare_query"] = filters.query(metric="crash_rate", **{"chip": "", "device": "", **narrow})
     labels = presenters.device_labels(stats) if on_cpu else {}
-    on_cpu_rows = [{"label": labels[d], "units": sorted(on_cpu[d.pk if d.identifier else d.chip])}
-                   for d in stats if on_cpu.get(d.pk if d.identifier else d.chip)]
+    shown = set(_units(filters))
+    on_cpu_rows = [{"label": labels[d], "units": sorted(on_cpu[d.pk if d.identifier else d.chip] & shown)}
+                   for d in stats if on_cpu.get(d.pk if d.identifier else d.chip, set()) & shown]
     context.update(
         metric=metric, figure=figure, hotspots=hotspots, rows_by=by, rows_auto=not rows_param, on_cpu_rows=on_cpu_rows,
         tabs=[(key, label, filters.query(metric=key, rows=rows_param)) for key, label in presenters.OVERVIEW_TABS],

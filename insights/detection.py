@@ -129,13 +129,18 @@ def mann_whitney_one_sided_p(x: np.ndarray, y: np.ndarray, alternative: str) -> 
     """``scipy.stats.mannwhitneyu(x, y, alternative=...).pvalue`` ("greater": x tends to be larger; "less"), by
     the same normal approximation, for samples of more than 8 values each (where scipy uses it too; smaller ones
     go to scipy, which may compute the exact distribution)."""
+    greater, less = mann_whitney_one_sided_ps(x, y)
+    return greater if alternative == "greater" else less
+
+
+def mann_whitney_one_sided_ps(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(:func:`mann_whitney_one_sided_p` "greater", and "less") from one ranking of the samples."""
     if x.size <= 8 or y.size <= 8:
-        return float(stats.mannwhitneyu(x, y, alternative=alternative).pvalue)
+        return tuple(float(stats.mannwhitneyu(x, y, alternative=a).pvalue) for a in ("greater", "less"))
     shift, variance = _u_statistic(x, y)
     if variance <= 0:
-        return 1.0
-    z = ((shift if alternative == "greater" else -shift) - 0.5) / math.sqrt(variance)
-    return float(min(1.0, max(0.0, _normal_sf(z))))
+        return 1.0, 1.0
+    return tuple(float(min(1.0, max(0.0, _normal_sf((s - 0.5) / math.sqrt(variance))))) for s in (shift, -shift))
 
 
 def _normal_sf(z: float) -> float:

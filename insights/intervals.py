@@ -4,9 +4,9 @@ Every function returns an :class:`Interval` whose numbers are finite, so it seri
 ``enough`` flag says whether the sample was large enough for the interval to reach the requested confidence.
 """
 
-from dataclasses import dataclass
-
+import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -26,6 +26,12 @@ class Interval:
                 "confidence": self.confidence, "enough": self.enough}
 
 
+@functools.lru_cache(maxsize=16)
+def _z(confidence: float) -> float:
+    """The two-sided normal quantile of a confidence level (scipy's ppf costs ~0.3 ms a call; pages ask hundreds)."""
+    return float(stats.norm.ppf(0.5 + confidence / 2))
+
+
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Interval:
     """Wilson score interval of a proportion (e.g. a failure rate).
 
@@ -38,7 +44,7 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Interva
         return Interval(0.0, 0.0, 1.0, 0, confidence, False)
     # The score formula itself (as in scipy's proportion_ci(method="wilson"), checked against it in the tests):
     # binomtest would also compute a p-value nobody reads, ~2 ms a call, which made a policy export take 0.35 s.
-    z = stats.norm.ppf(0.5 + confidence / 2)
+    z = _z(confidence)
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))

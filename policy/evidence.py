@@ -18,7 +18,7 @@ once, plus the device list.
 """
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from django.db.models import Count, Q
@@ -89,6 +89,8 @@ class FallbackSamples:
 
     times: dict[tuple, np.ndarray]
     plans: dict[tuple, list[tuple[int, int]]]
+    # (level, detection settings) -> fallbacks(): a page marks rows and picks policies from the same samples.
+    assessed: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def fallback_samples(runs) -> FallbackSamples:
@@ -110,8 +112,14 @@ def fallback_samples(runs) -> FallbackSamples:
 def fallbacks(samples: FallbackSamples, by: str, detection: DetectionSettings | None = None) -> dict[tuple, Fallback]:
     """(device pk or chip, configuration) -> its silent-fallback assessment (``insights.fallback``) from
     :func:`fallback_samples`: a Neural Engine configuration's warm medians against cpuOnly's (any hints) at the same
-    level, and its plans. Only marked configurations are returned."""
+    level, and its plans. Only marked configurations are returned; computed once per samples and level."""
     detection = detection or detection_settings()
+    if (by, detection) not in samples.assessed:
+        samples.assessed[by, detection] = _assessed(samples, by, detection)
+    return samples.assessed[by, detection]
+
+
+def _assessed(samples: FallbackSamples, by: str, detection: DetectionSettings) -> dict[tuple, Fallback]:
     times, plans = defaultdict(list), defaultdict(list)
     for (device, chip, units, strategy, reshape), values in samples.times.items():
         level = device if by == "device" else chip
@@ -219,18 +227,21 @@ def _with_reason(policy: Policy, reason: str) -> Policy:
 
 def policy_table(model_version: ModelVersion, predictions_per_session: int, load_kind: str | None = None,
                  devices: str = "catalogue", units: Iterable[str] = COMPUTE_UNITS,
-                 conf: PolicySettings | None = None, runs=None) -> list[DevicePolicy]:
+                 conf: PolicySettings | None = None, runs=None,
+                 samples: FallbackSamples | None = None) -> list[DevicePolicy]:
     """The policy of every device, ordered by chip generation then name (three queries in all).
 
     ``devices="catalogue"``: every device of the catalogue (known identifiers), plus unknown identifiers that have
     runs of this model version; devices without runs of their own get their chip's policy or the default, which is
     what an app shipping the table needs. ``devices="measured"``: only devices with runs of this model version.
-    ``runs``: the runs to judge on, when not all of the version's (the dashboard narrows them by source, OS, dates).
+    ``runs``: the runs to judge on, when not all of the version's (the dashboard narrows them by source, OS, dates);
+    ``samples``: their :func:`fallback_samples`, when the caller has them.
     """
     conf = conf or policy_settings()
     units = list(units)
     runs = runs_of(model_version) if runs is None else runs.filter(model_version=model_version)
-    samples = _lazy(lambda: fallback_samples(runs))  # read once, for both levels
+    if samples is None:
+        samples = _lazy(lambda: fallback_samples(runs))  # read once, for both levels
     per_device = gather_evidence(runs, "device", units, samples=samples)
     per_chip = gather_evidence(runs.exclude(device__chip=""), "chip", units, samples=samples)
     measured = Q(pk__in=list(per_device))
@@ -250,11 +261,12 @@ class _lazy:
 
     def __init__(self, read):
         self._read = read
+        self._value = None
 
-    def __getattr__(self, name):
-        value = self._read()
-        self.__dict__.update(times=value.times, plans=value.plans)
-        return getattr(value, name)
+    def __getattr__(self, name):  # only for the samples' own attributes
+        if self._value is None:
+            self._value = self._read()
+        return getattr(self._value, name)
 
 
 def default_policy(predictions_per_session: int, conf: PolicySettings | None = None) -> Policy:
