@@ -53,9 +53,9 @@ def instrument(cpu):
                 cpu[_label] += time.process_time() - t0
 
         setattr(owner, name, timed)
-    # ingest imported add_runs by name; it must call the wrapped accumulate and write (write_both calls write
-    # twice, daily rows then totals, both under one label).
-    ingest.add_runs = lambda rows: sketches.write_both(sketches.accumulate(rows))
+    # ingest imported add_runs by name; it must call the wrapped accumulate and write (write_all calls write
+    # once per tier, all under one label).
+    ingest.add_runs = lambda rows: sketches.write_all(sketches.accumulate(rows))
 
 
 def main(argv=None):

@@ -23,8 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from django.db.models import Count, Q
-from django.db.models.functions import TruncDate
+from django.db.models import Count, F, FloatField, Q, Value
+from django.db.models.functions import Coalesce, TruncDate
 
 from insights.vocabulary import FAILURE_STATUSES, METRICS, OK, Metric
 
@@ -50,6 +50,20 @@ GROUPS = {
 }
 
 MEDIAN = {"median": 0.5}
+
+
+def _zero(column):
+    return Coalesce(F(column), Value(0.0), output_field=FloatField())
+
+
+# A metric's column that no run column holds: the same value as collector.sketches.DERIVED, in SQL.
+DERIVED = {"launch_ms": _zero("decrypt_ms") + _zero("compile_ms") + _zero("load_ms") + F("first_prediction_ms")}
+
+
+def _with_derived(runs, metrics):
+    """``runs`` annotated with the derived columns some of ``metrics`` read."""
+    derived = {m.column: DERIVED[m.column] for m in metrics if m.column in DERIVED}
+    return runs.annotate(**derived) if derived else runs
 
 
 @dataclass(frozen=True)
@@ -165,6 +179,7 @@ def gather_from_runs(runs, by: Sequence[str], metrics: Iterable = (),
     quantiles = dict(quantiles)
     if "day" in by:
         runs = runs.annotate(day=TruncDate("started_at"))
+    runs = _with_derived(runs, metrics)
     ann = {"ev_runs": Count("id")}
     ann.update({f"ev_fail_{s}": Count("id", filter=Q(status=s)) for s in FAILURE_STATUSES})
     for i, m in enumerate(metrics):
@@ -204,6 +219,7 @@ def gather_values(runs, by: Sequence[str], key_or_metric) -> dict[tuple, np.ndar
     columns = [GROUPS[b] for b in by]
     if "day" in by:
         runs = runs.annotate(day=TruncDate("started_at"))
+    runs = _with_derived(runs, [m])
     values: dict[tuple, list] = {}
     for *group, value in runs.filter(timed_runs(m)).order_by().values_list(*columns, m.column).iterator(5000):
         values.setdefault(tuple(group), []).append(value)

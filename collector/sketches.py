@@ -2,13 +2,16 @@
 
 One ``RunSketch`` row per (model version, device, compute units, load kind, OS version, source, variant, optimization
 hints, UTC day) holds exact counts (runs; failures per status) and, for each run column a metric reads (``COLUMNS``),
-an Apache DataSketches KLL sketch (k=200, doubles) of that column's values from the row's successful runs; one
-``RunSketchTotal`` row per the same key without the day holds the same over every day. A load metric is the
-``load_ms`` sketch of the rows of its load kind, so the vocabulary's rule (successful runs only; load metrics of their
-load kind) holds by construction. Both are updated in the ingest transaction (:func:`add_runs`, called by
-``collector.ingest``), and :func:`collector.evidence.gather` merges them whenever its filters and grouping are row
-keys (:func:`sketch_filter`): the totals when no day is named (a question without a time bound merges as many rows
-whatever the number of days and runs), the daily rows otherwise.
+an Apache DataSketches KLL sketch (k=200, doubles) of that column's values from the row's successful runs. Two
+coarser tiers hold the same over more runs: one ``RunSketchTotal`` row per the key without the day, and one
+``RunSketchConfiguration`` row per (model version, device, configuration, load kind), over every OS version, source,
+variant and day. A load metric is the ``load_ms`` sketch of the rows of its load kind, so the vocabulary's rule
+(successful runs only; load metrics of their load kind) holds by construction. All three are updated in the ingest
+transaction (:func:`add_runs`, called by ``collector.ingest``), and :func:`collector.evidence.gather` merges them
+whenever its filters and grouping are row keys (:func:`sketch_filter`), from the coarsest tier whose key holds every
+field the question names (:func:`tier_for`): a question without a time bound merges as many rows whatever the number
+of days and runs, and one that names no OS, source or variant (a page's default view, the policy) about a tenth of
+those.
 
 Error bound (the library's, checked on the synthetic fleet by tests/collector/test_sketches.py and measured by
 ``python -m benchmarks.sketches``): while a merged sketch holds all its values (no compaction, at most about k=200
@@ -36,9 +39,26 @@ K = 200
 RANK_ERROR = kll_doubles_sketch(K).normalized_rank_error(False)
 
 # The run columns sketched: every metric's, and each launch stage's (the compare page's load breakdown).
-COLUMNS = tuple(dict.fromkeys([*(m.column for m in METRICS.values()), *(f"{s}_ms" for s in LAUNCH_STAGES)]))
+RUN_COLUMNS = tuple(dict.fromkeys([*(m.column for m in METRICS.values()), *(f"{s}_ms" for s in LAUNCH_STAGES)]))
+
+
+def launch_ms(run) -> float | None:
+    """A successful run's time to first result: decrypt + compile + load + first prediction, a stage it did not report
+    counting 0 (only in-memory loads decrypt; cached loads do not compile); None without a first prediction. What
+    the cold-start page's total is the median of (``collector.evidence.DERIVED`` is the same sum in SQL)."""
+    first = run["first_prediction_ms"]
+    if first is None:
+        return None
+    return (run["decrypt_ms"] or 0.0) + (run["compile_ms"] or 0.0) + (run["load_ms"] or 0.0) + first
+
+
+# Sketched values no run column holds, computed from a run's columns.
+DERIVED = {"launch_ms": launch_ms}
+COLUMNS = (*RUN_COLUMNS, *DERIVED)
 KEY = ("model_version_id", "device_id", "compute_units", "load_kind", "os_version", "source", "variant",
        "specialization_strategy", "reshape_frequency", "day")
+# What a question may name that only the finer tiers keep: the totals rows keep all but the day.
+NOT_IN_CONFIGURATION = {"os_version", "os_major", "source", "variant", "day"}
 # A run column or relation -> the RunSketch field holding it (same names); started_at is answered by day.
 KEY_FIELDS = {"project", "model_version", "device", "compute_units", "load_kind", "os_version", "os_major", "source",
               "variant", "specialization_strategy", "reshape_frequency"}
@@ -48,7 +68,7 @@ GROUPS = {"device": "device_id", "chip": "device__chip", "compute_units": "compu
           "specialization_strategy": "specialization_strategy", "reshape_frequency": "reshape_frequency",
           "version": "model_version_id", "os_major": "os_major", "variant": "variant", "source": "source",
           "load_kind": "load_kind", "day": "day"}
-RUN_FIELDS = ("project_id", *KEY[:-1], "os_major", "started_at", "status", *COLUMNS)
+RUN_FIELDS = ("project_id", *KEY[:-1], "os_major", "started_at", "status", *RUN_COLUMNS)
 
 
 def new_sketch() -> kll_doubles_sketch:
@@ -65,12 +85,18 @@ def quantile(sketch: kll_doubles_sketch, p: float) -> float | None:
     if sketch.is_empty():
         return None
     if not sketch.is_estimation_mode():
-        values = sorted(item for item, _ in sketch)
-        rank = p * (len(values) - 1)
+        n = sketch.n
+        rank = p * (n - 1)
         low = int(rank)
-        high = min(low + 1, len(values) - 1)
-        return values[low] + (values[high] - values[low]) * (rank - low)
+        a, b = sketch.get_quantiles([_order(low, n), _order(min(low + 1, n - 1), n)], True)
+        return a + (b - a) * (rank - low)
     return sketch.get_quantile(p, True)
+
+
+def _order(i: int, n: int) -> float:
+    """The normalized rank that reads the i-th smallest (from 0) of a sketch's n values exactly: any rank in
+    (i/n, (i+1)/n] does (inclusive ranks), the middle is safe from rounding."""
+    return (i + 0.5) / n
 
 
 def values(sketch: kll_doubles_sketch) -> np.ndarray:
@@ -79,10 +105,8 @@ def values(sketch: kll_doubles_sketch) -> np.ndarray:
     test over the group."""
     if sketch.is_empty():
         return np.empty(0)
-    if not sketch.is_estimation_mode():
-        return np.sort(np.fromiter((item for item, _ in sketch), dtype=float))
     n = sketch.n
-    return np.asarray(sketch.get_quantiles((np.arange(n) + 0.5) / n, True), dtype=float)
+    return np.asarray(sketch.get_quantiles(_order(np.arange(n), n), True), dtype=float)
 
 
 # --- writing ---------------------------------------------------------------------------------------------------
@@ -118,7 +142,7 @@ class Partial:
             self.failures[row["status"]] += 1
             return
         for column in COLUMNS:
-            value = row[column]
+            value = row[column] if column not in DERIVED else DERIVED[column](row)
             if value is not None:
                 sketch = self.sketches.get(column)
                 if sketch is None:
@@ -138,35 +162,45 @@ def accumulate(rows, partials=None) -> dict[tuple, Partial]:
     return partials
 
 
-def totals(partials: dict[tuple, Partial]) -> dict[tuple, Partial]:
-    """Daily partials -> what they add to the totals rows (the same keys without the day)."""
+def tiers():
+    """The sketch tables, finest first: daily, totals, configuration."""
+    from .models import RunSketch, RunSketchConfiguration, RunSketchTotal
+
+    return RunSketch, RunSketchTotal, RunSketchConfiguration
+
+
+def rolled_up(partials: dict[tuple, Partial], model) -> dict[tuple, Partial]:
+    """Daily partials (keyed by ``KEY``) -> what they add to the rows of a sketch table (``model``'s key)."""
+    at = [KEY.index(field) for field in key_of(model)]
+    if len(at) == len(KEY):
+        return partials
     out = {}
     for key, partial in partials.items():
-        total = out.get(key[:-1])
+        coarse = tuple(key[i] for i in at)
+        total = out.get(coarse)
         if total is None:
-            total = out[key[:-1]] = Partial(partial.project_id, partial.os_major)
+            total = out[coarse] = Partial(partial.project_id, partial.os_major)
         total.merge(partial)
     return out
 
 
 def add_runs(rows) -> None:
-    """Add stored runs to their sketch rows, daily and totals, in the caller's transaction (the ingest's)."""
-    write_both(accumulate(rows))
+    """Add stored runs to their sketch rows, every tier, in the caller's transaction (the ingest's)."""
+    write_all(accumulate(rows))
 
 
-def write_both(partials: dict[tuple, Partial]) -> None:
-    from .models import RunSketch, RunSketchTotal
-
-    summed = totals(partials)  # first: writing merges the stored rows into the partials' sketches
-    write(partials, RunSketch)
-    write(summed, RunSketchTotal)
+def write_all(partials: dict[tuple, Partial]) -> None:
+    """Daily partials into every tier's rows."""
+    # Every tier's partials first: writing merges the stored rows into the partials' sketches.
+    for model, tier in [(model, rolled_up(partials, model)) for model in tiers()]:
+        write(tier, model)
 
 
 def write(partials: dict[tuple, Partial], model) -> None:
     """Merge partials into their rows: read the stored rows, merge in Python (a sketch merges only there), write
     back in one upsert. Concurrent uploads to the same model version take turns on a transaction-level advisory lock
     (PostgreSQL; SQLite serializes writers), so no merge is lost; a lock per model version instead of row locks
-    spares inserting every row twice. ``model``: RunSketch (keys with the day) or RunSketchTotal (without).
+    spares inserting every row twice. ``model``: a sketch table (:func:`tiers`), ``partials`` keyed by its key.
 
     PostgreSQL reads and writes with psycopg directly (:class:`_Arrays`): each column is one array parameter, so the
     statement's text does not grow with the rows and is prepared once per connection. Django's 500-row
@@ -193,9 +227,13 @@ def write(partials: dict[tuple, Partial], model) -> None:
             for column, kept in zip(COLUMNS, blobs):
                 sketch = partial.sketches.get(column)
                 if sketch is not None and kept is not None:
-                    sketch.merge(load(kept))
+                    # the new values into the stored sketch: merging the larger into the smaller costs more
+                    stored_sketch = load(kept)
+                    stored_sketch.merge(sketch)
+                    sketch = stored_sketch
                 out.append(sketch.serialize() if sketch is not None else kept)
-            rows.append((*key, partial.project_id, partial.os_major, runs + partial.runs, failures, *out))
+            kept_too = (partial.os_major,) if backend.os_major else ()
+            rows.append((*key, partial.project_id, *kept_too, runs + partial.runs, failures, *out))
         for chunk in _chunks(rows, backend.chunk):
             backend.upsert(chunk)
 
@@ -213,13 +251,19 @@ def _lock_versions(version_ids) -> None:
 
 
 def key_of(model) -> tuple[str, ...]:
-    """The row key of a sketch table: KEY, or KEY without the day for the totals."""
-    return KEY if any(f.name == "day" for f in model._meta.fields) else KEY[:-1]
+    """The row key of a sketch table: the fields of KEY it has, in KEY's order."""
+    names = {f.attname for f in model._meta.fields}
+    return tuple(k for k in KEY if k in names)
+
+
+def _has_os_major(model) -> bool:
+    return any(f.name == "os_major" for f in model._meta.fields)
 
 
 def _written(model) -> tuple[str, ...]:
-    """The fields a merged row gives, in its order: the key, then the rest."""
-    return (*key_of(model), "project_id", "os_major", "runs", "failures", *COLUMNS)
+    """The fields a merged row gives, in its order: the key, then the rest (os_major follows the OS version)."""
+    return (*key_of(model), "project_id", *(("os_major",) if _has_os_major(model) else ()), "runs", "failures",
+            *COLUMNS)
 
 
 class _Arrays:
@@ -231,6 +275,7 @@ class _Arrays:
     def __init__(self, model):
         meta = model._meta
         self.keys = key_of(model)
+        self.os_major = _has_os_major(model)
         fields = [meta.get_field(name) for name in _written(model)]
         self.columns = [f.column for f in fields]
         # failures travels as text and is cast: Django loads jsonb as text, and a jsonb[] parameter would need Jsonb.
@@ -277,6 +322,7 @@ class _Django:
     def __init__(self, model):
         self.model = model
         self.keys = key_of(model)
+        self.os_major = _has_os_major(model)
         self.fields = [k.removesuffix("_id") for k in self.keys]  # the row key as model fields: the conflict target
 
     def stored(self, keys):
@@ -317,19 +363,19 @@ class Keys:
         self.keys = keys
 
     def rebuild(self):
-        from .models import Run, RunSketch, RunSketchTotal
+        from .models import Run
 
         if not self.keys:
             return
         with transaction.atomic():
-            for model, keys in ((RunSketch, sorted(self.keys)), (RunSketchTotal, sorted({k[:-1] for k in self.keys}))):
+            for model in tiers():
                 fields = key_of(model)
-                for chunk in _chunks(keys, 200):
+                at = [KEY.index(field) for field in fields]
+                for chunk in _chunks(sorted({tuple(key[i] for i in at) for key in self.keys}), 200):
                     model.objects.filter(_keys_q(fields, chunk)).delete()
                     runs = (Run.objects.annotate(day=TruncDate("started_at"))
                             .filter(_keys_q(fields, chunk)).values(*RUN_FIELDS))
-                    partials = accumulate(runs)
-                    write(partials if model is RunSketch else totals(partials), model)
+                    write(rolled_up(accumulate(runs), model), model)
 
 
 def rebuild_keys_of(runs) -> Keys:
@@ -338,18 +384,18 @@ def rebuild_keys_of(runs) -> Keys:
 
 
 def rebuild(project=None, stdout=None) -> int:
-    """Recompute every sketch row, daily and totals (of one project) from the runs: the backfill. One model version
-    at a time, in its own transaction; returns the daily rows written."""
-    from .models import ModelVersion, Run, RunSketch, RunSketchTotal
+    """Recompute every sketch row, every tier (of one project) from the runs: the backfill. One model version at a
+    time, in its own transaction; returns the daily rows written."""
+    from .models import ModelVersion, Run
 
     versions = ModelVersion.objects.all() if project is None else ModelVersion.objects.filter(project=project)
     written = 0
     for mv in versions.order_by("pk"):
         with transaction.atomic():
-            RunSketch.objects.filter(model_version=mv).delete()
-            RunSketchTotal.objects.filter(model_version=mv).delete()
+            for model in tiers():
+                model.objects.filter(model_version=mv).delete()
             partials = accumulate(Run.objects.filter(model_version=mv).values(*RUN_FIELDS).iterator(chunk_size=5000))
-            write_both(partials)
+            write_all(partials)
         written += len(partials)
         if stdout is not None:
             stdout.write(f"{mv}: {len(partials)} sketch rows")
@@ -419,10 +465,8 @@ def merged(q: Q, group_columns, wanted) -> list[tuple[tuple, int, dict, dict]]:
     """[(group values, runs, failures, {(column, load kind or None): merged sketch})] over the rows of ``q``.
 
     ``wanted``: (column, load kind or None) pairs; a pair with a load kind merges only the rows of that kind. The
-    totals rows answer unless the filter or the grouping names the day."""
-    from .models import RunSketch, RunSketchTotal
-
-    model = RunSketch if "day" in group_columns or _mentions_day(q) else RunSketchTotal
+    rows of :func:`tier_for` the question answer."""
+    model = tier_for(q, group_columns)
     columns = sorted({c for c, _ in wanted})
     groups = {}
     # failures as text, decoded only where a row has some: most rows have none, and Django's JSON decoding of every
@@ -452,6 +496,17 @@ def merged(q: Q, group_columns, wanted) -> list[tuple[tuple, int, dict, dict]]:
     return [(group, runs, dict(failures), sketches) for group, (runs, failures, sketches) in groups.items()]
 
 
-def _mentions_day(q) -> bool:
-    return any(_mentions_day(child) if isinstance(child, Q) else child[0].split("__")[0] == "day"
-               for child in q.children)
+def tier_for(q: Q, group_columns):
+    """The coarsest sketch table that keeps every field a question names (``q``'s filters and its grouping): the
+    configuration rows unless it names an OS version, source, variant or day; the totals unless it names a day; else
+    the daily rows."""
+    daily, total, configuration = tiers()
+    named = _named(q) | {c.split("__")[0] for c in group_columns}
+    if "day" in named:
+        return daily
+    return total if named & NOT_IN_CONFIGURATION else configuration
+
+
+def _named(q) -> set[str]:
+    return {name for child in q.children
+            for name in (_named(child) if isinstance(child, Q) else {child[0].split("__")[0]})}

@@ -2,23 +2,20 @@
 ``policy.figures`` and of the templates. Statistics come from ``insights``; the policies themselves from
 ``policy.evidence`` (the same code as ``GET /api/v1/policy``).
 
-Query budget: the policy table is five queries (``policy_table``); the cold-start split one; the variant A/B one,
-over at most ``PERFBOARD["AB_MAX_RUNS"]`` of the newest successful runs.
+Query budget: the policy table is five queries (``policy_table``); the cold-start split one (of sketch rows); the
+variant A/B one, over at most ``PERFBOARD["AB_MAX_RUNS"]`` of the newest successful runs.
 """
 from collections import Counter
 from dataclasses import dataclass
 
-from django.db.models import Count, F, FloatField, Value
-from django.db.models.functions import Coalesce
-
-from collector.aggregates import Median
+from collector.evidence import gather
 from collector.models import Run
 from dashboard.figures.common import ms, percent
 from insights.comparison import compare_variants
 from insights.intervals import wilson_interval
 from insights.policy import Policy, UnitAssessment, break_even_predictions
 from insights.settings import ComparisonSettings
-from insights.vocabulary import COMPUTE_UNITS, LOAD_KINDS, OK
+from insights.vocabulary import COMPUTE_UNITS, LAUNCH_STAGES, LOAD_KINDS, OK, Metric
 from perfboard.conf import comparison_settings, perfboard_setting, policy_settings
 
 from .figures import Crossing, SessionLine, StageRow, VariantRow
@@ -167,20 +164,19 @@ def break_even_data(policy: Policy) -> tuple[list[SessionLine], list[Crossing]]:
 
 # --- cold start -------------------------------------------------------------------------------------------------
 
-def _zero(field):
-    return Coalesce(F(field), Value(0.0), output_field=FloatField())
+# Each launch stage's time and the time to first result (their per-run sum, a stage not reported counting 0:
+# collector.sketches.launch_ms), over successful runs of each load kind (grouped by it, so no load_kind here).
+COLD_START_METRICS = {**{stage: Metric(f"stage_{stage}", stage, "ms", f"{stage}_ms", "") for stage in LAUNCH_STAGES},
+                      "total": Metric("time_to_first_result", "Time to first result", "ms", "launch_ms", "")}
 
 
 def cold_start_rows(runs) -> list[StageRow]:
     """Median decrypt, compile, load and first-prediction times and the median total per (unit, load kind), over
-    successful runs (one query). A stage a run did not report counts as 0 in its total."""
-    total = _zero("decrypt_ms") + _zero("compile_ms") + _zero("load_ms") + F("first_prediction_ms")
-    rows = (runs.filter(status=OK).order_by().values("compute_units", "load_kind")
-            .annotate(n=Count("id"), decrypt=Median("decrypt_ms"), compile=Median("compile_ms"),
-                      load=Median("load_ms"), first=Median("first_prediction_ms"), total=Median(total)))
-    out = [StageRow(r["compute_units"], r["load_kind"], r["n"], r["decrypt"], r["compile"], r["load"], r["first"],
-                    r["total"]) for r in rows]
-    return sorted(out, key=lambda r: (COMPUTE_UNITS.index(r.compute_units), LOAD_KINDS.index(r.load_kind)))
+    successful runs: the evidence query (sketch rows when the filters are row keys; one query)."""
+    rows = [StageRow(*e.group, e.runs - e.failure_count, *(e.median(m.key) for m in COLD_START_METRICS.values()))
+            for e in gather(runs, ("compute_units", "load_kind"), COLD_START_METRICS.values())
+            if e.runs > e.failure_count]
+    return sorted(rows, key=lambda r: (COMPUTE_UNITS.index(r.compute_units), LOAD_KINDS.index(r.load_kind)))
 
 
 # --- variant A/B ------------------------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ from django.db import migrations, models
 
 
 def backfill(apps, schema_editor):
-    """Nothing here: the sketch rows of runs already stored are written by 0007, where the rows' key and tables are
-    complete (it reads the runs with today's code, whose columns all exist from 0005 on)."""
+    """Nothing here: the sketch rows of runs already stored are written by 0009_sketch_configurations, where the
+    tables are complete (it reads the runs with today's code, whose columns all exist from 0005 on)."""
 
 
 class Migration(migrations.Migration):

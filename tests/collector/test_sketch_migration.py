@@ -1,4 +1,4 @@
-"""Migrations 0006-0007: sketch rows written before the optimization hints were a row key are rebuilt keyed by them, so a
+"""Migrations 0006-0009: sketch rows written before the optimization hints were a row key are rebuilt keyed by them, so a
 fastPrediction configuration's runs are not pooled with the default's. Run on PostgreSQL too (it refuses to alter a
 table with pending foreign-key checks in the same transaction)."""
 import pytest
@@ -11,7 +11,7 @@ from collector.models import Run, RunSketch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BEFORE, AFTER = [("collector", "0005_run_optimization_hints")], [("collector", "0007_sketch_totals")]
+BEFORE, AFTER = [("collector", "0005_run_optimization_hints")], [("collector", "0009_sketch_configurations")]
 
 
 def migrate(targets):

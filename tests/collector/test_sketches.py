@@ -16,9 +16,9 @@ from benchmarks.fleet import generate
 from collector.bulk import bulk_load
 from collector.evidence import gather, gather_from_runs, gather_values
 from collector.ingest import store_runs
-from collector.models import Device, Run, RunSketch, RunSketchTotal
+from collector.models import Device, Run, RunSketch, RunSketchConfiguration, RunSketchTotal
 from collector.schema import RunIn
-from collector.sketches import KEY, RANK_ERROR, sketch_filter
+from collector.sketches import KEY, RANK_ERROR, key_of, sketch_filter
 from dashboard.filters import Filters
 from insights.vocabulary import METRICS, OK
 
@@ -140,26 +140,38 @@ def test_filters_that_are_row_keys_read_sketches_and_the_rest_read_runs(fleet):
     assert sketch_filter(runs.filter(device__in=Device.objects.filter(chip="A16 Bionic"))) is not None
 
 
-def _totals():
-    return {tuple(getattr(r, k) for k in KEY[:-1]): (r.runs, r.failures) for r in RunSketchTotal.objects.all()}
+def _rows(model):
+    """{key: (runs, failures)} of a sketch table's rows."""
+    return {tuple(getattr(r, k) for k in key_of(model)): (r.runs, r.failures) for r in model.objects.all()}
 
 
-def _daily_summed():
+def _daily_summed(model):
+    """The daily rows summed to ``model``'s key."""
     out = {}
     for r in RunSketch.objects.all():
-        runs, failures = out.get(tuple(getattr(r, k) for k in KEY[:-1]), (0, {}))
+        key = tuple(getattr(r, k) for k in key_of(model))
+        runs, failures = out.get(key, (0, {}))
         failures = {s: failures.get(s, 0) + r.failures.get(s, 0) for s in {*failures, *r.failures}}
-        out[tuple(getattr(r, k) for k in KEY[:-1])] = (runs + r.runs, failures)
+        out[key] = (runs + r.runs, failures)
     return out
 
 
-def test_questions_without_a_time_bound_merge_the_totals_rows(fleet):
-    """A key's totals row holds its daily rows' sum, so a page without a time bound merges one row per key however
-    many days the runs span; a time bound merges the daily rows; both agree with the runs."""
-    assert _totals() == _daily_summed()
-    assert RunSketchTotal.objects.count() < RunSketch.objects.count()
+def _coarser_tiers_hold_the_daily_sums():
+    for model in (RunSketchTotal, RunSketchConfiguration):
+        assert _rows(model) == _daily_summed(model), model.__name__
+
+
+def test_each_question_merges_the_coarsest_rows_that_hold_its_fields(fleet):
+    """A key's totals row holds its daily rows' sum, and a configuration row its totals rows' over every OS, source
+    and variant, so a page without a time bound merges one row per key however many days the runs span, and one that
+    names no OS, source or variant one row per device, configuration and load kind; all agree with the runs."""
+    _coarser_tiers_hold_the_daily_sums()
+    assert RunSketchConfiguration.objects.count() < RunSketchTotal.objects.count() < RunSketch.objects.count()
     runs = Run.objects.filter(project=fleet)
-    for scoped, table in ((runs, '"collector_runsketchtotal"'),
+    for scoped, table in ((runs, '"collector_runsketchconfiguration"'),
+                          (runs.filter(device__chip="A16 Bionic"), '"collector_runsketchconfiguration"'),
+                          (runs.filter(os_major__gte=18), '"collector_runsketchtotal"'),
+                          (runs.filter(source="field"), '"collector_runsketchtotal"'),
                           (runs.filter(started_at__gte=datetime(2026, 11, 1, tzinfo=timezone.utc)),
                            '"collector_runsketch"')):
         with CaptureQueriesContext(connection) as queries:
@@ -169,6 +181,11 @@ def test_questions_without_a_time_bound_merge_the_totals_rows(fleet):
         exact = {e.group: (e.runs, e.failures, e.timed("load_cold"))
                  for e in gather_from_runs(scoped, ("chip", "compute_units"), ["load_cold"])}
         assert {g: v[:3] for g, v in sketched.items()} == exact
+    # Grouping by a field only the finer tiers keep reads them.
+    with CaptureQueriesContext(connection) as queries:
+        by_os = {e.group: e.runs for e in gather(runs, ("os_major",))}
+    assert any('"collector_runsketchtotal"' in q["sql"] for q in queries)
+    assert by_os == {e.group: e.runs for e in gather_from_runs(runs, ("os_major",))}
 
 
 def test_probe_failed_runs_timings_never_enter_a_sketch(project, make_run):
@@ -193,7 +210,7 @@ def test_deleting_runs_rebuilds_their_rows_and_rebuild_equals_incremental(fleet)
 
     runs.filter(compute_units="cpuOnly", source="lab").delete()
     assert sum(RunSketch.objects.values_list("runs", flat=True)) == runs.count()
-    assert _totals() == _daily_summed()  # the totals rows were rebuilt too
+    _coarser_tiers_hold_the_daily_sums()  # the totals and configuration rows were rebuilt too
     sketched = {e.group: (e.runs, e.failures, e.timed("load_cold"), e.median("prediction"))
                 for e in gather(runs, ("version", "compute_units"), METRICS)}
     exact = {e.group: (e.runs, e.failures, e.timed("load_cold"))

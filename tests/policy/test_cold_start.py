@@ -1,0 +1,60 @@
+"""The cold-start split: each stage's median and the median of each run's time to first result, per compute units
+and load kind, from the sketch rows (collector.sketches.launch_ms for the total), as the same medians taken over the
+runs themselves: equal while a group has at most K values, else within the sketches' rank error."""
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from collector.models import Run
+from collector.sketches import K, RANK_ERROR
+from policy.queries import cold_start_rows
+
+STAGES = ("decrypt", "compile", "load", "first_prediction")
+
+
+def _samples(runs) -> dict:
+    """{(units, load kind): (successful runs, [sorted values per stage..., sorted totals])} computed here."""
+    groups = defaultdict(list)
+    for run in runs.filter(status="ok").values("compute_units", "load_kind", *(f"{s}_ms" for s in STAGES)):
+        groups[run["compute_units"], run["load_kind"]].append(run)
+    out = {}
+    for key, rows in groups.items():
+        columns = [sorted(r[f"{s}_ms"] for r in rows if r[f"{s}_ms"] is not None) for s in STAGES]
+        totals = sorted(sum(r[f"{s}_ms"] or 0.0 for s in STAGES) for r in rows if r["first_prediction_ms"] is not None)
+        out[key] = (len(rows), [*columns, totals])
+    return out
+
+
+def _agrees(median, values) -> bool:
+    """The median of ``values``, exactly while the sketch holds them all, else a value within the rank error."""
+    if not values:
+        return median is None
+    if len(values) <= K:
+        return median == pytest.approx(float(np.median(values)), rel=1e-12)
+    below, at_most = np.searchsorted(values, median, "left"), np.searchsorted(values, median, "right")
+    return below / len(values) - RANK_ERROR <= 0.5 <= at_most / len(values) + RANK_ERROR
+
+
+@pytest.mark.django_db
+def test_stage_medians_and_the_median_total_match_the_runs(fleet):
+    runs = Run.objects.filter(project=fleet[0], model_version__name="segmenter-lite", model_version__version="2.0.0")
+    samples = _samples(runs)
+    rows = cold_start_rows(runs)
+    assert {(r.compute_units, r.load_kind) for r in rows} == set(samples)
+    assert {r.load_kind for r in rows} == {"cold", "cached", "in_memory"}
+    exact = 0
+    for row in rows:
+        n, values = samples[row.compute_units, row.load_kind]
+        assert row.runs == n
+        medians = [row.decrypt, row.compile, row.load, row.first_prediction, row.total_ms]
+        assert all(_agrees(m, v) for m, v in zip(medians, values)), (row, [len(v) for v in values])
+        exact += len(values[-1]) <= K
+        # a cached load does not compile and only an in-memory load decrypts: the total still counts what it has
+        assert row.total_ms >= row.first_prediction
+    assert exact  # some groups are small enough to be exact
+    # A filter that is no row key (the status) reads the runs themselves: exact medians.
+    for row in cold_start_rows(runs.filter(status="ok")):
+        n, values = samples[row.compute_units, row.load_kind]
+        assert row.runs == n
+        assert row.total_ms == pytest.approx(float(np.median(values[-1])), rel=1e-12)
