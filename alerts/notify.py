@@ -262,8 +262,10 @@ def notify_pending(project_id: int) -> int:
 
 
 def _queue(alert_ids: list[int], calls: list[tuple], mark: str) -> None:
-    """``task.delay(alert_id, *args)`` for each (task, *args) of ``calls`` and each alert, then set the alert's
-    ``mark`` time: queue first, mark after (at least once; the tasks themselves do not send twice)."""
+    """``task.delay(alert_id, *args)`` for each (task, *args) of ``calls`` and each alert, then set the ``mark``
+    time of the alerts queued: queue first, mark after (at least once; the tasks themselves do not send twice).
+    One UPDATE for them all: one per alert committed each on its own, 4 s for a fleet's first 771 alerts."""
+    queued = []
     for alert_id in alert_ids:
         try:
             for task, *args in calls:
@@ -271,7 +273,9 @@ def _queue(alert_ids: list[int], calls: list[tuple], mark: str) -> None:
         except Exception:  # the alerts are committed: a notification that cannot be queued must not fail the check
             log.exception("could not queue notifications of alert %s; the next check retries", alert_id)
             continue
-        Alert.objects.filter(pk=alert_id).update(**{mark: timezone.now()})
+        queued.append(alert_id)
+    if queued:
+        Alert.objects.filter(pk__in=queued).update(**{mark: timezone.now()})
 
 
 def deliver(alert_id: int, event: str = "alert.created") -> str:

@@ -53,19 +53,22 @@ class RunColumns:
         return self.status == _STATUS[OK]
 
     @cached_property
+    def measures(self) -> dict[str, np.ndarray]:
+        """Per metric (its alert name), whether each run measures it: successful (a failed run's timings describe
+        the failure), with a value, and of the metric's load kind if it has one. Once per columns: every compute
+        unit, level and cohort of a chip selects from it."""
+        out = {}
+        for m in METRICS.values():
+            keep = self.ok & ~np.isnan(self.values[m.column])
+            if m.load_kind is not None:
+                keep &= self.load_kind == LOAD_KINDS.index(m.load_kind)
+            out[m.alert_name] = keep
+        return out
+
+    @cached_property
     def rank(self) -> np.ndarray:
         """Per version code, its place in version order (:func:`version_ranks`)."""
         return np.asarray(version_ranks(self.versions), dtype=np.int64)
-
-    def fallback_runs(self) -> Iterable[tuple]:
-        """The runs as :func:`insights.fallback.find_fallback_starts` reads them: (id, version, chip, compute units,
-        status, warm median or None)."""
-        median = self.values["prediction_median_ms"]
-        for i, version, units, status, value in zip(self.ids.tolist(), self.version.tolist(),
-                                                    self.compute_units.tolist(), self.status.tolist(),
-                                                    median.tolist()):
-            yield (i, self.versions[version], self.chip, COMPUTE_UNITS[units], STATUSES[status],
-                   None if value != value else value)  # NaN: no warm median
 
     @classmethod
     def from_chunks(cls, chip: str, chunks: Iterable[Sequence[Sequence]], versions: Sequence[str],
@@ -130,9 +133,9 @@ def version_ranges(codes: np.ndarray, names: Sequence[str]) -> list[tuple[str, r
     :func:`insights.detection.version_groups` computes from the versions' names)."""
     if codes.size == 0:
         return []
-    starts = np.flatnonzero(np.diff(codes)) + 1
-    bounds = [0, *starts.tolist(), int(codes.size)]
-    groups = [(names[int(codes[a])], range(a, b)) for a, b in zip(bounds, bounds[1:])]
-    if len({v for v, _ in groups}) != len(groups):
+    bounds = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), int(codes.size)]
+    firsts = codes[bounds[:-1]].tolist()
+    groups = [(names[c], range(a, b)) for c, a, b in zip(firsts, bounds, bounds[1:])]
+    if len(set(firsts)) != len(groups):
         raise ValueError("runs of a version are not contiguous: order by version")
     return groups

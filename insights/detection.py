@@ -210,58 +210,67 @@ class _Split:
     margin: float  # log-odds of this split against all others of its stretch (_log_odds); inf if it was the only one
 
 
-def _binary_segmentation(n: int, candidate: Callable[[int, int, int], tuple[float, W] | None],
+def _binary_segmentation(n: int, windows: Callable[[int, int, int], W | None], cost: Callable[[int, int, int], float],
                          test: Callable[[W], R | None]) -> list[tuple[int, W, R, float]]:
     """The segmentation loop over ``n`` version groups (see the module docstring), oldest change first.
 
-    ``candidate(lo, k, hi)``: for a split at group ``k`` of the stretch [lo, hi), its two-level cost and its windows,
-    or None when the windows are too small to judge. ``test(windows)``: the result of the best split's test, or None
-    when it is not significant. Returns (k, windows, result, margin) per change, the margin being the log-odds of the
-    split against all other candidates of its stretch (:func:`_log_odds`).
+    ``windows(lo, k, hi)``: for a split at group ``k`` of the stretch [lo, hi), its windows, or None when they are
+    too small to judge; ``cost(lo, k, hi)``: its two-level cost. ``test(windows)``: the result of the best split's
+    test, or None when it is not significant. Returns (k, windows, result, margin) per change, the margin being the
+    log-odds of the split against all other candidates of its stretch (:func:`_log_odds`).
+
+    A stretch where no split passes its test is left before any cost is computed: the best split's test would fail
+    too. Most stretches have no change, and a cost reads every run of the stretch while a test reads its two
+    windows (at most ``max_baseline_runs + max_current_runs`` runs), so a long series costs what its tests cost.
     """
     found = []
     stack = [(0, n)]
     while stack:
         lo, hi = stack.pop()
-        candidates = []
-        for k in range(lo + 1, hi):
-            c = candidate(lo, k, hi)
-            if c is not None:
-                candidates.append((c[0], k, c[1]))
-        if not candidates:
+        splits = [(k, w) for k in range(lo + 1, hi) if (w := windows(lo, k, hi)) is not None]
+        tested = {}
+        for k, w in splits:
+            tested[k] = test(w)
+            if tested[k] is not None:
+                break
+        else:
             continue
-        candidates.sort(key=lambda c: c[0])
-        best_cost, k, windows = candidates[0]
-        result = test(windows)
+        candidates = sorted(((cost(lo, k, hi), k, w) for k, w in splits), key=lambda c: c[0])
+        best_cost, k, w = candidates[0]
+        result = tested[k] if k in tested else test(w)
         if result is None:
             continue
-        found.append((k, windows, result, _log_odds(best_cost, [c[0] for c in candidates[1:]])))
+        found.append((k, w, result, _log_odds(best_cost, [c[0] for c in candidates[1:]])))
         stack += [(lo, k), (k, hi)]
     return sorted(found, key=lambda f: f[0])
 
 
 def _segment(groups: list[tuple[str, range]], cost: Callable[[int, int, int], float],
-             compare: Callable[[range, range], Comparison], max_back: int, max_fore: int,
+             compare: Callable[[range, range], Comparison | None], max_back: int, max_fore: int,
              min_runs: int) -> list[_Split]:
     """Binary segmentation of the runs of one series' ``groups``, oldest change first.
 
     ``cost(start, split, stop)``: cost of fitting one level to runs [start, split) and one to [split, stop).
-    ``compare(baseline, current)``: the test of the chosen split on its windows, at most ``max_back`` runs before
-    it and ``max_fore`` runs from it, both inside the stretch.
+    ``compare(baseline, current)``: the test of a split on its windows, at most ``max_back`` runs before it and
+    ``max_fore`` runs from it, both inside the stretch; None when cheaper arithmetic already shows it cannot be
+    significant (the test itself is then not run).
     """
-    def candidate(lo: int, index: int, hi: int):
+    def windows(lo: int, index: int, hi: int) -> tuple[range, range] | None:
         start, stop, split = groups[lo][1].start, groups[hi - 1][1].stop, groups[index][1].start
         base, current = range(max(start, split - max_back), split), range(split, min(stop, split + max_fore))
         if min(len(base), len(current)) < min_runs:
             return None
-        return cost(start, split, stop), (base, current)
+        return base, current
+
+    def split_cost(lo: int, index: int, hi: int) -> float:
+        return cost(groups[lo][1].start, groups[index][1].start, groups[hi - 1][1].stop)
 
     def test(windows: tuple[range, range]) -> Comparison | None:
         result = compare(*windows)
-        return result if result.significant else None
+        return result if result is not None and result.significant else None
 
-    return [_Split(index, result, base, current, margin)
-            for index, (base, current), result, margin in _binary_segmentation(len(groups), candidate, test)]
+    return [_Split(index, result, base, current, margin) for index, (base, current), result, margin
+            in _binary_segmentation(len(groups), windows, split_cost, test)]
 
 
 def _log_odds(best: float, others: Sequence[float]) -> float:
@@ -290,13 +299,18 @@ def _biweight_cost(logs: np.ndarray, scale: float) -> float:
     under Huber's linear tail each one in the version before a step pulled the split one version early."""
     c = _BIWEIGHT_C * scale
     level = _median(logs)
+    u, weights = np.empty_like(logs), np.empty_like(logs)  # in place: the same arithmetic without temporaries
     for _ in range(5):
-        u = (logs - level) / c
-        weights = np.where(np.abs(u) < 1.0, (1.0 - u * u) ** 2, 0.0)
+        np.subtract(logs, level, out=u)
+        u /= c
+        np.multiply(u, u, out=weights)
+        np.subtract(1.0, weights, out=weights)
+        weights *= weights  # (1 - u²)², 0 from |u| = 1 on
+        weights[~(np.abs(u, out=u) < 1.0)] = 0.0
         total = weights.sum()
         if total <= 0:
             break
-        level = float((weights * logs).sum() / total)
+        level = float(np.multiply(weights, logs, out=weights).sum() / total)
     u = np.minimum(np.abs(logs - level) / c, 1.0)
     return float((_BIWEIGHT_C ** 2 / 6 * (1.0 - (1.0 - u * u) ** 3)).sum())
 
@@ -354,8 +368,13 @@ def detect_slowdowns_in(groups: list[tuple[str, range]], values: np.ndarray,
     """:func:`detect_slowdowns` of a series given as its version groups and its values (float64, in order)."""
     logs = np.log(np.clip(values, 1e-12, None))
 
-    def compare(base: range, current: range) -> Comparison:
-        return compare_times(values[base.start:base.stop], values[current.start:current.stop], settings)
+    def compare(base: range, current: range) -> Comparison | None:
+        b, c = values[base.start:base.stop], values[current.start:current.stop]
+        # compare_times' min_effect from the medians alone: most splits fail it, and the rank test is the cost
+        mb = _median(b)
+        if mb <= 0 or abs(_median(c) / mb - 1.0) < settings.min_effect:
+            return None
+        return compare_times(b, c, settings)
 
     changes = []
     for s in _segment(groups, _time_cost(logs, groups), compare, settings.max_baseline_runs,
@@ -394,8 +413,12 @@ def detect_crash_rate_increases(points: Sequence[tuple[str, bool]],
 def detect_crash_rate_increases_in(groups: list[tuple[str, range]], failed: np.ndarray,
                                    settings: DetectionSettings = DetectionSettings()) -> list[Change]:
     """:func:`detect_crash_rate_increases` of a series given as its version groups and failures (bool, in order)."""
-    def compare(base: range, current: range) -> Comparison:
+    def compare(base: range, current: range) -> Comparison | None:
         fb, fc = int(failed[base.start:base.stop].sum()), int(failed[current.start:current.stop].sum())
+        rb, rc, ratio = fb / len(base), fc / len(current), settings.min_failure_rate_ratio
+        # compare_failure_rates' ratio gate, either way, before Fisher's test (the cost): most splits fail it
+        if not (rc > rb and rc >= ratio * rb or rb > rc and rb >= ratio * rc):
+            return None
         rise = compare_failure_rates(fb, len(base), fc, len(current), settings)
         if rise.change >= 0:
             return rise
@@ -550,12 +573,12 @@ def detect_shared_slowdowns_in(strata: Mapping[str, tuple[list[tuple[str, range]
                     total += _biweight_cost(logs[r.start:r.stop], scale)
         return total
 
-    def candidate(lo: int, k: int, hi: int):
+    def candidate(lo: int, k: int, hi: int) -> dict[str, tuple[range, range]] | None:
         w = windows(lo, k, hi)
         if not w or min(sum(len(b) for b, _ in w.values()),
                         sum(len(c) for _, c in w.values())) < settings.min_runs_per_window:
             return None
-        return cost(lo, k, hi), w
+        return w
 
     def test(w: dict[str, tuple[range, range]]) -> tuple[float, float] | None:
         pairs = [(data[n][0][c.start:c.stop], data[n][0][b.start:b.stop]) for n, (b, c) in w.items()]
@@ -567,4 +590,4 @@ def detect_shared_slowdowns_in(strata: Mapping[str, tuple[list[tuple[str, range]
 
     return [SharedChange("slowdown" if change > 0 else "speedup", versions[k], versions[k - 1], change, p, w,
                          margin >= settings.location_margin)
-            for k, w, (p, change), margin in _binary_segmentation(len(versions), candidate, test)]
+            for k, w, (p, change), margin in _binary_segmentation(len(versions), candidate, cost, test)]

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .columns import RunColumns
 from .detection import mann_whitney_one_sided_p, mann_whitney_one_sided_ps
 from .regressions import Finding, SeriesKey
 from .settings import DetectionSettings
-from .vocabulary import METRICS, NEURAL_ENGINE_UNITS, OK, version_key
+from .vocabulary import COMPUTE_UNITS, METRICS, NEURAL_ENGINE_UNITS, OK, version_key
 
 KIND = "silent_fallback"
 METRIC = METRICS["prediction"].alert_name  # what the alert's baseline and current are: the warm median, ms
@@ -143,25 +144,58 @@ class FallbackStart:
         return f"from {self.version}, {self.compute_units} on {self.chip} runs on the CPU"
 
 
-def find_fallback_starts(model: str, runs: Iterable[tuple], plans: Mapping[tuple, Sequence[bool]] | None = None,
+@dataclass(frozen=True)
+class TimedRuns:
+    """The successful runs with a warm median of each (chip, compute units, version): medians and ids, in order."""
+
+    times: dict[tuple, list[float]]
+    ids: dict[tuple, list[int]]
+
+    @classmethod
+    def of(cls, runs: Iterable[tuple]) -> "TimedRuns":
+        """From (id, version, chip, compute units, status, prediction_median_ms or None) tuples."""
+        times: dict[tuple, list[float]] = defaultdict(list)
+        ids: dict[tuple, list[int]] = defaultdict(list)
+        for run_id, version, chip, units, status, prediction in runs:
+            if status != OK or prediction is None:
+                continue
+            times[chip, units, version].append(prediction)
+            ids[chip, units, version].append(run_id)
+        return cls(dict(times), dict(ids))
+
+    @classmethod
+    def of_columns(cls, cols: RunColumns) -> "TimedRuns":
+        """The same from one chip's columns, grouped by numpy: the check's runs are never tuples (at 1M runs the
+        tuples alone took seconds)."""
+        median = cols.values["prediction_median_ms"]
+        index = np.flatnonzero(cols.ok & ~np.isnan(median))
+        key = cols.compute_units[index].astype(np.int64) * len(cols.versions) + cols.version[index]
+        order = np.argsort(key, kind="stable")  # within a key, the runs keep their order
+        found, starts = np.unique(key[order], return_index=True)
+        times, ids = {}, {}
+        for k, a, b in zip(found.tolist(), starts.tolist(), [*starts[1:].tolist(), order.size]):
+            runs = index[order[a:b]]
+            units, version = divmod(k, len(cols.versions))
+            times[cols.chip, COMPUTE_UNITS[units], cols.versions[version]] = median[runs].tolist()
+            ids[cols.chip, COMPUTE_UNITS[units], cols.versions[version]] = cols.ids[runs].tolist()
+        return cls(times, ids)
+
+
+def find_fallback_starts(model: str, runs: Iterable[tuple] | TimedRuns,
+                         plans: Mapping[tuple, Sequence[bool]] | None = None,
                          settings: DetectionSettings = DetectionSettings(),
                          versions: Iterable[str] | None = None) -> list[FallbackStart]:
     """Per chip and Neural Engine unit, the versions from which its runs run on the CPU after an earlier version's
     did not: one start per change, so a fallback that goes on for five versions is one alert, at its first.
 
     ``runs``: (id, version, chip, compute units, status, prediction_median_ms), every unit (cpuOnly's are the
-    reference). ``plans``: (chip, compute units, version) -> per uploaded plan, :func:`plan_on_cpu`. ``versions``:
-    report starts at these
-    only. A version whose unit cannot be assessed either way (too few runs, no plans) is skipped, not a break."""
+    reference), or those grouped (:class:`TimedRuns`). ``plans``: (chip, compute units, version) -> per uploaded
+    plan, :func:`plan_on_cpu`. ``versions``: report starts at these only. A version whose unit cannot be assessed
+    either way (too few runs, no plans) is skipped, not a break."""
     plans = plans or {}
     wanted = set(versions) if versions is not None else None
-    times: dict[tuple, list[float]] = defaultdict(list)
-    ids: dict[tuple, list[int]] = defaultdict(list)
-    for run_id, version, chip, units, status, prediction in runs:
-        if status != OK or prediction is None:
-            continue
-        times[chip, units, version].append(prediction)
-        ids[chip, units, version].append(run_id)
+    timed = runs if isinstance(runs, TimedRuns) else TimedRuns.of(runs)
+    times, ids = timed.times, timed.ids
     keys = {(chip, units) for chip, units, _ in [*times, *plans] if units in NEURAL_ENGINE_UNITS}
     found = []
     for chip, units in sorted(keys):
@@ -192,7 +226,8 @@ def _runs_on_neural_engine(result: Fallback, settings: DetectionSettings) -> boo
     return result.faster_than_cpu or result.plans >= settings.fallback_min_plans
 
 
-def find_silent_fallbacks(model: str, runs: Iterable[tuple], plans: Mapping[tuple, Sequence[bool]] | None = None,
+def find_silent_fallbacks(model: str, runs: Iterable[tuple] | TimedRuns,
+                          plans: Mapping[tuple, Sequence[bool]] | None = None,
                           settings: DetectionSettings = DetectionSettings(),
                           versions: Iterable[str] | None = None) -> list[Finding]:
     """:func:`find_fallback_starts` as the regression check's findings (kind ``silent_fallback``, per chip): baseline

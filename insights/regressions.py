@@ -105,11 +105,7 @@ def metric_rows(rows: list[tuple], metric: str) -> tuple[int, list[tuple]]:
 
 def _metric_index(cols: RunColumns, index: np.ndarray, metric: str) -> tuple[str, np.ndarray]:
     """:func:`metric_rows` on columns: (value column, the runs of ``index`` that measure ``metric``)."""
-    column, kind = TIME_METRICS[metric]
-    keep = cols.ok[index] & ~np.isnan(cols.values[column][index])
-    if kind is not None:
-        keep &= cols.load_kind[index] == LOAD_KINDS.index(kind)
-    return column, index[keep]
+    return TIME_METRICS[metric][0], index[cols.measures[metric][index]]
 
 
 def _ids(cols: RunColumns, index: np.ndarray, runs: range) -> list[int]:
@@ -137,13 +133,16 @@ def _unchanged_elsewhere(f: Finding, cols: RunColumns, group: np.ndarray, settin
 
 
 def _series_findings(model: str, cols: RunColumns, device: str | None, units: str, os_major: int | None,
-                     index: np.ndarray, settings: DetectionSettings) -> list[Finding]:
-    """Every regression in one (level, compute units, OS cohort) group of runs (``index``, in the check's order)."""
+                     index: np.ndarray, settings: DetectionSettings, skip: set = frozenset()) -> list[Finding]:
+    """Every regression in one (level, compute units, OS cohort) group of runs (``index``, in the check's order),
+    but those of the (kind, metric) pairs in ``skip``: their series are not searched (they still count in the
+    family of timing metrics)."""
     out = []
-    key = SeriesKey(model, cols.chip, device, units, CRASH_METRIC, os_major)
-    groups = version_ranges(cols.version[index], cols.versions)
-    for change in detect_crash_rate_increases_in(groups, ~cols.ok[index], settings):
-        out.append(_finding("crash_rate", key, change, cols, index))
+    if ("crash_rate", CRASH_METRIC) not in skip:
+        key = SeriesKey(model, cols.chip, device, units, CRASH_METRIC, os_major)
+        groups = version_ranges(cols.version[index], cols.versions)
+        for change in detect_crash_rate_increases_in(groups, ~cols.ok[index], settings):
+            out.append(_finding("crash_rate", key, change, cols, index))
     series = {}
     for metric in TIME_METRICS:
         col, picked = _metric_index(cols, index, metric)
@@ -152,6 +151,8 @@ def _series_findings(model: str, cols: RunColumns, device: str | None, units: st
     # The timing metrics of one group of runs are a family too (:func:`_family_settings`).
     metric_settings = _family_settings(settings, len(series))
     for metric, (col, picked) in series.items():
+        if ("slowdown", metric) in skip:
+            continue
         changes = [c for c in detect_slowdowns_in(version_ranges(cols.version[picked], cols.versions),
                                                   cols.values[col][picked], metric_settings) if c.is_regression]
         key = SeriesKey(model, cols.chip, device, units, metric, os_major)
@@ -221,8 +222,12 @@ def _group_findings(model: str, cols: RunColumns, units: str, group: np.ndarray,
         level_alpha = settings.alpha if depth == 0 else settings.drilldown_alpha
         testable = sum(rows.size >= 2 * settings.min_runs_per_window for _, _, rows in level)
         level_settings = _family_settings(replace(settings, alpha=level_alpha), testable)
+        # What the loop below would drop is not searched for: a covered (kind, metric) past the chip's own series
+        # (depth 0 fills chip_wide), but at the OS cohorts the slowdowns that may replace a chip-wide one.
+        may_replace = {("slowdown", m) for k, m, _ in chip_wide if k == "slowdown"} if depth == 1 else set()
+        skip = covered - may_replace if depth > 0 else set()
         for device, os_major, rows in level:
-            for f in _series_findings(model, cols, device, units, os_major, rows, level_settings):
+            for f in _series_findings(model, cols, device, units, os_major, rows, level_settings, skip):
                 if depth == 0:
                     chip_wide[(f.kind, f.key.metric, f.version)] = f
                 if (f.kind, f.key.metric) in covered:
