@@ -79,7 +79,8 @@ def ensure_loaded(slug: str, runs: int, seed: int, replicate: int = 1) -> None:
 
 
 # Jittered copies of a project's first ``drawn`` runs (PostgreSQL): the columns not named here are copied as they are.
-_JITTERED = {"id": None, "run_id": "gen_random_uuid()", "body_sha256": "md5(random()::text) || md5(random()::text)",
+_JITTERED = {"id": "copy_id", "run_id": "gen_random_uuid()",
+             "body_sha256": "md5(random()::text) || md5(random()::text)",
              "received_at": "now()", "started_at": "started_at + random() * interval '10 minutes'",
              **{c: f"{c} * j" for c in ("decrypt_ms", "compile_ms", "load_ms", "first_prediction_ms",
                                          "prediction_min_ms", "prediction_median_ms", "prediction_p90_ms",
@@ -88,18 +89,24 @@ _JITTERED = {"id": None, "run_id": "gen_random_uuid()", "body_sha256": "md5(rand
 
 
 def _copy_runs(slug: str, drawn: int) -> None:
+    """One statement: each original gets its copy's id from the sequence, so its warm predictions (RunPredictions)
+    are copied under that id too."""
     from django.db import connection, transaction
 
     from collector.models import Project, Run
 
     project = Project.objects.get(slug=slug)
-    columns = [f.column for f in Run._meta.concrete_fields if f.column != "id"]
+    columns = [f.column for f in Run._meta.concrete_fields]
     first = list(Run.objects.filter(project=project).order_by("id").values_list("id", flat=True)[:drawn])
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO collector_run ({', '.join(columns)}) "
-                       f"SELECT {', '.join(_JITTERED.get(c) or c for c in columns)} "
-                       f"FROM (SELECT *, exp((random() - 0.5) * 0.02) AS j FROM collector_run "
-                       f"WHERE project_id = %s AND id BETWEEN %s AND %s) AS original",
+        cursor.execute(f"WITH original AS (SELECT *, exp((random() - 0.5) * 0.02) AS j, "
+                       f"nextval(pg_get_serial_sequence('collector_run', 'id')) AS copy_id FROM collector_run "
+                       f"WHERE project_id = %s AND id BETWEEN %s AND %s), "
+                       f"copied AS (INSERT INTO collector_run ({', '.join(columns)}) "
+                       f"SELECT {', '.join(_JITTERED.get(c) or c for c in columns)} FROM original) "
+                       f"INSERT INTO collector_runpredictions (run_id, predictions_ms) "
+                       f"SELECT copy_id, p.predictions_ms FROM original "
+                       f"JOIN collector_runpredictions p ON p.run_id = original.id",
                        [project.id, first[0], first[-1]])
 
 

@@ -108,7 +108,7 @@ def main(argv=None):
     from django.db import connection, transaction
 
     from benchmarks.fleet import generate
-    from collector.ingest import _columns, _devices, _model_versions, body_hash, copy_rows
+    from collector.ingest import _columns, _devices, _model_versions, body_hash, copy_rows, insert_predictions
     from collector.models import Project, Run, RunnerToken
     from collector.schema import RunIn
 
@@ -132,7 +132,9 @@ def main(argv=None):
     with connection.cursor() as cursor:
         cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), 100000000)", [Run._meta.db_table])
     copy_ids = list(range(1, len(rows) + 1))
-    copy_batches = [(rows[i:i + args.batch], copy_ids[i:i + args.batch]) for i in range(0, len(rows), args.batch)]
+    series = [(pk, r.predictions_ms) for pk, r in zip(copy_ids, validated)]  # COPY'd as the upload does
+    copy_batches = [(rows[i:i + args.batch], copy_ids[i:i + args.batch], series[i:i + args.batch])
+                    for i in range(0, len(rows), args.batch)]
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         my_backend = cursor.fetchone()[0]
@@ -155,8 +157,10 @@ def main(argv=None):
         assert r.status_code == 201, r.text[:300]
 
     def copy_batch(batch):
+        rows_, ids, series_ = batch
         with transaction.atomic():
-            copy_rows(*batch)
+            copy_rows(rows_, ids)
+            insert_predictions([(pk, values) for pk, values in series_ if values])
 
     try:
         for _ in range(300):

@@ -36,6 +36,7 @@ STEPS = [
     (ingest, "_devices", "devices"),
     (ingest, "_columns", "row values + prediction summary"),
     (ingest, "insert_runs", "ids + COPY of the runs"),
+    (ingest, "insert_predictions", "COPY of the warm predictions (RunPredictions)"),
     (sketches, "accumulate", "sketch: accumulate (Partial.add)"),
     (sketches, "write", "sketch: read, merge, upsert rows"),
 ]

@@ -28,3 +28,4 @@ class RunAdmin(admin.ModelAdmin):
     list_display = ["run_id", "model_version", "device", "compute_units", "status", "started_at"]
     list_filter = ["compute_units", "status", "source", "load_kind"]
     raw_id_fields = ["model_version", "device"]
+    readonly_fields = ["predictions_ms"]  # in RunPredictions, not a field of the run

@@ -76,7 +76,6 @@ class RunListCreate(generics.ListAPIView):
         return (
             Run.objects.filter(project__in=visible_projects(self.request))
             .select_related("project", "model_version", "device")
-            .defer("predictions_ms")
             .order_by("-started_at", "-id")
         )
 
@@ -133,6 +132,6 @@ class RunDetail(generics.RetrieveAPIView):
             return Run.objects.none()
         return (
             Run.objects.filter(project__in=visible_projects(self.request))
-            .select_related("project", "model_version", "device")
+            .select_related("project", "model_version", "device", "prediction_series")
             .prefetch_related("compute_plan")
         )

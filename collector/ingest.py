@@ -16,7 +16,7 @@ from msgspec.json import encode as encode_json  # ~10x json.dumps on float lists
 from insights.summary import prediction_summary
 
 from .catalogue import CHIPS, DEVICES
-from .models import ComputePlanEntry, Device, ModelVersion, Run
+from .models import ComputePlanEntry, Device, ModelVersion, Run, RunPredictions
 from .schema import RunIn
 from .sketches import add_runs
 
@@ -91,6 +91,7 @@ def _store(project, runs, hashes):
     received = timezone.now()
     rows = [_columns(project, run, hashes[i], versions, devices, received) for run, i in zip(fresh, new.values())]
     ids = insert_runs(rows)
+    insert_predictions([(pk, run.predictions_ms) for pk, run in zip(ids, fresh) if run.predictions_ms])
     add_runs(rows)  # their sketch rows, in this transaction: the evidence query is fresh once the upload commits
     plan = [
         ComputePlanEntry(run_id=pk, op=op.op, op_type=op.type, device=op.device, estimated_cost=op.estimated_cost)
@@ -213,21 +214,32 @@ def insert_runs(rows: list[dict]) -> list[int]:
 def copy_rows(rows: list[dict], ids: list[int]) -> None:
     """COPY runs with the given ids (PostgreSQL only; psycopg adapts str, float, UUID, datetime, None)."""
     columns = ", ".join(connection.ops.quote_name(Run._meta.get_field(a).column) for a in ["id", *RUN_COLUMNS])
-    json_at = RUN_COLUMNS.index("predictions_ms")
     # wrap_database_errors: a duplicate run_id must surface as Django's IntegrityError, which store_runs retries.
     with connection.cursor() as cursor, connection.wrap_database_errors:
         with cursor.cursor.copy(f"COPY {Run._meta.db_table} ({columns}) FROM STDIN") as copy:
             for pk, row in zip(ids, rows):
-                values = [row[a] for a in RUN_COLUMNS]
-                values[json_at] = encode_json(values[json_at]).decode()
-                copy.write_row([pk, *values])
+                copy.write_row([pk, *(row[a] for a in RUN_COLUMNS)])
+
+
+def insert_predictions(series: list[tuple[int, list[float]]]) -> None:
+    """Store runs' warm predictions as (run id, series) in RunPredictions, after their runs: COPY on PostgreSQL,
+    bulk_create elsewhere."""
+    if not series:
+        return
+    if connection.vendor != "postgresql":
+        RunPredictions.objects.bulk_create([RunPredictions(run_id=pk, predictions_ms=list(s)) for pk, s in series],
+                                           batch_size=500)
+        return
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        with cursor.cursor.copy(f"COPY {RunPredictions._meta.db_table} (run_id, predictions_ms) FROM STDIN") as copy:
+            for pk, values in series:
+                copy.write_row((pk, encode_json(values).decode()))
 
 
 def _columns(project, run: RunIn, digest, versions, devices, received) -> dict:
     """One run's column values, named by attname: what an upload stores."""
     summary = prediction_summary(run.predictions_ms)
     t = run.timings_ms
-    predictions = list(run.predictions_ms)
     return {
         "run_id": run.run_id,
         "body_sha256": digest,
@@ -252,7 +264,6 @@ def _columns(project, run: RunIn, digest, versions, devices, received) -> dict:
         "compile_ms": t.compile,
         "load_ms": t.load,
         "first_prediction_ms": t.first_prediction,
-        "predictions_ms": predictions,
         "prediction_count": summary["count"],
         "prediction_min_ms": summary["min"],
         "prediction_median_ms": summary["median"],

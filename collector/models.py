@@ -1,7 +1,7 @@
 """What Perfboard stores: projects, runner tokens, the device catalogue, model versions and benchmark runs.
 
 A run's warm predictions are summarised once at ingest into columns (`prediction_*_ms`) so that dashboards
-aggregate columns; the raw series stays in `predictions_ms` for the run's detail view.
+aggregate columns; the raw series is kept off the run row, in `RunPredictions`, for the run's detail view.
 """
 import hashlib
 import secrets
@@ -148,7 +148,6 @@ class Run(models.Model):
     compile_ms = models.FloatField(null=True, blank=True)
     load_ms = models.FloatField(null=True, blank=True)
     first_prediction_ms = models.FloatField(null=True, blank=True)
-    predictions_ms = models.JSONField(default=list, blank=True)
     prediction_count = models.PositiveIntegerField(default=0)
     prediction_min_ms = models.FloatField(null=True, blank=True)
     prediction_median_ms = models.FloatField(null=True, blank=True)
@@ -180,11 +179,28 @@ class Run(models.Model):
     def failed(self):
         return self.status in FAILURE_STATUSES
 
+    @property
+    def predictions_ms(self) -> list[float]:
+        """The warm predictions in call order, from the side table (no row: the run made none)."""
+        try:
+            return self.prediction_series.predictions_ms
+        except RunPredictions.DoesNotExist:
+            return []
+
     def delete(self, *args, **kwargs):
         return Run.objects.filter(pk=self.pk).delete()
 
     def __str__(self):
         return str(self.run_id)
+
+
+class RunPredictions(models.Model):
+    """A run's raw warm predictions, off the run row: only a run's detail reads them, while the queries that scan
+    runs read the summary columns, so the series (~40% of a run row's bytes) would only widen every page they read
+    (docs/scaling.md, "The runs table"). Runs without predictions have no row."""
+
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, primary_key=True, related_name="prediction_series")
+    predictions_ms = models.JSONField()
 
 
 class ComputePlanEntry(models.Model):

@@ -57,6 +57,9 @@ class RunSerializer(serializers.ModelSerializer):
 
 
 class RunDetailSerializer(RunSerializer):
+    # Run.predictions_ms reads the side table (RunPredictions); the view selects it with the run.
+    predictions_ms = serializers.ListField(child=serializers.FloatField(), read_only=True,
+                                           help_text="warm predictions in order, after the first one")
     compute_plan = PlanEntrySerializer(many=True, read_only=True)
 
     class Meta(RunSerializer.Meta):

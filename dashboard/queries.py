@@ -425,7 +425,7 @@ def failures_by_unit(runs) -> list[dict]:
 
 def recent_runs(runs, limit: int = 20):
     """The last uploads (by id, i.e. insertion order: uses the primary key index, whatever the table size)."""
-    return list(runs.select_related("device", "model_version").defer("predictions_ms").order_by("-id")[:limit])
+    return list(runs.select_related("device", "model_version").order_by("-id")[:limit])
 
 
 # --- Run detail ------------------------------------------------------------------------------------------------------
@@ -433,7 +433,7 @@ def recent_runs(runs, limit: int = 20):
 def run_for(visible, run_id):
     """The run if one of the visible projects owns it, else None."""
     return (Run.objects.filter(project__in=visible, run_id=run_id)
-            .select_related("project", "model_version", "device").first())
+            .select_related("project", "model_version", "device", "prediction_series").first())
 
 
 def compute_plan_summary(run, limit: int = 200):

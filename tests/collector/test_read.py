@@ -45,6 +45,13 @@ def test_detail_has_raw_series_and_compute_plan(runner, make_run):
                                        "estimated_cost": 0.12}
 
 
+def test_a_run_without_predictions_has_an_empty_series(runner, make_run):
+    run = make_run(status="crash", failure={"stage": "load", "message": "boom"}, predictions_ms=[])
+    upload(runner, [run, make_run(predictions_ms=[4.0, 5.0])])
+    assert runner.get(f"/api/v1/runs/{run['run_id']}").json()["predictions_ms"] == []
+    assert all("predictions_ms" not in r for r in runner.get("/api/v1/runs").json()["results"])
+
+
 def test_a_token_never_reads_another_projects_runs(runner, make_run, client_for):
     upload(runner, [make_run()])
     other = Project.objects.create(slug="other", name="Other")

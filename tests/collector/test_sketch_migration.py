@@ -20,6 +20,13 @@ def migrate(targets):
     executor.migrate(targets)
 
 
+@pytest.fixture(autouse=True)
+def latest_schema_after():
+    """The tests after this one expect every migration applied (it leaves the database at its target)."""
+    yield
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
 def test_sketch_rows_are_rebuilt_per_configuration(project, make_run):
     hinted = {"specialization_strategy": "fastPrediction"}
     bulk_load(project.slug, [make_run(compute_units="all", predictions_ms=[9.0, 9.0]) for _ in range(12)]

@@ -125,6 +125,7 @@ def test_run_detail(client, member, demo, make_run, django_assert_max_num_querie
     html = response.content.decode()
     assert response.status_code == 200
     assert plot_ids(html) == ["run-warmup", "run-timings", "run-plan"]
+    assert "warm predictions" in html and "warm median" in html  # the series, read from RunPredictions
     assert "conv_0" in html and "neural_engine" in html
 
 
