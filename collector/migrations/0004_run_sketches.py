@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 
 def backfill(apps, schema_editor):
-    """Nothing here: the sketch rows of runs already stored are written by 0009_sketch_configurations, where the
+    """Nothing here: the sketch rows of runs already stored are written by 0012_sketch_version_days, where the
     tables are complete (it reads the runs with today's code, whose columns all exist from 0005 on)."""
 
 

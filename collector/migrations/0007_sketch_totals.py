@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 
 def rebuild(apps, schema_editor):
-    """Nothing here: every sketch row is rebuilt from the stored runs by 0009_sketch_configurations, where the last
+    """Nothing here: every sketch row is rebuilt from the stored runs by 0012_sketch_version_days, where the last
     sketch table and column exist (the rebuild is today's code, which writes every tier)."""
 
 

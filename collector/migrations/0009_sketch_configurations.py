@@ -5,12 +5,8 @@ from django.db import migrations, models
 
 
 def rebuild(apps, schema_editor):
-    """Every sketch row, every tier (daily, totals, configuration; with the time to first result), from the stored
-    runs (``manage.py rebuild_sketches`` does the same on demand): the backfill of 0004, 0006 and 0007 too, done here
-    where the tables are complete."""
-    from collector.sketches import rebuild
-
-    rebuild()
+    """Nothing here: every sketch row is rebuilt from the stored runs by 0012_sketch_version_days, where the last
+    sketch table exists (the rebuild is today's code, which writes every tier)."""
 
 
 class Migration(migrations.Migration):

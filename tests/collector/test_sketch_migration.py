@@ -1,6 +1,6 @@
-"""Migrations 0006-0009: sketch rows written before the optimization hints were a row key are rebuilt keyed by them, so a
-fastPrediction configuration's runs are not pooled with the default's. Run on PostgreSQL too (it refuses to alter a
-table with pending foreign-key checks in the same transaction)."""
+"""Migrations 0006-0012: sketch rows written before the optimization hints were a row key are rebuilt keyed by them,
+so a fastPrediction configuration's runs are not pooled with the default's. Run on PostgreSQL too (it refuses to alter
+a table with pending foreign-key checks in the same transaction)."""
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -11,7 +11,7 @@ from collector.models import Run, RunSketch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BEFORE, AFTER = [("collector", "0005_run_optimization_hints")], [("collector", "0009_sketch_configurations")]
+BEFORE, AFTER = [("collector", "0005_run_optimization_hints")], [("collector", "0012_sketch_version_days")]
 
 
 def migrate(targets):

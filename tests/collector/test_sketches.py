@@ -3,7 +3,9 @@ merged group holds every value, else within the stated rank error of the exact o
 uploads to one row lose nothing; deleting runs rebuilds their rows; filters that are not row keys read the runs."""
 import threading
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import datetime, timezone
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -13,10 +15,12 @@ from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 
 from benchmarks.fleet import generate
+from collector import sketches
 from collector.bulk import bulk_load
 from collector.evidence import gather, gather_from_runs, gather_values
 from collector.ingest import store_runs
-from collector.models import Device, Run, RunSketch, RunSketchConfiguration, RunSketchTotal
+from collector.models import (Device, Run, RunSketch, RunSketchConfiguration, RunSketchTotal,
+                               RunSketchVersionDay)
 from collector.schema import RunIn
 from collector.sketches import KEY, RANK_ERROR, key_of, sketch_filter
 from dashboard.filters import Filters
@@ -156,36 +160,55 @@ def _daily_summed(model):
     return out
 
 
+@contextmanager
+def tables_read():
+    """The sketch tables the merges inside read (collector.sketches.tier_for's answers), in order."""
+    read, choose = [], sketches.tier_for
+
+    def spy(q, group_columns):
+        model = choose(q, group_columns)
+        read.append(model._meta.db_table)
+        return model
+
+    with mock.patch.object(sketches, "tier_for", spy):
+        yield read
+
+
 def _coarser_tiers_hold_the_daily_sums():
-    for model in (RunSketchTotal, RunSketchConfiguration):
+    for model in (RunSketchTotal, RunSketchConfiguration, RunSketchVersionDay):
         assert _rows(model) == _daily_summed(model), model.__name__
 
 
 def test_each_question_merges_the_coarsest_rows_that_hold_its_fields(fleet):
     """A key's totals row holds its daily rows' sum, and a configuration row its totals rows' over every OS, source
     and variant, so a page without a time bound merges one row per key however many days the runs span, and one that
-    names no OS, source or variant one row per device, configuration and load kind; all agree with the runs."""
+    names no OS, source or variant one row per device, configuration and load kind; a daily series that names no
+    device merges one row per version, configuration, load kind and day; all agree with the runs."""
     _coarser_tiers_hold_the_daily_sums()
     assert RunSketchConfiguration.objects.count() < RunSketchTotal.objects.count() < RunSketch.objects.count()
     runs = Run.objects.filter(project=fleet)
-    for scoped, table in ((runs, '"collector_runsketchconfiguration"'),
-                          (runs.filter(device__chip="A16 Bionic"), '"collector_runsketchconfiguration"'),
-                          (runs.filter(os_major__gte=18), '"collector_runsketchtotal"'),
-                          (runs.filter(source="field"), '"collector_runsketchtotal"'),
+    for scoped, table in ((runs, "collector_runsketchconfiguration"),
+                          (runs.filter(device__chip="A16 Bionic"), "collector_runsketchconfiguration"),
+                          (runs.filter(os_major__gte=18), "collector_runsketchtotal"),
+                          (runs.filter(source="field"), "collector_runsketchtotal"),
                           (runs.filter(started_at__gte=datetime(2026, 11, 1, tzinfo=timezone.utc)),
-                           '"collector_runsketch"')):
-        with CaptureQueriesContext(connection) as queries:
+                           "collector_runsketch")):
+        with tables_read() as read:
             sketched = {e.group: (e.runs, e.failures, e.timed("load_cold"), e.median("load_cold"))
                         for e in gather(scoped, ("chip", "compute_units"), ["load_cold"])}
-        assert any(table in q["sql"] for q in queries)
+        assert read == [table]
         exact = {e.group: (e.runs, e.failures, e.timed("load_cold"))
                  for e in gather_from_runs(scoped, ("chip", "compute_units"), ["load_cold"])}
         assert {g: v[:3] for g, v in sketched.items()} == exact
     # Grouping by a field only the finer tiers keep reads them.
-    with CaptureQueriesContext(connection) as queries:
-        by_os = {e.group: e.runs for e in gather(runs, ("os_major",))}
-    assert any('"collector_runsketchtotal"' in q["sql"] for q in queries)
-    assert by_os == {e.group: e.runs for e in gather_from_runs(runs, ("os_major",))}
+    for by, table in ((("os_major",), "collector_runsketchtotal"),
+                      (("day", "version", "compute_units"), "collector_runsketchversionday"),
+                      (("day", "device"), "collector_runsketch")):
+        with tables_read() as read:
+            sketched = {e.group: (e.runs, e.failures, e.timed("prediction")) for e in gather(runs, by, ["prediction"])}
+        assert read == [table], by
+        assert sketched == {e.group: (e.runs, e.failures, e.timed("prediction"))
+                            for e in gather_from_runs(runs, by, ["prediction"])}, by
 
 
 def test_probe_failed_runs_timings_never_enter_a_sketch(project, make_run):
