@@ -2,20 +2,13 @@
 had set stays, and counts as triaged separately. Run on PostgreSQL too: it refuses to index or alter a table with
 pending foreign-key checks in the same transaction."""
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
+
+from tests.migrations import migrate, migrate_to_latest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE, AFTER = [("alerts", "0002_alert_withdrawal")], [("alerts", "0005_alert_summary_required")]
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 def test_stored_alerts_get_their_summaries():
@@ -47,4 +40,4 @@ def test_stored_alerts_get_their_summaries():
         assert (got["b"].state, got["b"].triaged_separately, got["a"].triaged_separately) == ("invalid", True,
                                                                                              False)
     finally:
-        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        migrate_to_latest()

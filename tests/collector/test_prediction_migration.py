@@ -4,28 +4,15 @@ import json
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from collector.bulk import bulk_load
 from collector.models import Run, RunPredictions
+from tests.migrations import latest_schema_after, migrate  # noqa: F401 - a fixture
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("latest_schema_after")]
 
 BEFORE = [("collector", "0009_sketch_configurations")]
 AFTER = [("collector", "0011_remove_run_predictions_ms")]
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-
-
-@pytest.fixture(autouse=True)
-def latest_schema_after():
-    """The tests after this one expect every migration applied (it leaves the database at its target)."""
-    yield
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
 
 def series_on_the_run_rows() -> list:

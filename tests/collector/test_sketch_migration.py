@@ -2,29 +2,15 @@
 so a fastPrediction configuration's runs are not pooled with the default's. Run on PostgreSQL too (it refuses to alter
 a table with pending foreign-key checks in the same transaction)."""
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from collector.bulk import bulk_load
 from collector.evidence import gather, gather_from_runs
 from collector.models import Run, RunSketch
+from tests.migrations import latest_schema_after, migrate  # noqa: F401 - a fixture
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("latest_schema_after")]
 
 BEFORE, AFTER = [("collector", "0005_run_optimization_hints")], [("collector", "0012_sketch_version_days")]
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-
-
-@pytest.fixture(autouse=True)
-def latest_schema_after():
-    """The tests after this one expect every migration applied (it leaves the database at its target)."""
-    yield
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
 
 def test_sketch_rows_are_rebuilt_per_configuration(project, make_run):
