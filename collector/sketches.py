@@ -28,12 +28,13 @@ from datetime import datetime, time, timezone
 import numpy as np
 from datasketches import kll_doubles_sketch
 from django.db import connection, transaction
-from django.db.models import Q, TextField
-from django.db.models.functions import Cast, TruncDate
+from django.db.models import IntegerField, Q, Sum, TextField
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.db.models.lookups import Lookup
 from django.db.models.sql.where import WhereNode
 
-from insights.vocabulary import LAUNCH_STAGES, METRICS, OK
+from insights.vocabulary import FAILURE_STATUSES, LAUNCH_STAGES, METRICS, OK
 
 K = 200
 RANK_ERROR = kll_doubles_sketch(K).normalized_rank_error(False)
@@ -467,6 +468,8 @@ def merged(q: Q, group_columns, wanted) -> list[tuple[tuple, int, dict, dict]]:
     ``wanted``: (column, load kind or None) pairs; a pair with a load kind merges only the rows of that kind. The
     rows of :func:`tier_for` the question answer."""
     model = tier_for(q, group_columns)
+    if not wanted:
+        return _counted(model.objects.filter(q), group_columns)
     columns = sorted({c for c, _ in wanted})
     groups = {}
     # failures as text, decoded only where a row has some: most rows have none, and Django's JSON decoding of every
@@ -494,6 +497,17 @@ def merged(q: Q, group_columns, wanted) -> list[tuple[tuple, int, dict, dict]]:
             else:
                 sketch.merge(load(blob))
     return [(group, runs, dict(failures), sketches) for group, (runs, failures, sketches) in groups.items()]
+
+
+def _counted(rows, group_columns) -> list[tuple[tuple, int, dict, dict]]:
+    """:func:`merged` of a question without sketches (runs and failures only): summed by the database."""
+    sums = {"n_runs": Sum("runs")}
+    sums.update({f"n_{s}": Coalesce(Sum(Cast(KT(f"failures__{s}"), IntegerField())), 0) for s in FAILURE_STATUSES})
+    out = []
+    for row in rows.order_by().values(*group_columns).annotate(**sums):
+        failures = {s: row[f"n_{s}"] for s in FAILURE_STATUSES if row[f"n_{s}"]}
+        out.append((tuple(row[c] for c in group_columns), row["n_runs"], failures, {}))
+    return out
 
 
 def _fetched(queryset):
