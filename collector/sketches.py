@@ -190,10 +190,9 @@ def add_runs(rows) -> None:
 
 
 def write_all(partials: dict[tuple, Partial]) -> None:
-    """Daily partials into every tier's rows."""
-    # Every tier's partials first: writing merges the stored rows into the partials' sketches.
-    for model, tier in [(model, rolled_up(partials, model)) for model in tiers()]:
-        write(tier, model)
+    """Daily partials into every tier's rows (writing leaves the partials as they are)."""
+    for model in tiers():
+        write(rolled_up(partials, model), model)
 
 
 def write(partials: dict[tuple, Partial], model) -> None:
