@@ -134,41 +134,49 @@ def gather(runs, by: Sequence[str], metrics: Iterable = (),
     runs, failures per status, and for each metric (a vocabulary key, or a ``Metric``) the timed runs and the
     ``quantiles`` ({name: p}) over :func:`timed_runs`. One query, on the sketch rows when they can answer
     (:func:`gather_from_sketches`), else on the runs; groups in no particular order."""
-    by = tuple(by)
-    unknown = [b for b in by if b not in GROUPS]
+    return gather_each(runs, [by], metrics, quantiles)[0]
+
+
+def gather_each(runs, bys: Sequence[Sequence[str]], metrics: Iterable = (),
+                quantiles: Mapping[str, float] = MEDIAN) -> list[list[Evidence]]:
+    """:func:`gather` for each grouping in ``bys`` of the same runs: the sketch rows read once for all of them when
+    they answer, else one query on the runs per grouping."""
+    bys = [tuple(by) for by in bys]
+    unknown = [b for by in bys for b in by if b not in GROUPS]
     if unknown:
         raise ValueError(f"cannot group runs by {', '.join(unknown)}; use {', '.join(GROUPS)}")
     metrics = [metric(m) for m in metrics]
-    if all(b in sketches.GROUPS for b in by) and all(_sketched(m) for m in metrics):
+    if all(b in sketches.GROUPS for by in bys for b in by) and all(_sketched(m) for m in metrics):
         q = sketches.sketch_filter(runs)
         if q is not None:
-            return gather_from_sketches(q, by, metrics, quantiles)
-    return gather_from_runs(runs, by, metrics, quantiles)
+            return gather_from_sketches(q, bys, metrics, quantiles)
+    return [gather_from_runs(runs, by, metrics, quantiles) for by in bys]
 
 
 def _sketched(m: Metric) -> bool:
     return m.successful_only and m.column in sketches.COLUMNS
 
 
-def gather_from_sketches(q, by: Sequence[str], metrics: Iterable = (),
-                         quantiles: Mapping[str, float] = MEDIAN) -> list[Evidence]:
-    """:func:`gather` over the sketch rows matching ``q`` (a RunSketch filter: ``sketches.sketch_filter``): counts
-    summed, each metric's sketches merged (a load metric's over rows of its load kind only)."""
+def gather_from_sketches(q, bys: Sequence[Sequence[str]], metrics: Iterable = (),
+                         quantiles: Mapping[str, float] = MEDIAN) -> list[list[Evidence]]:
+    """:func:`gather_each` over the sketch rows matching ``q`` (a RunSketch filter: ``sketches.sketch_filter``):
+    counts summed, each metric's sketches merged (a load metric's over rows of its load kind only)."""
     metrics = [metric(m) for m in metrics]
     quantiles = dict(quantiles)
     wanted = {(m.column, m.load_kind) for m in metrics}
-    out = []
-    for group, runs, failures, merged in sketches.merged(q, [sketches.GROUPS[b] for b in by], wanted):
-        timings = {}
-        for m in metrics:
-            sketch = merged.get((m.column, m.load_kind))
-            n = sketch.n if sketch is not None else 0
-            timings[m.key] = Timing(n, {name: sketches.quantile(sketch, p) if n else None
-                                        for name, p in quantiles.items()})
-        out.append(Evidence(group=tuple(group), runs=runs,
-                            failures={s: failures[s] for s in FAILURE_STATUSES if failures.get(s)},
-                            metrics=timings))
-    return out
+    groupings = [[sketches.GROUPS[b] for b in by] for by in bys]
+    return [[_evidence(group, runs, failures, merged, metrics, quantiles) for group, runs, failures, merged in rows]
+            for rows in sketches.merged_by(q, groupings, wanted)]
+
+
+def _evidence(group, runs, failures, merged, metrics, quantiles) -> Evidence:
+    timings = {}
+    for m in metrics:
+        sketch = merged.get((m.column, m.load_kind))
+        n = sketch.n if sketch is not None else 0
+        timings[m.key] = Timing(n, {name: sketches.quantile(sketch, p) if n else None for name, p in quantiles.items()})
+    return Evidence(group=tuple(group), runs=runs,
+                    failures={s: failures[s] for s in FAILURE_STATUSES if failures.get(s)}, metrics=timings)
 
 
 def gather_from_runs(runs, by: Sequence[str], metrics: Iterable = (),

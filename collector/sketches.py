@@ -466,36 +466,55 @@ def merged(q: Q, group_columns, wanted) -> list[tuple[tuple, int, dict, dict]]:
 
     ``wanted``: (column, load kind or None) pairs; a pair with a load kind merges only the rows of that kind. The
     rows of :func:`tier_for` the question answer."""
-    model = tier_for(q, group_columns)
+    return merged_by(q, [group_columns], wanted)[0]
+
+
+def merged_by(q: Q, groupings, wanted) -> list[list[tuple[tuple, int, dict, dict]]]:
+    """:func:`merged` for each of several groupings of the same rows, read and deserialized once (the policy groups
+    a version's rows per device and per chip)."""
+    groupings = [list(g) for g in groupings]
+    model = tier_for(q, [c for g in groupings for c in g])
     if not wanted:
-        return _counted(model.objects.filter(q), group_columns)
+        return [_counted(model.objects.filter(q), g) for g in groupings]
+    read = list(dict.fromkeys(c for g in groupings for c in g))
+    at = [[read.index(c) for c in g] for g in groupings]
     columns = sorted({c for c, _ in wanted})
-    groups = {}
+    outs = [{} for _ in groupings]
     # failures as text, decoded only where a row has some: most rows have none, and Django's JSON decoding of every
     # row cost a third of a large merge.
     rows = (model.objects.filter(q).order_by().annotate(failures_text=Cast("failures", TextField()))
-            .values_list(*group_columns, "load_kind", "runs", "failures_text", *columns))
-    n = len(group_columns)
+            .values_list(*read, "load_kind", "runs", "failures_text", *columns))
+    n = len(read)
     for row in _fetched(rows):
-        group, (kind, runs, failures), blobs = row[:n], row[n:n + 3], row[n + 3:]
-        entry = groups.get(group)
-        if entry is None:
-            entry = groups[group] = [0, defaultdict(int), {}]
-        entry[0] += runs
-        if failures != "{}":
-            for status, count in json.loads(failures).items():
+        kind, runs, failures = row[n:n + 3]
+        failures = json.loads(failures) if failures != "{}" else {}
+        row_sketches = {}
+        for column, blob in zip(columns, row[n + 3:]):
+            if blob is not None:
+                row_sketches[column] = load(blob)
+        adopted = set()  # a row's sketch becomes at most one group's own (it is merged into later)
+        for groups, idx in zip(outs, at):
+            group = tuple(row[i] for i in idx)
+            entry = groups.get(group)
+            if entry is None:
+                entry = groups[group] = [0, defaultdict(int), {}]
+            entry[0] += runs
+            for status, count in failures.items():
                 entry[1][status] += count
-        by_column = dict(zip(columns, blobs))
-        for column, load_kind in wanted:
-            blob = by_column[column]
-            if blob is None or (load_kind is not None and load_kind != kind):
-                continue
-            sketch = entry[2].get((column, load_kind))
-            if sketch is None:
-                entry[2][(column, load_kind)] = load(blob)
-            else:
-                sketch.merge(load(blob))
-    return [(group, runs, dict(failures), sketches) for group, (runs, failures, sketches) in groups.items()]
+            for column, load_kind in wanted:
+                sketch = row_sketches.get(column)
+                if sketch is None or (load_kind is not None and load_kind != kind):
+                    continue
+                merged_sketch = entry[2].get((column, load_kind))
+                if merged_sketch is None and column not in adopted:
+                    entry[2][(column, load_kind)] = sketch
+                    adopted.add(column)
+                    continue
+                if merged_sketch is None:
+                    merged_sketch = entry[2][(column, load_kind)] = new_sketch()
+                merged_sketch.merge(sketch)
+    return [[(group, runs, dict(failures), sketches) for group, (runs, failures, sketches) in groups.items()]
+            for groups in outs]
 
 
 def _counted(rows, group_columns) -> list[tuple[tuple, int, dict, dict]]:

@@ -17,13 +17,13 @@ that uploaded a compute plan); a whole table (every device of a model version) i
 once, plus the device list.
 """
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from django.db.models import Count, Q
 
-from collector.evidence import gather, gather_values
+from collector.evidence import gather_each, gather_values
 from collector.models import Device, ModelVersion, Run
 from insights.fallback import Fallback, assess
 from insights.policy import Policy, UnitEvidence, recommend_compute_units
@@ -62,21 +62,35 @@ def gather_evidence(runs, by: str, units: Iterable[str] = COMPUTE_UNITS,
     median prediction). When a Neural Engine unit has runs, one more query reads :func:`fallback_samples` (unless
     the caller read them already: ``samples``, of these runs or more).
     """
+    return gather_evidence_each(runs, (by,), units, detection, samples)[by]
+
+
+def gather_evidence_each(runs, levels: Sequence[str], units: Iterable[str] = COMPUTE_UNITS,
+                         detection: DetectionSettings | None = None,
+                         samples: "FallbackSamples | None" = None) -> dict[str, dict[object, list[UnitEvidence]]]:
+    """:func:`gather_evidence` at each level of ``levels`` ("device", "chip") of the same runs: one read of the
+    sketch rows for all levels (``collector.evidence.gather_each``), the fallback samples read once."""
     units = list(units)
-    evidence = gather(runs.filter(compute_units__in=units), (by, "compute_units", *HINTS), POLICY_METRICS)
-    marks = {}
-    if any(e.group[1] in NEURAL_ENGINE_UNITS for e in evidence):
-        marks = fallbacks(fallback_samples(runs) if samples is None else samples, by, detection)
-    out = defaultdict(list)
+    per_level = gather_each(runs.filter(compute_units__in=units),
+                            [(level, "compute_units", *HINTS) for level in levels], POLICY_METRICS)
+    if samples is None:
+        samples = _lazy(lambda: fallback_samples(runs))
     order = lambda e: (COMPUTE_UNITS.index(e.group[1]), SPECIALIZATION_STRATEGIES.index(e.group[2]),  # noqa: E731
                        RESHAPE_FREQUENCIES.index(e.group[3]))
-    for e in sorted(evidence, key=order):
-        mark = marks.get((e.group[0], Configuration(*e.group[1:])))
-        out[e.group[0]].append(unit_evidence(e.group[1], e.runs, e.failures,
-                                             {k: t.median for k, t in e.metrics.items()},
-                                             {k: t.n for k, t in e.metrics.items()}, *e.group[2:],
-                                             runs_on_cpu=mark.text if mark is not None else ""))
-    return dict(out)
+    out = {}
+    for level, evidence in zip(levels, per_level):
+        marks = {}
+        if any(e.group[1] in NEURAL_ENGINE_UNITS for e in evidence):
+            marks = fallbacks(samples, level, detection)
+        by_level = out[level] = defaultdict(list)
+        for e in sorted(evidence, key=order):
+            mark = marks.get((e.group[0], Configuration(*e.group[1:])))
+            by_level[e.group[0]].append(unit_evidence(e.group[1], e.runs, e.failures,
+                                                      {k: t.median for k, t in e.metrics.items()},
+                                                      {k: t.n for k, t in e.metrics.items()}, *e.group[2:],
+                                                      runs_on_cpu=mark.text if mark is not None else ""))
+        out[level] = dict(by_level)
+    return out
 
 
 @dataclass(frozen=True)
@@ -240,10 +254,8 @@ def policy_table(model_version: ModelVersion, predictions_per_session: int, load
     conf = conf or policy_settings()
     units = list(units)
     runs = runs_of(model_version) if runs is None else runs.filter(model_version=model_version)
-    if samples is None:
-        samples = _lazy(lambda: fallback_samples(runs))  # read once, for both levels
-    per_device = gather_evidence(runs, "device", units, samples=samples)
-    per_chip = gather_evidence(runs.exclude(device__chip=""), "chip", units, samples=samples)
+    levels = gather_evidence_each(runs, ("device", "chip"), units, samples=samples)  # one read for both levels
+    per_device, per_chip = levels["device"], {chip: e for chip, e in levels["chip"].items() if chip}
     measured = Q(pk__in=list(per_device))
     rows = Device.objects.filter(measured | Q(known=True) if devices == "catalogue" else measured)
     rows = sorted(rows, key=lambda d: (d.chip_rank is None, d.chip_rank or 0, d.name or d.identifier, d.identifier))
