@@ -56,8 +56,8 @@ def overview(request):
         stats = queries.device_unit_stats(scope.runs(), by="chip")
     figure = None
     on_cpu = {}
+    units = _units(filters)
     if stats:
-        units = _units(filters)
         policy_runs = policy_queries.scope_runs(scope, skip=POLICY_SKIP)
         # Silent Neural Engine fallbacks (sketch rows, plan runs), read once for the marks and the policy's choices.
         samples = fallback_samples(policy_runs)
@@ -75,9 +75,8 @@ def overview(request):
         narrow = {"device": h["identifier"]} if h["identifier"] else {"chip": h["chip"]}
         h["compare_query"] = filters.query(metric="crash_rate", **{"chip": "", "device": "", **narrow})
     labels = presenters.device_labels(stats) if on_cpu else {}
-    shown = set(_units(filters))
-    on_cpu_rows = [{"label": labels[d], "units": sorted(on_cpu[d.pk if d.identifier else d.chip] & shown)}
-                   for d in stats if on_cpu.get(d.pk if d.identifier else d.chip, set()) & shown]
+    on_cpu_rows = [{"label": labels[d], "units": sorted(on_cpu[d.pk if d.identifier else d.chip] & set(units))}
+                   for d in stats if on_cpu.get(d.pk if d.identifier else d.chip, set()) & set(units)]
     context.update(
         metric=metric, figure=figure, hotspots=hotspots, rows_by=by, rows_auto=not rows_param, on_cpu_rows=on_cpu_rows,
         tabs=[(key, label, filters.query(metric=key, rows=rows_param)) for key, label in presenters.OVERVIEW_TABS],

@@ -82,7 +82,7 @@ def gather_evidence_each(runs, levels: Sequence[str], units: Iterable[str] = COM
         marks = {}
         if any(e.group[1] in NEURAL_ENGINE_UNITS for e in evidence):
             marks = fallbacks(samples, level, detection)
-        by_level = out[level] = defaultdict(list)
+        by_level = defaultdict(list)
         for e in sorted(evidence, key=order):
             mark = marks.get((e.group[0], Configuration(*e.group[1:])))
             by_level[e.group[0]].append(unit_evidence(e.group[1], e.runs, e.failures,
