@@ -52,12 +52,13 @@ GROUPS = {
 MEDIAN = {"median": 0.5}
 
 
-def _zero(column):
+def or_zero(column):
+    """A nullable run column, 0 where NULL (a launch stage a run did not report)."""
     return Coalesce(F(column), Value(0.0), output_field=FloatField())
 
 
 # A metric's column that no run column holds: the same value as collector.sketches.DERIVED, in SQL.
-DERIVED = {"launch_ms": _zero("decrypt_ms") + _zero("compile_ms") + _zero("load_ms") + F("first_prediction_ms")}
+DERIVED = {"launch_ms": or_zero("decrypt_ms") + or_zero("compile_ms") + or_zero("load_ms") + F("first_prediction_ms")}
 
 
 def _with_derived(runs, metrics):

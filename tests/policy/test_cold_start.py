@@ -58,3 +58,29 @@ def test_stage_medians_and_the_median_total_match_the_runs(fleet):
         n, values = samples[row.compute_units, row.load_kind]
         assert row.runs == n
         assert row.total_ms == pytest.approx(float(np.median(values[-1])), rel=1e-12)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("metric", ["load", "time_to_first_result", "warm"])
+def test_variant_medians_are_those_of_the_newest_runs_that_have_the_metric(fleet, settings, metric):
+    # The A/B reads at most AB_MAX_RUNS of the newest successful runs having the metric, a stage not reported counting
+    # 0 (only in-memory loads decrypt); each side's median is that of those runs' sums, computed here from the rows.
+    from policy.queries import AB_METRICS, variant_comparisons
+
+    settings.PERFBOARD = {**settings.PERFBOARD, "AB_MAX_RUNS": 400}
+    runs = Run.objects.filter(project=fleet[0], model_version__name="segmenter-lite", model_version__version="2.0.0")
+    _, columns, required = AB_METRICS[metric]
+    rows = [r for r in runs.filter(status="ok").order_by("-started_at", "-id")
+            .values("variant", "compute_units", "load_kind", *columns) if all(r[c] is not None for c in required)]
+    assert len(rows) > 400
+    groups = defaultdict(list)
+    for r in rows[:400]:
+        groups[r["variant"], r["compute_units"], r["load_kind"]].append(sum(r[c] or 0.0 for c in columns))
+    ab = variant_comparisons(runs, metric)
+    assert ab.capped and ab.runs_read == 400 and ab.rows
+    for row in ab.rows:
+        base = groups[row.baseline, row.compute_units, row.load_kind]
+        other = groups[row.candidate, row.compute_units, row.load_kind]
+        assert (row.runs_baseline, row.runs_candidate) == (len(base), len(other))
+        assert row.baseline_median == pytest.approx(float(np.median(base)), rel=1e-12)
+        assert row.candidate_median == pytest.approx(float(np.median(other)), rel=1e-12)
