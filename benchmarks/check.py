@@ -74,6 +74,9 @@ def ensure_loaded(slug: str, runs: int, seed: int, replicate: int = 1) -> None:
         from collector.sketches import rebuild
 
         rebuild(Project.objects.get(slug=slug))
+    from benchmarks.maintenance import vacuum_analyze
+
+    vacuum_analyze()
     took = time.perf_counter() - t0
     print(f"{slug}: loaded {runs} runs ({drawn} drawn, {replicate}x) in {took:.0f} s")
 

@@ -2,10 +2,10 @@
 
 Loads the fleet simulator's runs (bulk, COPY) into one project per size ("bench-10000", "bench-100000",
 "bench-1000000") of the configured PostgreSQL database (so the largest size shares the table with the others), runs
-ANALYZE, then renders each page repeatedly in-process through Django's test client (URL routing, session, queries,
-figure building, template) and prints the median and p95, and the page's first request after the load ("first ms":
-the pages keep no aggregates of their own to recompute, so it should be one more warm request; the first page's
-also pays the process's imports). Memoised Wilson intervals are cleared before every request.
+VACUUM ANALYZE (benchmarks.maintenance), then renders each page repeatedly in-process through Django's test client
+(URL routing, session, queries, figure building, template) and prints the median and p95, and the page's first
+request after the load ("first ms": the pages keep no aggregates of their own to recompute, so it should be one more
+warm request; the first page's also pays the process's imports). Memoised Wilson intervals are cleared before every request.
 `python -m benchmarks.first_request` measures the first request after an upload through the API on its own.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/dash_bench python -m benchmarks.dashboard
@@ -108,10 +108,9 @@ def grow(project_slug: str, target: int) -> int:
         t0 = time.perf_counter()
         bulk_load(project_slug, generate(target - have, seed=zlib.crc32(project_slug.encode()) + have))
         print(f"  loaded {target - have:,} runs in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    from django.db import connection
+    from benchmarks.maintenance import vacuum_analyze
 
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {Run._meta.db_table}")
+    vacuum_analyze()
     return Run.objects.filter(project__slug=project_slug).count()
 
 
