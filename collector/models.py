@@ -170,8 +170,12 @@ class Run(models.Model):
             models.Index(fields=["device", "compute_units", "started_at"], name="run_device_units_time"),
             models.Index(fields=["project", "started_at"], name="run_project_time"),
             # What pages still read of the runs themselves, the sketch rows holding counts and quantiles only: the
-            # failed runs by stage (a few percent of runs), and the runs that uploaded a compute plan.
-            models.Index(fields=["project", "model_version"], condition=~models.Q(status="ok"), name="run_failed"),
+            # failed runs by stage (a few percent of runs), and the runs that uploaded a compute plan. The failed
+            # runs' index carries what the fleet page counts and filters by, so PostgreSQL answers from the index
+            # alone (the runs' heap pages: 12,800 reads for 13,500 failed runs at 1M).
+            models.Index(fields=["project", "model_version"], condition=~models.Q(status="ok"), name="run_failed",
+                         include=["compute_units", "status", "failure_stage", "device", "os_major", "source",
+                                  "variant", "specialization_strategy", "reshape_frequency", "started_at"]),
             models.Index(fields=["model_version"], condition=models.Q(has_compute_plan=True), name="run_with_plan"),
         ]
 

@@ -416,11 +416,11 @@ def fleet_counts(runs) -> dict:
 def failures_by_unit(runs) -> list[dict]:
     """[{compute_units, status, failure_stage, n}] for every combination seen (ok runs too, for the totals): the ok
     runs per unit from the evidence query (sketch rows), the failed ones by stage from the runs (the ``run_failed``
-    partial index holds only them)."""
+    partial index holds only them, with the columns counted and filtered: an index-only scan)."""
     rows = [{"compute_units": e.group[0], "status": OK, "failure_stage": "", "n": e.runs - e.failure_count}
             for e in gather(runs, ("compute_units",)) if e.runs > e.failure_count]
     failed = runs.exclude(status=OK).order_by().values("compute_units", "status", "failure_stage")
-    return rows + list(failed.annotate(n=Count("id")))
+    return rows + list(failed.annotate(n=Count("*")))  # not the id: the index holds every column read, not it
 
 
 def recent_runs(runs, limit: int = 20):
