@@ -27,6 +27,7 @@ from django.db.models import Count, F, FloatField, Q, Value
 from django.db.models.functions import Coalesce, TruncDate
 
 from insights.vocabulary import FAILURE_STATUSES, METRICS, OK, Metric
+from insights.weighted import Weighted
 
 from . import sketches
 from .aggregates import Percentile
@@ -210,12 +211,13 @@ def gather_from_runs(runs, by: Sequence[str], metrics: Iterable = (),
     return out
 
 
-def gather_values(runs, by: Sequence[str], key_or_metric) -> dict[tuple, np.ndarray]:
-    """Per group of ``runs`` by the ``GROUPS`` named in ``by``, the metric's values over :func:`timed_runs`, for a
-    test that needs samples (a rank test) rather than quantiles. From the sketch rows when they answer, as
-    :func:`gather` does: while a group's merged sketch holds every value, those values; beyond (about 200 values),
-    as many values as the group has, read at evenly spaced ranks, each within ``sketches.RANK_ERROR`` of its rank.
-    Otherwise the runs' own values (one query)."""
+def gather_values(runs, by: Sequence[str], key_or_metric) -> dict[tuple, Weighted]:
+    """Per group of ``runs`` by the ``GROUPS`` named in ``by``, the metric's values over :func:`timed_runs` in
+    order, as a weighted sample (``insights.weighted``), for a test that needs samples (a rank test) rather than
+    quantiles. From the sketch rows when they answer, as :func:`gather` does: while a group's merged sketch holds
+    every value, those values; beyond (about 200 values), the sketch's items standing for as many values as the
+    group has, each within ``sketches.RANK_ERROR`` of its rank (``sketches.values``). Otherwise the runs' own
+    values (one query), each once."""
     by = tuple(by)
     m = metric(key_or_metric)
     if all(b in sketches.GROUPS for b in by) and _sketched(m):
@@ -232,7 +234,7 @@ def gather_values(runs, by: Sequence[str], key_or_metric) -> dict[tuple, np.ndar
     values: dict[tuple, list] = {}
     for *group, value in runs.filter(timed_runs(m)).order_by().values_list(*columns, m.column).iterator(5000):
         values.setdefault(tuple(group), []).append(value)
-    return {group: np.sort(np.asarray(v, dtype=float)) for group, v in values.items()}
+    return {group: Weighted.of(np.sort(np.asarray(v, dtype=float))) for group, v in values.items()}
 
 
 def gather_by(runs, by: Sequence[str], metrics: Iterable = (),

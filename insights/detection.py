@@ -44,6 +44,7 @@ import numpy as np
 from scipy import special, stats
 
 from .settings import DetectionSettings
+from .weighted import Weighted
 
 W = TypeVar("W")  # the windows of a split
 R = TypeVar("R")  # the result of its test
@@ -133,11 +134,17 @@ def mann_whitney_one_sided_p(x: np.ndarray, y: np.ndarray, alternative: str) -> 
     return greater if alternative == "greater" else less
 
 
-def mann_whitney_one_sided_ps(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(:func:`mann_whitney_one_sided_p` "greater", and "less") from one ranking of the samples."""
-    if x.size <= 8 or y.size <= 8:
+def mann_whitney_one_sided_ps(x, y) -> tuple[float, float]:
+    """(:func:`mann_whitney_one_sided_p` "greater", and "less") from one ranking of the samples; either may be a
+    :class:`Weighted` sample (a merged sketch's items), tested as the sample it stands for."""
+    if isinstance(x, Weighted) or isinstance(y, Weighted):
+        x, y = Weighted.of(x), Weighted.of(y)
+        if x.unit and y.unit:
+            x, y = x.values, y.values
+    if len(x) <= 8 or len(y) <= 8:
+        x, y = (s.expanded() if isinstance(s, Weighted) else s for s in (x, y))
         return tuple(float(stats.mannwhitneyu(x, y, alternative=a).pvalue) for a in ("greater", "less"))
-    shift, variance = _u_statistic(x, y)
+    shift, variance = _weighted_u_statistic(x, y) if isinstance(x, Weighted) else _u_statistic(x, y)
     if variance <= 0:
         return 1.0, 1.0
     return tuple(float(min(1.0, max(0.0, _normal_sf((s - 0.5) / math.sqrt(variance))))) for s in (shift, -shift))
@@ -154,6 +161,24 @@ def _u_statistic(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     n = n1 + n2
     ranks, ties = _average_ranks(np.concatenate([x, y]))
     u = float(ranks[:n1].sum()) - n1 * (n1 + 1) / 2
+    tie_term = float((ties ** 3 - ties).sum()) / (n * (n - 1))
+    return u - n1 * n2 / 2, n1 * n2 / 12 * ((n + 1) - tie_term)
+
+
+def _weighted_u_statistic(x: Weighted, y: Weighted) -> tuple[float, float]:
+    """:func:`_u_statistic` of the two expanded samples, from their values and weights: each group of equal values
+    (of either sample) shares the average of the ranks its weight spans."""
+    values = np.concatenate([x.values, y.values])
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    weights = np.concatenate([x.weights, y.weights]).astype(float)[order]
+    from_x = np.concatenate([x.weights.astype(float), np.zeros(y.values.size)])[order]
+    ties = np.add.reduceat(weights, starts)
+    average_rank = np.cumsum(ties) - ties + (ties + 1) / 2
+    n1, n2 = x.n, y.n
+    n = n1 + n2
+    u = float((np.add.reduceat(from_x, starts) * average_rank).sum()) - n1 * (n1 + 1) / 2
     tie_term = float((ties ** 3 - ties).sum()) / (n * (n - 1))
     return u - n1 * n2 / 2, n1 * n2 / 12 * ((n + 1) - tie_term)
 

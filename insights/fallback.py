@@ -30,6 +30,7 @@ from .detection import mann_whitney_one_sided_p, mann_whitney_one_sided_ps
 from .regressions import Finding, SeriesKey
 from .settings import DetectionSettings
 from .vocabulary import COMPUTE_UNITS, METRICS, NEURAL_ENGINE_UNITS, OK, version_key
+from .weighted import Weighted
 
 KIND = "silent_fallback"
 METRIC = METRICS["prediction"].alert_name  # what the alert's baseline and current are: the warm median, ms
@@ -78,7 +79,7 @@ def plan_on_cpu(plan: Iterable[Mapping]) -> bool:
     return "cpu" in devices and "neural_engine" not in devices
 
 
-def timing_matches_cpu(neural_engine: Sequence[float], cpu_only: Sequence[float],
+def timing_matches_cpu(neural_engine: Sequence[float] | Weighted, cpu_only: Sequence[float] | Weighted,
                        settings: DetectionSettings = DetectionSettings()
                        ) -> tuple[bool, float | None, float | None, bool]:
     """(matches, ratio of medians, p-value, faster) of the equivalence test described in the module docstring;
@@ -87,22 +88,22 @@ def timing_matches_cpu(neural_engine: Sequence[float], cpu_only: Sequence[float]
 
     None for the ratio and p-value when either side has fewer than ``fallback_min_runs`` runs."""
     a, b = _present(neural_engine), _present(cpu_only)
-    if len(a) < settings.fallback_min_runs or len(b) < settings.fallback_min_runs or np.median(b) <= 0:
+    if a.n < settings.fallback_min_runs or b.n < settings.fallback_min_runs or b.median() <= 0:
         return False, None, None, False
-    ratio = float(np.median(a) / np.median(b))
+    ratio = a.median() / b.median()
     low, high = 1.0 - settings.fallback_margin, 1.0 / (1.0 - settings.fallback_margin)
-    p_not_faster, p_faster = mann_whitney_one_sided_ps(a, b * low)  # "greater", "less": one ranking
-    p_not_slower = mann_whitney_one_sided_p(a, b * high, "less")
+    p_not_faster, p_faster = mann_whitney_one_sided_ps(a, b.scaled(low))  # "greater", "less": one ranking
+    p_not_slower = mann_whitney_one_sided_p(a, b.scaled(high), "less")
     p = max(p_not_faster, p_not_slower)
     return p < settings.fallback_alpha, ratio, p, p_faster < settings.fallback_alpha
 
 
-def assess(compute_units: str, predictions: Sequence[float], cpu_predictions: Sequence[float],
+def assess(compute_units: str, predictions: Sequence[float] | Weighted, cpu_predictions: Sequence[float] | Weighted,
            plans_on_cpu: Sequence[bool] = (), settings: DetectionSettings = DetectionSettings()) -> Fallback:
     """Whether the runs of a Neural Engine unit ran on the CPU. ``predictions``: each successful run's median warm
-    prediction; ``cpu_predictions``: the same for cpuOnly runs of the same device (or chip) and model version;
-    ``plans_on_cpu``: per uploaded compute plan of the unit, :func:`plan_on_cpu`. Units without the Neural Engine
-    are never marked."""
+    prediction (or a :class:`Weighted` sample of them); ``cpu_predictions``: the same for cpuOnly runs of the same
+    device (or chip) and model version; ``plans_on_cpu``: per uploaded compute plan of the unit, :func:`plan_on_cpu`.
+    Units without the Neural Engine are never marked."""
     if compute_units not in NEURAL_ENGINE_UNITS:
         return Fallback(compute_units, False)
     plans = list(plans_on_cpu)
@@ -111,15 +112,14 @@ def assess(compute_units: str, predictions: Sequence[float], cpu_predictions: Se
     predictions, cpu_predictions = _present(predictions), _present(cpu_predictions)
     by_timing, ratio, p, faster = timing_matches_cpu(predictions, cpu_predictions, settings)
     by = " and ".join(name for name, yes in (("compute plans", by_plan), ("timing", by_timing)) if yes)
-    return Fallback(compute_units, by_plan or by_timing, by, ratio, p, len(predictions), len(cpu_predictions),
-                    len(plans), on_cpu_plans, faster, float(np.median(predictions)) if len(predictions) else None)
+    return Fallback(compute_units, by_plan or by_timing, by, ratio, p, predictions.n, cpu_predictions.n,
+                    len(plans), on_cpu_plans, faster, predictions.median() if predictions.n else None)
 
 
-def _present(values: Sequence[float | None]) -> np.ndarray:
-    """The values given, without the missing ones (None), as floats: whole arrays at once, since the samples of a
-    large fleet hold thousands of values."""
-    a = np.asarray(values, dtype=float)
-    return a[~np.isnan(a)]
+def _present(values) -> Weighted:
+    """The values given (a sequence, or a :class:`Weighted` sample: a merged sketch's items), without the missing
+    ones (None): whole arrays at once, since the samples of a large fleet hold thousands of values."""
+    return Weighted.of(values).present()
 
 
 # --- when it starts: the alert ----------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-import numpy as np
 from django.db.models import Count, Q
 
 from collector.evidence import gather_each, gather_values
@@ -30,6 +29,7 @@ from insights.policy import Policy, UnitEvidence, recommend_compute_units
 from insights.settings import DetectionSettings, PolicySettings
 from insights.vocabulary import (COMPUTE_UNITS, LOAD_METRICS, NEURAL_ENGINE_UNITS, RESHAPE_FREQUENCIES,
                                  SPECIALIZATION_STRATEGIES, Configuration)
+from insights.weighted import Weighted
 from perfboard.conf import detection_settings, perfboard_setting, policy_settings
 
 # What the policy prices a session with: every load kind's load, the first prediction, the warm prediction.
@@ -101,7 +101,7 @@ class FallbackSamples:
     sketches' rank error); ``plans``, per run of a Neural Engine unit that uploaded a compute plan, (ops on the
     Neural Engine, ops on the CPU)."""
 
-    times: dict[tuple, np.ndarray]
+    times: dict[tuple, Weighted]
     plans: dict[tuple, list[tuple[int, int]]]
     # (level, detection settings) -> fallbacks(): a page marks rows and picks policies from the same samples.
     assessed: dict = field(default_factory=dict, compare=False, repr=False)
@@ -155,8 +155,8 @@ def _assessed(samples: FallbackSamples, by: str, detection: DetectionSettings) -
     return out
 
 
-def _joined(arrays) -> np.ndarray:
-    return np.concatenate(arrays) if arrays else np.empty(0)
+def _joined(samples) -> Weighted:
+    return Weighted.joined(samples or ())
 
 
 def unit_evidence(compute_units, runs, failures, medians, counts,

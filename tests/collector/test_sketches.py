@@ -104,9 +104,12 @@ def test_sample_values_are_the_runs_values_or_within_the_rank_error(fleet):
     exact = _values(("chip", "compute_units"))
     assert set(sampled) == {g for g, metrics in exact.items() if "prediction" in metrics}
     estimated = 0
-    for group, values in sampled.items():
+    for group, sample in sampled.items():
         ordered = exact[group]["prediction"]
-        assert len(values) == len(ordered)
+        values = sample.expanded()  # the sample it stands for, in order
+        assert sample.n == len(values) == len(ordered)
+        if len(ordered) > 200:
+            assert len(sample.values) < len(ordered)  # read as the sketch's items, not one value per run
         if len(ordered) <= 200:
             assert np.array_equal(values, ordered)
         else:
@@ -114,8 +117,9 @@ def test_sample_values_are_the_runs_values_or_within_the_rank_error(fleet):
             ranks = (np.arange(len(values)) + 0.5) / len(values)
             assert all(_within_rank(ordered, v, p, RANK_ERROR) for v, p in zip(values, ranks)), group
     assert estimated
-    assert {g: np.sort(v).tolist() for g, v in gather_values(runs.filter(status=OK), ("chip", "compute_units"),
-                                                              "prediction").items()} == \
+    assert {g: np.sort(v.expanded()).tolist() for g, v in gather_values(runs.filter(status=OK),
+                                                                         ("chip", "compute_units"),
+                                                                         "prediction").items()} == \
         {g: m["prediction"].tolist() for g, m in exact.items() if "prediction" in m}  # from the runs: exact
 
 
