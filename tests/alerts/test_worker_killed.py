@@ -8,7 +8,8 @@ uninterrupted check (computed here with the pure detector, insights.regressions,
 same evidence, all notified, with the watermark moved.
 
 Where the worker dies:
-- ``reading``: while the check reads runs and runs the detector (a kill at a moment of the operator's choosing);
+- ``reading``: while the check reads, its runs read and its plans not (this test locks the plans table, so the
+  worker is stopped there however fast the machine);
 - ``writing``: findings computed, about to write the alerts (this test holds the project's CheckState row lock, which
   the check takes first, so the worker is stopped exactly there);
 - ``notifying``: alerts committed, not yet notified, watermark not moved (this test holds the row lock of an older,
@@ -48,7 +49,7 @@ from alerts.models import Alert, CheckState, fingerprint
 from benchmarks.fleet import GROUND_TRUTH, generate
 from collector.bulk import CHUNK
 from collector.ingest import store_runs
-from collector.models import Project, Run
+from collector.models import ComputePlanEntry, Project, Run
 from collector.schema import RunIn
 from insights.regressions import find_placement_shifts, find_regressions
 from perfboard.conf import detection_settings
@@ -262,6 +263,19 @@ def blocked_in(*fragments: str) -> list[int]:
     return [pid for pid, wait, query in other_sessions() if wait == "Lock" and all(f in query for f in fragments)]
 
 
+def hold_plan_reads():
+    """Make the check stop in its reading, whatever the machine's speed: until this transaction ends, the compute
+    plans table is locked, and the check reads a model's plans right after its runs (a check of this fleet took
+    0.3 s on a fast machine, less than any fixed wait)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {ComputePlanEntry._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+
+
+def wait_reading(killable):
+    killable.wait_for("the check to read the plans, its runs read",
+                      lambda: blocked_in(f'"{ComputePlanEntry._meta.db_table}"'), 30)
+
+
 def uninterrupted(project) -> dict[str, tuple]:
     """fingerprint -> evidence of the alerts an uninterrupted check of the project makes, from the pure detector
     called as alerts.check calls it (first finding of a fingerprint wins, as in save_findings)."""
@@ -328,12 +342,14 @@ def test_worker_killed_mid_check_loses_nothing(killable, kill_point):
     with transaction.atomic():  # the row locks this test takes are held to the end of this block
         if kill_point == "notifying":
             Alert.objects.select_for_update().get(pk=older.pk)
+        elif kill_point == "reading":
+            hold_plan_reads()
         result = killable.send()
         started_at = killable.wait_for("the check to start", lambda: check_running(project),
                                        START_TIMEOUT).last_started_at
         t_started = time.monotonic()
         if kill_point == "reading":
-            time.sleep(0.5)
+            wait_reading(killable)
         elif kill_point == "writing":
             CheckState.objects.select_for_update().get(project=project)
             killable.wait_for("the check to wait to write its alerts",
@@ -373,13 +389,16 @@ def test_worker_killed_mid_check_loses_nothing(killable, kill_point):
 def test_pool_child_killed_mid_check_is_run_again_by_its_worker(killable):
     project = killable.project
     worker = killable.workers[0]
-    result = killable.send()
-    started_at = killable.wait_for("the check to start", lambda: check_running(project), START_TIMEOUT).last_started_at
-    time.sleep(0.5)
-    (child,) = worker.children()  # --concurrency 1: the child running the check
-    os.kill(child, signal.SIGKILL)
-    killed_at = timezone.now()
-    assert state_of(project).last_finished_at is None, f"the check ended before the kill\n{killable.logs()}"
+    with transaction.atomic():
+        hold_plan_reads()
+        result = killable.send()
+        started_at = killable.wait_for("the check to start", lambda: check_running(project),
+                                       START_TIMEOUT).last_started_at
+        wait_reading(killable)
+        (child,) = worker.children()  # --concurrency 1: the child running the check
+        os.kill(child, signal.SIGKILL)
+        killed_at = timezone.now()
+        assert state_of(project).last_finished_at is None, f"the check ended before the kill\n{killable.logs()}"
     expected = uninterrupted(project)
     answer = killable.rerun_result(result)
 
