@@ -29,14 +29,14 @@ from insights.vocabulary import METRICS, OK
 QUANTILES = {"p10": 0.1, "median": 0.5, "p90": 0.9}
 
 
-def _values(by_column):
-    """{(group...): {metric: sorted values}} of successful runs, computed in Python from the runs."""
+def _values(by_column, runs=None):
+    """{(group...): {metric: sorted values}} of successful runs (all, or ``runs``), computed in Python from the runs."""
     out = defaultdict(lambda: defaultdict(list))
     names = {"version": "model_version_id", "compute_units": "compute_units", "chip": "device__chip",
              "specialization_strategy": "specialization_strategy", "reshape_frequency": "reshape_frequency"}
     fields = [names[b] for b in by_column]
     columns = sorted({m.column for m in METRICS.values()})
-    for row in Run.objects.values(*fields, "status", "load_kind", *columns):
+    for row in (Run.objects.all() if runs is None else runs).values(*fields, "status", "load_kind", *columns):
         if row["status"] != OK:
             continue
         group = tuple(row[f] for f in fields)
@@ -74,6 +74,15 @@ def test_sketch_quantiles_are_within_the_stated_error_of_the_exact_ones(fleet, b
     assert set(sketched) == set(exact)
     if "specialization_strategy" in by:  # the fleet's fastPrediction runs are a configuration of their own
         assert {g[2] for g in exact} == {"default", "fastPrediction"}
+    estimated = _agreeing(sketched, exact, values)
+    if by == ("compute_units",):
+        assert estimated  # the fleet is large enough that some groups are estimated
+
+
+def _agreeing(sketched, exact, values) -> int:
+    """Asserts the sketched evidence has the exact counts, and quantiles exact while a group holds at most 200 values,
+    else within the rank error; returns how many quantiles were estimated."""
+    assert set(sketched) == set(exact)
     estimated = 0
     for group, e in exact.items():
         s = sketched[group]
@@ -90,8 +99,25 @@ def test_sketch_quantiles_are_within_the_stated_error_of_the_exact_ones(fleet, b
                 else:
                     estimated += 1
                     assert _within_rank(ordered, s.metrics[key][name], p, RANK_ERROR), (group, key, name)
-    if by == ("compute_units",):
-        assert estimated  # the fleet is large enough that some groups are estimated
+    return estimated
+
+
+# Several groupings of one read share its merged cells (the policy's device and chip levels): each grouping's numbers
+# are its own, whether or not one of them is the cells themselves, on the configuration and the totals tiers.
+@pytest.mark.parametrize("bys", [[("chip", "compute_units"), ("compute_units",), ("version", "compute_units")],
+                                 [("chip", "compute_units"), ("compute_units",)]])
+@pytest.mark.parametrize("field_only", [False, True])
+def test_groupings_read_together_equal_each_read_alone(fleet, bys, field_only):
+    from collector.evidence import gather_each
+
+    runs = Run.objects.filter(project=fleet)
+    if field_only:
+        runs = runs.filter(source="field")
+    together = gather_each(runs, bys, METRICS, QUANTILES)
+    assert len(together) == len(bys)
+    for by, evidence in zip(bys, together):
+        exact = {e.group: e for e in gather_from_runs(runs, by, METRICS, QUANTILES)}
+        _agreeing({e.group: e for e in evidence}, exact, _values(by, runs))
 
 
 def test_sample_values_are_the_runs_values_or_within_the_rank_error(fleet):
