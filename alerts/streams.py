@@ -2,11 +2,13 @@
 numpy columns (:class:`insights.columns.RunColumns`), handed out one (model, chip) group at a time in the check's
 order.
 
-One query for all the groups, unordered: one scan of the project's runs. Per model (or per chip) the scans each read
-most of the table, since the models' runs share its pages (at 1M runs, 1.8 s a scan on the shared box). The rows
-become arrays :data:`CHUNK` at a time, never Python tuples (at 1M runs those took 800 MB; the arrays, 84 bytes a
-run): on PostgreSQL through binary COPY (:mod:`alerts.binary_copy`, no Python object per row), elsewhere (SQLite)
-through ``values_list``. numpy then orders them: model, chip, version rank, start time, id.
+One query per (model, chip) group, read when the check reaches it, so a worker holds one group's runs at a time: the
+largest series bounds its memory, not the fleet. Measured from scratch on a quiet box (benchmarks/check.py): 1M runs
+5.8 s and +30 MB, 10M runs 48.9 s and +297 MB; one query for all the groups (one scan of the project's runs) took
+3.8-4.0 s and +159 MB at 1M but 28.1 s and +1,608 MB at 10M, one per model 4.0 s / +89 MB and 28.7 s / +880 MB. The
+rows become arrays :data:`CHUNK` at a time, never Python tuples (at 1M runs those took 800 MB; the arrays, 84 bytes
+a run): on PostgreSQL through binary COPY (:mod:`alerts.binary_copy`, no Python object per row), elsewhere (SQLite)
+through ``values_list``. numpy then orders them: version rank, start time, id.
 """
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -62,23 +64,18 @@ def read_groups(project, groups: Mapping[str, Sequence[str]]) -> Iterator[tuple[
     ranks = {model: dict(zip(names, version_ranks(names))) for model, names in versions.items()}
     devices = list(Device.objects.filter(chip__in=chips).values_list("id", "chip", "identifier"))
     identifiers = {chip: sorted(i for _, c, i in devices if c == chip) for chip in chips}
-    # primary key -> code: a model version's model, version (into its model's versions) and rank; a device's chip
-    # and identifier (into its chip's identifiers)
-    model_of = _Lookup({pk: models.index(m) for pk, m, _ in model_versions})
+    # primary key -> code: a model version's version (into its model's versions) and rank; a device's identifier
+    # (into its chip's identifiers)
     version_of = _Lookup({pk: versions[m].index(v) for pk, m, v in model_versions})
     rank_of = _Lookup({pk: ranks[m][v] for pk, m, v in model_versions})
-    chip_of = _Lookup({pk: chips.index(c) for pk, c, _ in devices})
     device_of = _Lookup({pk: identifiers[c].index(i) for pk, c, i in devices})
-    raw = _read(project, [pk for pk, _, _ in model_versions], [pk for pk, _, _ in devices])
-    group = model_of(raw["model_version_id"]) * len(chips) + chip_of(raw["device_id"])  # (model, chip) as one code
-    ranks_per_group = max((len(r) for r in ranks.values()), default=1)
-    order = np.lexsort((raw["id"], raw["started_at"], group * ranks_per_group + rank_of(raw["model_version_id"])))
-    key = group[order]  # ascending: one slice of ``order`` per (model, chip)
 
     def model_groups(m: int) -> Iterator[tuple[str, Group]]:
+        # One read per (model, chip): only that group's runs are held, freed when the check moves on.
+        of_model = [pk for pk, name, _ in model_versions if name == models[m]]
         for chip_name in groups[models[m]]:
-            c = chips.index(chip_name)
-            index = order[np.searchsorted(key, m * len(chips) + c):np.searchsorted(key, m * len(chips) + c + 1)]
+            raw = _read(project, of_model, [pk for pk, chip, _ in devices if chip == chip_name])
+            index = np.lexsort((raw["id"], raw["started_at"], rank_of(raw["model_version_id"])))
             columns = RunColumns(chip_name, raw["id"][index], version_of(raw["model_version_id"][index]).astype(
                 np.int32), tuple(versions[models[m]]), device_of(raw["device_id"][index]).astype(np.int32),
                 tuple(identifiers[chip_name]), raw["compute_units"][index].astype(np.int8), raw["os_major"][index],
