@@ -1,8 +1,8 @@
 """The regression check: stored runs -> :mod:`insights.regressions` -> alerts. Run hourly by Celery beat
 (``alerts.tasks.check_regressions``), on demand by ``manage.py check_regressions`` or from the alerts page.
 
-Reading is bounded: the runs as numpy columns (84 bytes a run), read and tested one (model, chip) group at a time in
-order (:mod:`alerts.streams`), never model instances nor runs as tuples, and only for the chips that received
+Reading is bounded: the runs as numpy columns (84 bytes a run), read and tested one (model, chip) group at a time,
+in version order (:mod:`alerts.streams`), never model instances nor runs as tuples, and only for the chips that received
 runs since the last check (the project's watermark on ``received_at``); compute plans are read for the newest plan
 run of each (version, chip, units, OS) only.
 
