@@ -227,8 +227,13 @@ class SketchColumns(models.Model):
     (``collector.sketches.add_runs``); the evidence query merges them. The key always names a configuration
     (compute units and optimization hints) of one load kind and one model version."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    # Rows derived from runs, whose own foreign keys hold these references: no database constraint (each is a
+    # trigger per new row, and new rows were most of an upload's PostgreSQL time when every run opens its rows), no
+    # index of its own for the model version (the keys start with it) or the device (deleted only by an operator).
+    # Django's cascade still deletes the rows of a deleted project, version or device.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+", db_constraint=False,
+                                      db_index=False)
     compute_units = models.CharField(max_length=20, choices=choices(COMPUTE_UNITS))
     load_kind = models.CharField(max_length=10, choices=choices(LOAD_KINDS))
     # The runs' optimization hints: with compute_units, their configuration, never pooled (issue 14).
@@ -254,7 +259,8 @@ class SketchColumns(models.Model):
 class DeviceSketchRow(SketchColumns):
     """Sketch rows of one device."""
 
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+", db_constraint=False,
+                               db_index=False)
 
     class Meta:
         abstract = True

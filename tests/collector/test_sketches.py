@@ -306,3 +306,17 @@ def test_concurrent_uploads_to_one_sketch_row_lose_nothing(project, make_run):
     assert row.runs == threads_n * per_thread + 1 == Run.objects.count()
     (e,) = gather(Run.objects.all(), ("device",), ("load_cold",))
     assert e.timed("load_cold") == threads_n * per_thread + 1
+
+
+def test_deleting_a_version_or_a_project_deletes_its_sketch_rows(fleet):
+    # The rows carry no database constraint (collector.models.SketchColumns): Django's cascade removes them.
+    from collector.models import ModelVersion
+
+    version = ModelVersion.objects.filter(project=fleet).order_by("pk").first()
+    assert all(model.objects.filter(model_version=version).exists() for model in sketches.tiers())
+    version.delete()
+    assert not any(model.objects.filter(model_version_id=version.pk).exists() for model in sketches.tiers())
+    assert all(model.objects.filter(project=fleet).exists() for model in sketches.tiers())
+    project_id = fleet.pk
+    fleet.delete()
+    assert not any(model.objects.filter(project_id=project_id).exists() for model in sketches.tiers())
