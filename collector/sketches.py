@@ -176,11 +176,19 @@ def rolled_up(partials: dict[tuple, Partial], model) -> dict[tuple, Partial]:
     if len(at) == len(KEY):
         return partials
     out = {}
+    shared = set()  # coarse keys whose value is one of ``partials`` itself, copied before anything merges into it
     for key, partial in partials.items():
         coarse = tuple(key[i] for i in at)
         total = out.get(coarse)
-        if total is None:
-            total = out[coarse] = Partial(partial.project_id, partial.os_major)
+        if total is None:  # in a scattered upload most keys stand alone in every tier: their sketches are not copied
+            out[coarse] = partial
+            shared.add(coarse)
+            continue
+        if coarse in shared:
+            shared.discard(coarse)
+            first, total = total, Partial(total.project_id, total.os_major)
+            total.merge(first)
+            out[coarse] = total
         total.merge(partial)
     return out
 
