@@ -5,7 +5,8 @@ Loads the fleet simulator's runs (bulk, COPY) into one project per size ("bench-
 VACUUM ANALYZE (benchmarks.maintenance), then renders each page repeatedly in-process through Django's test client
 (URL routing, session, queries, figure building, template) and prints the median and p95, and the page's first
 request after the load ("first ms": the pages keep no aggregates of their own to recompute, so it should be one more
-warm request; the first page's also pays the process's imports). Memoised Wilson intervals are cleared before every request.
+warm request; the first page's also pays the process's imports). Memoised Wilson intervals are cleared before every
+request.
 `python -m benchmarks.first_request` measures the first request after an upload through the API on its own.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/dash_bench python -m benchmarks.dashboard

@@ -158,11 +158,8 @@ def _normal_sf(z: float) -> float:
 def _u_statistic(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Mann-Whitney U of ``x`` minus its mean under no shift, and its tie-corrected variance."""
     n1, n2 = x.size, y.size
-    n = n1 + n2
     ranks, ties = _average_ranks(np.concatenate([x, y]))
-    u = float(ranks[:n1].sum()) - n1 * (n1 + 1) / 2
-    tie_term = float((ties ** 3 - ties).sum()) / (n * (n - 1))
-    return u - n1 * n2 / 2, n1 * n2 / 12 * ((n + 1) - tie_term)
+    return _centred_u(float(ranks[:n1].sum()), n1, n2, ties)
 
 
 def _weighted_u_statistic(x: Weighted, y: Weighted) -> tuple[float, float]:
@@ -176,11 +173,15 @@ def _weighted_u_statistic(x: Weighted, y: Weighted) -> tuple[float, float]:
     from_x = np.concatenate([x.weights.astype(float), np.zeros(y.values.size)])[order]
     ties = np.add.reduceat(weights, starts)
     average_rank = np.cumsum(ties) - ties + (ties + 1) / 2
-    n1, n2 = x.n, y.n
+    return _centred_u(float((np.add.reduceat(from_x, starts) * average_rank).sum()), x.n, y.n, ties)
+
+
+def _centred_u(rank_sum: float, n1: int, n2: int, ties: np.ndarray) -> tuple[float, float]:
+    """From x's rank sum among the n1 + n2 values and the sizes of the groups of equal values: U of x minus its mean
+    under no shift, and its tie-corrected variance."""
     n = n1 + n2
-    u = float((np.add.reduceat(from_x, starts) * average_rank).sum()) - n1 * (n1 + 1) / 2
     tie_term = float((ties ** 3 - ties).sum()) / (n * (n - 1))
-    return u - n1 * n2 / 2, n1 * n2 / 12 * ((n + 1) - tie_term)
+    return rank_sum - n1 * (n1 + 1) / 2 - n1 * n2 / 2, n1 * n2 / 12 * ((n + 1) - tie_term)
 
 
 def _average_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
