@@ -69,7 +69,8 @@ def break_even(lines: list[SessionLine], crossings: list[Crossing], predictions_
     fig = go.Figure()
     span = break_even_span(lines, crossings, predictions_per_session)
     log = span > 100  # log-log: the start costs (ms to s) and the slopes stay readable together
-    n = np.unique(np.round(np.geomspace(1, span, 160) if log else np.linspace(1, span, 120)))
+    # float: a crossing far out (a tiny prediction-time difference) makes span an int numpy holds only as an object
+    n = np.unique(np.round(np.geomspace(1, float(span), 160) if log else np.linspace(1, span, 120)))
     for line in lines:
         label = line.compute_units if line.eligible else f"{line.compute_units} (not eligible)"
         fig.add_trace(go.Scatter(
