@@ -18,6 +18,13 @@ The method (issue 13, item 3):
 - CPU per run: the gunicorn workers' and the benchmark process's CPU (from /proc) and the PostgreSQL backends' (when
   the server runs on this machine), divided by the runs each side stored.
 
+With ``--fold`` the app runs as deployed with a task broker (Redis at BENCH_REDIS, default
+redis://127.0.0.1:6379/7, flushed first): an upload leaves its runs pending and a Celery worker (one process, started
+here) folds them into their sketch rows (collector.sketches.fold_pending), beside the API as it runs. After each API
+round the clock also measures the drain: until no run is pending (the benchmark queues a last fold, as Celery beat
+would). The API's rate is its own; the fold's is reported as the drain time, the rate at which runs reach their rows
+(runs / (API + drain time)), and the worker's and its PostgreSQL backend's CPU per run.
+
 Prints runs/s of both, the ratio (issue 13's goal: API >= 0.6 of COPY) and the CPU per run; where a worker's CPU
 goes, step by step, is benchmarks/ingest_steps.py.
 """
@@ -71,14 +78,26 @@ def cpu_seconds(pids) -> float:
     return total / TICK
 
 
-def backends(exclude=()) -> list[int]:
-    """PostgreSQL backend pids connected to this database (the API's, once its workers are warm)."""
+FOLD_APP = "perfboard-fold"  # the fold worker's application_name, to tell its PostgreSQL backend from the API's
+
+
+def backends(exclude=(), fold=False) -> list[int]:
+    """PostgreSQL backend pids connected to this database: the API's (once its workers are warm), or the fold
+    worker's."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = "
-                       "'client backend'")
+                       "'client backend' AND (application_name = %s) = %s", [FOLD_APP, fold])
         return [pid for (pid,) in cursor.fetchall() if pid not in exclude]
+
+
+def pending_runs() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM collector_pendingrun")
+        return cursor.fetchone()[0]
 
 
 def main(argv=None):
@@ -91,6 +110,8 @@ def main(argv=None):
     parser.add_argument("--database", default="perfboard_bench", help="scratch database (dropped and created)")
     parser.add_argument("--sessions", action="store_true",
                         help="each batch one lab session: its runs share one sketch key (see sessions())")
+    parser.add_argument("--fold", action="store_true",
+                        help="with a task broker: uploads leave runs pending, a Celery worker folds them")
     args = parser.parse_args(argv)
 
     url = fresh_database(os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"), args.database)
@@ -98,6 +119,12 @@ def main(argv=None):
            "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-" + uuid.uuid4().hex), "SECURE_SSL_REDIRECT": "0",
            "ALLOWED_HOSTS": "127.0.0.1,localhost",
            "CELERY_BROKER_URL": "", "LOG_LEVEL": "WARNING"}
+    if args.fold:
+        import redis
+
+        broker = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/7")
+        redis.Redis.from_url(broker).flushdb()
+        env["CELERY_BROKER_URL"] = broker
     os.environ.update(env)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], check=True, env=env)
 
@@ -150,6 +177,19 @@ def main(argv=None):
         env=env,
     )
     base = f"http://127.0.0.1:{port}"
+    folder = None
+    if args.fold:
+        folder = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "perfboard", "worker", "--pool", "solo", "--loglevel", "WARNING"],
+            env={**env, "DATABASE_URL": f"{url}?application_name={FOLD_APP}"})
+
+    def drain():
+        """Until no run is pending: one last fold queued, as Celery beat would."""
+        from collector.tasks import fold_pending_sketches
+
+        fold_pending_sketches.apply_async(ignore_result=True)
+        while pending_runs():
+            time.sleep(0.02)
 
     def send(batch):
         r = requests.post(base + "/api/v1/runs", data=batch, timeout=300,
@@ -181,6 +221,11 @@ def main(argv=None):
         worker_pids = [int(p) for p in workers]
         connection.ensure_connection()
         api_backends = backends(exclude={my_backend})
+        fold_seconds = fold_cpu = fold_db_cpu = 0.0
+        if folder:
+            drain()  # the warm-up's runs; the worker is connected now
+            fold_pids = [folder.pid]
+            fold_backends = backends(fold=True)
 
         api_seconds = copy_seconds = 0.0
         api_cpu = api_db_cpu = copy_cpu = copy_db_cpu = client_cpu = 0.0
@@ -191,6 +236,8 @@ def main(argv=None):
             if not mine:
                 break
             c0, w0, b0 = time.process_time(), cpu_seconds(worker_pids), cpu_seconds(api_backends)
+            if folder:
+                f0, fb0 = cpu_seconds(fold_pids), cpu_seconds(fold_backends)
             t0 = time.perf_counter()
             with ThreadPoolExecutor(args.clients) as pool:
                 list(pool.map(send, mine))
@@ -198,6 +245,12 @@ def main(argv=None):
             api_cpu += cpu_seconds(worker_pids) - w0
             api_db_cpu += cpu_seconds(api_backends) - b0
             client_cpu += time.process_time() - c0
+            if folder:  # the fold ran beside the API; what it had left after the last upload
+                t0 = time.perf_counter()
+                drain()
+                fold_seconds += time.perf_counter() - t0
+                fold_cpu += cpu_seconds(fold_pids) - f0
+                fold_db_cpu += cpu_seconds(fold_backends) - fb0
 
             c0, b0 = time.process_time(), cpu_seconds([my_backend])
             t0 = time.perf_counter()
@@ -209,6 +262,9 @@ def main(argv=None):
     finally:
         server.terminate()
         server.wait()
+        if folder:
+            folder.terminate()
+            folder.wait()
         os.unlink(pid_file)
         os.unlink(config.name)
 
@@ -223,10 +279,16 @@ def main(argv=None):
     print(f"COPY : {copy_rate:8.0f} runs/s  ({copy_runs} runs in {copy_seconds:.2f} s, "
           f"{len(copy_batches)} COPYs of {args.batch} rows, one transaction each)")
     print(f"API / COPY = {api_rate / copy_rate:.2f}  (issue 13's goal: at least 0.6)")
+    if folder:
+        print(f"fold : drained {fold_seconds:.2f} s after the API's last upload (over {args.rounds} rounds); runs in "
+              f"their sketch rows at {api_runs / (api_seconds + fold_seconds):.0f} runs/s")
     print("CPU per run:")
     print(f"  API : gunicorn workers {per_run(api_cpu, api_runs)}, PostgreSQL backends "
           + (per_run(api_db_cpu, api_runs) if local_db else "(not on this machine)")
           + f", client {per_run(client_cpu, api_runs)}")
+    if folder:
+        print(f"  fold: Celery worker {per_run(fold_cpu, api_runs)}, PostgreSQL backend "
+              + (per_run(fold_db_cpu, api_runs) if local_db else "(not on this machine)"))
     print(f"  COPY: this process {per_run(copy_cpu, copy_runs)}, PostgreSQL backend "
           + (per_run(copy_db_cpu, copy_runs) if local_db else "(not on this machine)"))
 

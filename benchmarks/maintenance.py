@@ -11,11 +11,12 @@ def vacuum_analyze() -> None:
     """VACUUM ANALYZE the runs, their warm predictions and every sketch tier (PostgreSQL; else nothing)."""
     from django.db import connection
 
-    from collector.models import Run, RunPredictions
+    from collector.models import PendingRun, Run, RunPredictions
     from collector.sketches import tiers
 
     if connection.vendor != "postgresql":
         return
-    tables = [Run._meta.db_table, RunPredictions._meta.db_table, *(m._meta.db_table for m in tiers())]
+    tables = [Run._meta.db_table, RunPredictions._meta.db_table, PendingRun._meta.db_table,
+              *(m._meta.db_table for m in tiers())]
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {', '.join(tables)}")

@@ -1,7 +1,7 @@
 """Bulk loading of runs (demo data, the fleet simulator, benchmarks): the upload path, in large chunks.
 
 Going through store_runs keeps one way of storing a run (same validation, summary and body hash, so a later upload
-of the same run is a duplicate, and the runs' sketch rows updated in the same transaction: collector.sketches); on
+of the same run is a duplicate, and the runs' sketch rows updated as an upload's are: collector.sketches); on
 PostgreSQL that path already inserts with COPY.
 """
 import itertools

@@ -13,8 +13,9 @@ are those of a session that did not happen: they never enter a quantile.
 Two ways to the same answer. When every filter and grouping is a key of the sketch rows (model version, device or
 chip, compute units, optimization hints, load kind, OS, source, variant, whole UTC days:
 ``collector.sketches.sketch_filter``), the rows' exact counts are summed and their KLL sketches merged: no run is
-read, and the answer is as fresh as the last upload (rows are updated in its transaction). Quantiles are then exact
-while a group holds at most about 200 values and otherwise within ``collector.sketches.RANK_ERROR`` (1.33%) in rank.
+read but the few not yet added to their rows (``collector.models.PendingRun``, with a task broker), and the answer
+is as fresh as the last upload. Quantiles are then exact while a group holds at most about 200 values and otherwise
+within ``collector.sketches.RANK_ERROR`` (1.33%) in rank.
 Anything else (a status filter, a sub-day time bound, grouping by status or failure stage, a metric of an unsketched
 column) is one GROUP BY query over the runs (:func:`gather_from_runs`); its quantiles are
 ``collector.aggregates.Percentile`` (PostgreSQL's ``percentile_cont``, the same interpolation registered on SQLite).
@@ -151,7 +152,7 @@ def gather_each(runs, bys: Sequence[Sequence[str]], metrics: Iterable = (),
     if all(b in sketches.GROUPS for by in bys for b in by) and all(_sketched(m) for m in metrics):
         q = sketches.sketch_filter(runs)
         if q is not None:
-            return gather_from_sketches(q, bys, metrics, quantiles)
+            return gather_from_sketches(runs, q, bys, metrics, quantiles)
     return [gather_from_runs(runs, by, metrics, quantiles) for by in bys]
 
 
@@ -159,16 +160,17 @@ def _sketched(m: Metric) -> bool:
     return m.successful_only and m.column in sketches.COLUMNS
 
 
-def gather_from_sketches(q, bys: Sequence[Sequence[str]], metrics: Iterable = (),
+def gather_from_sketches(runs, q, bys: Sequence[Sequence[str]], metrics: Iterable = (),
                          quantiles: Mapping[str, float] = MEDIAN) -> list[list[Evidence]]:
-    """:func:`gather_each` over the sketch rows matching ``q`` (a RunSketch filter: ``sketches.sketch_filter``):
-    counts summed, each metric's sketches merged (a load metric's over rows of its load kind only)."""
+    """:func:`gather_each` over the sketch rows matching ``q`` (``runs``' filter on them:
+    ``sketches.sketch_filter``) and ``runs``' pending ones: counts summed, each metric's sketches merged (a load
+    metric's over rows of its load kind only)."""
     metrics = [metric(m) for m in metrics]
     quantiles = dict(quantiles)
     wanted = {(m.column, m.load_kind) for m in metrics}
     groupings = [[sketches.GROUPS[b] for b in by] for by in bys]
     return [[_evidence(group, runs, failures, merged, metrics, quantiles) for group, runs, failures, merged in rows]
-            for rows in sketches.merged_by(q, groupings, wanted)]
+            for rows in sketches.merged_by(runs, q, groupings, wanted)]
 
 
 def _evidence(group, runs, failures, merged, metrics, quantiles) -> Evidence:
@@ -224,7 +226,7 @@ def gather_values(runs, by: Sequence[str], key_or_metric) -> dict[tuple, Weighte
         q = sketches.sketch_filter(runs)
         if q is not None:
             return {tuple(group): sketches.values(merged[(m.column, m.load_kind)])
-                    for group, _, _, merged in sketches.merged(q, [sketches.GROUPS[b] for b in by],
+                    for group, _, _, merged in sketches.merged(runs, q, [sketches.GROUPS[b] for b in by],
                                                                {(m.column, m.load_kind)})
                     if (m.column, m.load_kind) in merged}
     columns = [GROUPS[b] for b in by]

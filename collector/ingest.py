@@ -7,6 +7,7 @@ the same run_id of a project both classify it as new; the loser's insert fails o
 and the whole upload is retried once, when it finds the winner's row and answers duplicate.
 """
 import hashlib
+import time
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
@@ -14,11 +15,12 @@ from django.utils import timezone
 from msgspec.json import encode as encode_json  # ~10x json.dumps on float lists, the COPY's hot spot
 
 from insights.summary import prediction_summary
+from perfboard.celery import publish, runs_in_process
 
 from .catalogue import CHIPS, DEVICES
 from .models import ComputePlanEntry, Device, ModelVersion, Run, RunPredictions
 from .schema import RunIn
-from .sketches import add_runs
+from . import sketches
 
 CATALOGUE = {identifier: (name, chip, ram) for identifier, name, chip, ram in DEVICES}
 
@@ -92,7 +94,7 @@ def _store(project, runs, hashes):
     rows = [_columns(project, run, hashes[i], versions, devices, received) for run, i in zip(fresh, new.values())]
     ids = insert_runs(rows)
     insert_predictions([(pk, run.predictions_ms) for pk, run in zip(ids, fresh) if run.predictions_ms])
-    add_runs(rows)  # their sketch rows, in this transaction: the evidence query is fresh once the upload commits
+    add_to_sketches(ids, rows)
     plan = [
         ComputePlanEntry(run_id=pk, op=op.op, op_type=op.type, device=op.device, estimated_cost=op.estimated_cost)
         for pk, run in zip(ids, fresh)
@@ -185,6 +187,33 @@ def catalogue_device(identifier) -> Device:
         name, chip, ram = CATALOGUE[identifier]
         return Device(identifier=identifier, name=name, chip=chip, chip_rank=CHIPS[chip][0], ram_gb=ram, known=True)
     return Device(identifier=identifier, known=False)
+
+
+def add_to_sketches(ids: list[int], rows: list[dict]) -> None:
+    """The new runs into their sketch rows: with a task broker, listed as pending and folded in by a worker once the
+    upload commits (the request does not pay the update; answers merge pending runs meanwhile); in-process, now, in
+    this transaction. Either way the evidence query counts them as soon as the upload commits."""
+    if runs_in_process():
+        sketches.add_runs(rows)
+        return
+    sketches.defer(ids)
+    transaction.on_commit(fold_soon)
+
+
+_last_fold_queued = 0.0
+
+
+def fold_soon() -> None:
+    """Queue a fold of the pending runs, at most once a second per process: one fold takes every run pending when
+    it runs, so a burst of uploads needs one; a fold that could not be queued is left to Celery beat's."""
+    global _last_fold_queued
+    now = time.monotonic()
+    if now - _last_fold_queued < 1.0:
+        return
+    _last_fold_queued = now
+    from .tasks import fold_pending_sketches
+
+    publish(fold_pending_sketches)
 
 
 RUN_COLUMNS = [f.attname for f in Run._meta.concrete_fields if not f.primary_key]

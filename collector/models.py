@@ -223,8 +223,8 @@ class ComputePlanEntry(models.Model):
 class SketchColumns(models.Model):
     """What every sketch row holds for the runs of its key: exact counts (every run; failed ones per status) and, per
     sketched run column (``collector.sketches.COLUMNS``), a serialized Apache DataSketches KLL sketch of that column's
-    values from the key's successful runs. Rows are updated in the ingest transaction
-    (``collector.sketches.add_runs``); the evidence query merges them. The key always names a configuration
+    values from the key's successful runs. Rows are updated by the upload or folded in by a worker
+    (``collector.sketches.add_runs``, ``PendingRun``); the evidence query merges them. The key always names a configuration
     (compute units and optimization hints) of one load kind and one model version."""
 
     # Rows derived from runs, whose own foreign keys hold these references: no database constraint (each is a
@@ -329,3 +329,17 @@ class RunSketchVersionDay(SketchColumns):
             fields=["model_version", "compute_units", "load_kind", "specialization_strategy", "reshape_frequency",
                     "day"],
             name="run_sketch_version_day_key")]
+
+
+class PendingRun(models.Model):
+    """A stored run not yet added to its sketch rows. With a task broker an upload stores its runs and lists them
+    here, and a worker adds them to every tier (``collector.sketches.fold_pending``) seconds later, many uploads at
+    once: the upload's request does not pay the sketch update, and a large row is rewritten once per fold instead of
+    once per upload. Meanwhile the evidence query merges these runs' own values with the rows, in one statement, so an
+    answer is as fresh as the last upload either way. Without a broker (the embedded set-up) the upload updates the
+    rows itself and nothing is listed here."""
+
+    # Derived from the run, like the sketch rows: no constraint (a trigger per run on the ingest path); Django's
+    # cascade deletes it with its run.
+    run = models.OneToOneField(Run, primary_key=True, on_delete=models.CASCADE, related_name="sketch_pending",
+                               db_constraint=False)

@@ -6,12 +6,13 @@ an Apache DataSketches KLL sketch (k=200, doubles) of that column's values from 
 coarser tiers hold the same over more runs: one ``RunSketchTotal`` row per the key without the day, and one
 ``RunSketchConfiguration`` row per (model version, device, configuration, load kind), over every OS version, source,
 variant and day. A load metric is the ``load_ms`` sketch of the rows of its load kind, so the vocabulary's rule
-(successful runs only; load metrics of their load kind) holds by construction. All three are updated in the ingest
-transaction (:func:`add_runs`, called by ``collector.ingest``), and :func:`collector.evidence.gather` merges them
-whenever its filters and grouping are row keys (:func:`sketch_filter`), from the coarsest tier whose key holds every
-field the question names (:func:`tier_for`): a question without a time bound merges as many rows whatever the number
-of days and runs, and one that names no OS, source or variant (a page's default view, the policy) about a tenth of
-those.
+(successful runs only; load metrics of their load kind) holds by construction. Without a task broker the upload
+updates every tier in its transaction (:func:`add_runs`); with one it lists its runs as pending (:func:`defer`) and a
+worker folds them in seconds later, many uploads at once (:func:`fold_pending`), while every answer merges the
+pending runs' own values beside the rows. :func:`collector.evidence.gather` merges the rows whenever its filters and
+grouping are row keys (:func:`sketch_filter`), from the coarsest tier whose key holds every field the question names
+(:func:`tier_for`): a question without a time bound merges as many rows whatever the number of days and runs, and
+one that names no OS, source or variant (a page's default view, the policy) about a tenth of those.
 
 Error bound (the library's, checked on the synthetic fleet by tests/collector/test_sketches.py and measured by
 ``python -m benchmarks.sketches``): while a merged sketch holds all its values (no compaction, at most about k=200
@@ -28,7 +29,7 @@ from datetime import datetime, time, timezone
 import numpy as np
 from datasketches import kll_doubles_sketch
 from django.db import connection, transaction
-from django.db.models import IntegerField, Q, Sum, TextField
+from django.db.models import BinaryField, Count, FloatField, IntegerField, Q, Sum, TextField, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.db.models.lookups import Lookup
@@ -194,8 +195,59 @@ def rolled_up(partials: dict[tuple, Partial], model) -> dict[tuple, Partial]:
 
 
 def add_runs(rows) -> None:
-    """Add stored runs to their sketch rows, every tier, in the caller's transaction (the ingest's)."""
+    """Add stored runs to their sketch rows, every tier, in the caller's transaction (the ingest's, without a task
+    broker; :func:`fold_pending`'s with one)."""
     write_all(accumulate(rows))
+
+
+def defer(run_ids) -> None:
+    """List stored runs as pending (``PendingRun``), in the caller's transaction: :func:`fold_pending` adds them to
+    their rows later, and the evidence query merges their own values until then (:func:`merged_by`)."""
+    from .models import PendingRun
+
+    if not run_ids:
+        return
+    if connection.vendor != "postgresql":
+        PendingRun.objects.bulk_create([PendingRun(run_id=pk) for pk in run_ids], batch_size=500)
+        return
+    with connection.cursor() as cursor, cursor.cursor.copy(
+            f"COPY {PendingRun._meta.db_table} (run_id) FROM STDIN") as copy:
+        for pk in run_ids:
+            copy.write_row((pk,))
+
+
+def fold_pending(batch: int = 5000) -> int:
+    """Add pending runs to their sketch rows, every tier, ``batch`` runs a transaction, until none is left; returns
+    the runs added. Concurrent folds take disjoint runs (``SKIP LOCKED``) and take turns on a model version's rows
+    (:func:`write`'s lock), so a run is added once."""
+    folded = 0
+    while True:
+        with transaction.atomic():
+            rows = _take_pending(batch)
+            if not rows:
+                return folded
+            write_all(accumulate(rows))
+        folded += len(rows)
+
+
+def _take_pending(batch: int) -> list[dict]:
+    """Remove up to ``batch`` runs from the pending list, in the caller's transaction; their RUN_FIELDS."""
+    from .models import PendingRun, Run
+
+    if connection.vendor != "postgresql":
+        ids = list(PendingRun.objects.values_list("run_id", flat=True)[:batch])
+        PendingRun.objects.filter(run_id__in=ids).delete()
+        return list(Run.objects.filter(id__in=ids).values(*RUN_FIELDS))
+    pending = PendingRun._meta.db_table
+    column_of = {f.attname: f.column for f in Run._meta.concrete_fields}
+    columns = ", ".join(f"r.{column_of[f]}" for f in RUN_FIELDS)
+    # One statement: the runs taken and their columns (a run deleted meanwhile drops out of the join).
+    sql = (f"WITH taken AS (DELETE FROM {pending} WHERE run_id IN (SELECT run_id FROM {pending} LIMIT %s "
+           f"FOR UPDATE SKIP LOCKED) RETURNING run_id) "
+           f"SELECT {columns} FROM {Run._meta.db_table} r JOIN taken ON r.id = taken.run_id")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [batch])
+        return [dict(zip(RUN_FIELDS, row)) for row in cursor.fetchall()]
 
 
 def write_all(partials: dict[tuple, Partial]) -> None:
@@ -220,7 +272,7 @@ def write(partials: dict[tuple, Partial], model) -> None:
     keys = sorted(partials)
     backend = _Arrays(model) if connection.vendor == "postgresql" else _Django(model)
     with transaction.atomic():
-        _lock_versions(sorted({key[0] for key in keys}))
+        lock_versions(sorted({key[0] for key in keys}))
         stored = {}
         for chunk in _chunks(keys, backend.chunk):
             stored.update(backend.stored(chunk))
@@ -250,7 +302,8 @@ def write(partials: dict[tuple, Partial], model) -> None:
 _LOCK_NAMESPACE = 0x5EC7
 
 
-def _lock_versions(version_ids) -> None:
+def lock_versions(version_ids) -> None:
+    """Take the write lock of these model versions' sketch rows until the transaction ends (PostgreSQL)."""
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
@@ -377,14 +430,27 @@ class Keys:
         if not self.keys:
             return
         with transaction.atomic():
+            # Before reading: a fold that took pending runs of these versions finishes first, or waits for this.
+            lock_versions(sorted({key[0] for key in self.keys}))
             for model in tiers():
                 fields = key_of(model)
                 at = [KEY.index(field) for field in fields]
                 for chunk in _chunks(sorted({tuple(key[i] for i in at) for key in self.keys}), 200):
                     model.objects.filter(_keys_q(fields, chunk)).delete()
-                    runs = (Run.objects.annotate(day=TruncDate("started_at"))
+                    runs = (folded(Run.objects.annotate(day=TruncDate("started_at")))
                             .filter(_keys_q(fields, chunk)).values(*RUN_FIELDS))
                     write(rolled_up(accumulate(runs), model), model)
+
+
+def folded(runs):
+    """The runs of ``runs`` that are in their sketch rows (not pending): what a rebuild recomputes the rows from, the
+    pending ones being added by their fold."""
+    return runs.filter(sketch_pending__isnull=True)
+
+
+def pending(runs):
+    """The runs of ``runs`` not yet in their sketch rows (``PendingRun``)."""
+    return runs.filter(sketch_pending__isnull=False)
 
 
 def rebuild_keys_of(runs) -> Keys:
@@ -392,18 +458,22 @@ def rebuild_keys_of(runs) -> Keys:
                  .order_by().distinct()})
 
 
-def rebuild(project=None, stdout=None) -> int:
-    """Recompute every sketch row, every tier (of one project) from the runs: the backfill. One model version at a
-    time, in its own transaction; returns the daily rows written."""
+def rebuild(project=None, stdout=None, pending_listed: bool = True) -> int:
+    """Recompute every sketch row, every tier (of one project) from the runs, but those pending (their fold adds
+    them): the backfill. One model version at a time, in its own transaction; returns the daily rows written.
+    ``pending_listed=False``: from every run, for a migration older than the pending list (0016)."""
     from .models import ModelVersion, Run
 
     versions = ModelVersion.objects.all() if project is None else ModelVersion.objects.filter(project=project)
     written = 0
     for mv in versions.order_by("pk"):
         with transaction.atomic():
+            lock_versions([mv.pk])
             for model in tiers():
                 model.objects.filter(model_version=mv).delete()
-            partials = accumulate(Run.objects.filter(model_version=mv).values(*RUN_FIELDS).iterator(chunk_size=5000))
+            runs = Run.objects.filter(model_version=mv)
+            partials = accumulate((folded(runs) if pending_listed else runs).values(*RUN_FIELDS)
+                                  .iterator(chunk_size=5000))
             write_all(partials)
         written += len(partials)
         if stdout is not None:
@@ -470,44 +540,67 @@ def _lookup(query, lookup) -> Q | None:
     return Q(**{f"{name}__{lookup.lookup_name}": rhs})
 
 
-def merged(q: Q, group_columns, wanted) -> list[tuple[tuple, int, dict, dict]]:
-    """[(group values, runs, failures, {(column, load kind or None): merged sketch})] over the rows of ``q``.
+def merged(runs, q: Q, group_columns, wanted) -> list[tuple[tuple, int, dict, dict]]:
+    """[(group values, runs, failures, {(column, load kind or None): merged sketch})] over the rows of ``q`` (the
+    sketch filter of the Run queryset ``runs``) and the pending runs of ``runs``.
 
     ``wanted``: (column, load kind or None) pairs; a pair with a load kind merges only the rows of that kind. The
     rows of :func:`tier_for` the question answer."""
-    return merged_by(q, [group_columns], wanted)[0]
+    return merged_by(runs, q, [group_columns], wanted)[0]
 
 
-def merged_by(q: Q, groupings, wanted) -> list[list[tuple[tuple, int, dict, dict]]]:
+def merged_by(runs, q: Q, groupings, wanted) -> list[list[tuple[tuple, int, dict, dict]]]:
     """:func:`merged` for each of several groupings of the same rows, read and deserialized once (the policy groups
     a version's rows per device and per chip).
 
-    Each row is merged once, into its cell of every grouping's columns together; the groupings then merge those
+    The rows and the pending runs (``PendingRun``: added to the rows by a fold seconds later) are read in one
+    statement, so a fold that commits meanwhile cannot make a run count twice or not at all. Each row, and each
+    pending run, is merged once, into its cell of every grouping's columns together; the groupings then merge those
     cells. So the chip level merges its devices' merged sketches instead of every row a second time (at 10M runs,
     field runs only: ~5,000 totals rows, ~700 cells)."""
     groupings = [list(g) for g in groupings]
     model = tier_for(q, [c for g in groupings for c in g])
+    runs = pending(runs) if _any_pending() else None
     if not wanted:
-        return [_counted(model.objects.filter(q), g) for g in groupings]
+        return [_counted(model.objects.filter(q), runs, g) for g in groupings]
     read = list(dict.fromkeys(c for g in groupings for c in g))
     columns = sorted({c for c, _ in wanted})
+    n = len(read)
     # failures as text, decoded only where a row has some: most rows have none, and Django's JSON decoding of every
     # row cost a third of a large merge.
-    rows = (model.objects.filter(q).order_by().annotate(failures_text=Cast("failures", TextField()))
-            .values_list(*read, "load_kind", "runs", "failures_text", *columns))
-    n = len(read)
+    rows = model.objects.filter(q).order_by().annotate(failures_text=Cast("failures", TextField()))
+    selected = (*read, "load_kind", "runs", "failures_text", *columns)
+    if runs is None:
+        rows = rows.values_list(*selected)
+    else:  # rows, then pending runs, each with the other's columns NULL and a last column telling them apart
+        rows = (rows.annotate(**_nulls("value_", RUN_COLUMNS, FloatField()), pending=Value(0))
+                .values_list(*selected, *_names("value_", RUN_COLUMNS), "pending")
+                .union(_with_day(runs, read).order_by()
+                       .annotate(one=Value(1), **_nulls("sketch_", columns, BinaryField()), pending=Value(1))
+                       .values_list(*read, "load_kind", "one", "status", *_names("sketch_", columns),
+                                    *RUN_COLUMNS, "pending"), all=True))
     cells: dict[tuple, list] = {}
+    fresh: dict[tuple, Partial] = {}  # (cell, load kind) -> the pending runs' partial
     for row in _fetched(rows):
-        kind, runs, failures = row[n:n + 3]
+        kind, count, failures = row[n:n + 3]
+        if runs is not None and row[-1]:
+            values = dict(zip(RUN_COLUMNS, row[n + 3 + len(columns):-1]), status=failures)
+            partial = fresh.get((row[:n], kind))
+            if partial is None:
+                partial = fresh[row[:n], kind] = Partial(None, None)
+            partial.add(values)
+            continue
         sketches = {}
-        for column, blob in zip(columns, row[n + 3:]):
-            if blob is None:
-                continue
-            sketch = load(blob)
-            for pair in wanted:  # one sketch may answer a pair of any load kind and one of its own
-                if pair[0] == column and pair[1] in (None, kind):
-                    sketches[pair] = sketch
-        _add(cells, row[:n], runs, json.loads(failures) if failures != "{}" else {}, sketches, owned=True)
+        for column, blob in zip(columns, row[n + 3:n + 3 + len(columns)]):
+            if blob is not None:
+                _wanted_as(sketches, wanted, column, kind, load(blob))
+        _add(cells, row[:n], count, json.loads(failures) if failures != "{}" else {}, sketches, owned=True)
+    for (cell, kind), partial in fresh.items():
+        sketches = {}
+        for column in columns:
+            if column in partial.sketches:
+                _wanted_as(sketches, wanted, column, kind, partial.sketches[column])
+        _add(cells, cell, partial.runs, partial.failures, sketches, owned=True)
     ats = [[read.index(c) for c in g] for g in groupings]
     whole = list(range(n))
     # A grouping may keep (and so mutate) the cells' sketches only if no grouping after it merges them and none
@@ -519,10 +612,40 @@ def merged_by(q: Q, groupings, wanted) -> list[list[tuple[tuple, int, dict, dict
             groups = cells
         else:
             groups = {}
-            for cell, (runs, failures, sketches) in cells.items():
-                _add(groups, tuple(cell[j] for j in at), runs, failures, sketches, owned=i == last)
-        outs.append([(group, runs, dict(failures), sketches) for group, (runs, failures, sketches) in groups.items()])
+            for cell, (count, failures, sketches) in cells.items():
+                _add(groups, tuple(cell[j] for j in at), count, failures, sketches, owned=i == last)
+        outs.append([(group, count, dict(failures), sketches) for group, (count, failures, sketches) in groups.items()])
     return outs
+
+
+def _any_pending() -> bool:
+    """Whether any run is pending. When none is, the rows alone answer: a run listed after this is one the answer
+    could have missed anyway (uploaded after it), and a run folded after it is read once, in its rows. The rows and
+    the pending runs must otherwise be read in one statement."""
+    from .models import PendingRun
+
+    return PendingRun.objects.exists()
+
+
+def _wanted_as(sketches: dict, wanted, column: str, kind: str, sketch) -> None:
+    """File a row's sketch of ``column`` under every wanted pair it answers: one of any load kind, one of its own."""
+    for pair in wanted:
+        if pair[0] == column and pair[1] in (None, kind):
+            sketches[pair] = sketch
+
+
+def _nulls(prefix: str, columns, field) -> dict:
+    """Typed NULL annotations: the columns one side of the rows-and-pending-runs union does not have."""
+    return {name: Value(None, output_field=field) for name in _names(prefix, columns)}
+
+
+def _names(prefix: str, columns) -> list[str]:
+    return [prefix + column for column in columns]
+
+
+def _with_day(runs, read):
+    """Runs annotated with their UTC day when a grouping reads it (the sketch rows' ``day``)."""
+    return runs.annotate(day=TruncDate("started_at", tzinfo=timezone.utc)) if "day" in read else runs
 
 
 def _add(groups: dict, group: tuple, runs: int, failures: dict, sketches: dict, owned: bool) -> None:
@@ -547,14 +670,27 @@ def _add(groups: dict, group: tuple, runs: int, failures: dict, sketches: dict, 
         merged_sketch.merge(sketch)
 
 
-def _counted(rows, group_columns) -> list[tuple[tuple, int, dict, dict]]:
-    """:func:`merged` of a question without sketches (runs and failures only): summed by the database."""
+def _counted(rows, runs, group_columns) -> list[tuple[tuple, int, dict, dict]]:
+    """:func:`merged` of a question without sketches (runs and failures only): the rows' sums and the pending
+    ``runs``' counts (None: none pending), by the database in one statement, added up per group."""
     sums = {"n_runs": Sum("runs")}
     sums.update({f"n_{s}": Coalesce(Sum(Cast(KT(f"failures__{s}"), IntegerField())), 0) for s in FAILURE_STATUSES})
+    counts = {"n_runs": Count("pk")}
+    counts.update({f"n_{s}": Count("pk", filter=Q(status=s)) for s in FAILURE_STATUSES})
+    names = [*group_columns, *sums]
+    stored = rows.order_by().values(*group_columns).annotate(**sums).values_list(*names)
+    if runs is not None:
+        stored = stored.union(_with_day(runs, group_columns).order_by().values(*group_columns).annotate(**counts)
+                              .values_list(*names), all=True)
+    n = len(group_columns)
+    totals: dict[tuple, list] = {}
+    for row in stored:
+        total = totals.setdefault(tuple(row[:n]), [0] * (len(names) - n))
+        for i, value in enumerate(row[n:]):
+            total[i] += value
     out = []
-    for row in rows.order_by().values(*group_columns).annotate(**sums):
-        failures = {s: row[f"n_{s}"] for s in FAILURE_STATUSES if row[f"n_{s}"]}
-        out.append((tuple(row[c] for c in group_columns), row["n_runs"], failures, {}))
+    for group, (count, *failed) in totals.items():
+        out.append((group, count, {s: f for s, f in zip(FAILURE_STATUSES, failed) if f}, {}))
     return out
 
 

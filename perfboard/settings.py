@@ -327,6 +327,8 @@ CELERY_BEAT_SCHEDULE = {
     "check-regressions": {"task": "alerts.check_regressions", "schedule": 3600.0},  # hourly
     # profiling/jobs.py: uploads whose job could not be queued (broker down) are queued again once it is back
     "requeue-profiling-jobs": {"task": "profiling.requeue_unqueued_jobs", "schedule": 60.0},
+    # collector/ingest.py queues a fold after uploads (at most once a second per process); this one catches the rest
+    "fold-pending-sketches": {"task": "collector.fold_pending_sketches", "schedule": 5.0},
 }
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

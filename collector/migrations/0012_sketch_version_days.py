@@ -9,7 +9,7 @@ def rebuild(apps, schema_editor):
     the backfill of 0004, 0006, 0007 and 0009 too, done here where the tables are complete."""
     from collector.sketches import rebuild
 
-    rebuild()
+    rebuild(pending_listed=False)  # no run is pending before 0016 makes the list
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,149 @@
+"""With a task broker an upload leaves its runs pending (collector.models.PendingRun) and a fold adds them to their
+sketch rows later (collector.sketches.fold_pending). Every answer counts a run exactly once whether it is pending or
+folded; concurrent folds add each run once; a rebuild does not count a pending run twice; a real worker folds what
+an upload queued."""
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from benchmarks.fleet import generate
+from collector import sketches
+from collector.bulk import bulk_load
+from collector.evidence import gather, gather_from_runs
+from collector.models import PendingRun, Project, Run, RunSketch, RunSketchConfiguration
+from dashboard.filters import Filters
+from dashboard.queries import resolve_scope
+from insights.vocabulary import METRICS
+
+BY = ("chip", "compute_units")
+QUANTILES = {"p10": 0.1, "median": 0.5, "p90": 0.9}
+
+
+@pytest.fixture
+def deferred(monkeypatch):
+    """Uploads leave their runs pending, as with a broker (nothing folds them unless the test does)."""
+    monkeypatch.setattr("collector.ingest.runs_in_process", lambda: False)
+    monkeypatch.setattr("collector.ingest.fold_soon", lambda: None)
+
+
+def _answers(runs, by=BY):
+    return {e.group: (e.runs, e.failures, {k: e.timed(k) for k in METRICS}) for e in gather(runs, by, METRICS)}
+
+
+def _exact(runs, by=BY):
+    return {e.group: (e.runs, e.failures, {k: e.timed(k) for k in METRICS})
+            for e in gather_from_runs(runs, by, METRICS)}
+
+
+def _medians(runs, by=BY):
+    return {e.group: {k: e.median(k) for k in METRICS} for e in gather(runs, by, METRICS, QUANTILES)}
+
+
+def test_pending_runs_are_answered_before_and_after_their_fold(project, deferred):
+    bulk_load(project.slug, generate(600, seed=5))
+    runs = Run.objects.filter(project=project)
+    assert PendingRun.objects.count() == runs.count() == 600
+    assert not RunSketch.objects.exists()
+    before = _answers(runs)
+    assert before == _exact(runs)  # every run counted once, from its own values
+    for by in (("version", "compute_units"), ("os_major",), ("day", "device")):
+        assert _answers(runs, by) == _exact(runs, by), by
+    medians = _medians(runs)
+    assert sketches.fold_pending() == 600
+    assert not PendingRun.objects.exists()
+    assert sum(RunSketch.objects.values_list("runs", flat=True)) == 600
+    assert _answers(runs) == before
+    assert _medians(runs) == medians  # small groups: exact either way
+
+
+def test_folded_and_pending_runs_of_one_group_add_up(project, deferred):
+    fleet = list(generate(800, seed=6))
+    bulk_load(project.slug, fleet[:500])
+    sketches.fold_pending()
+    bulk_load(project.slug, fleet[500:])
+    runs = Run.objects.filter(project=project)
+    assert PendingRun.objects.count() == 300
+    assert _answers(runs) == _exact(runs)
+    filtered = runs.filter(os_major__gte=18, source="lab")
+    assert _answers(filtered) == _exact(filtered)
+    # Counts alone (no metric) are summed by the database, rows and pending runs together.
+    counted = {e.group: (e.runs, e.failures) for e in gather(runs, ("version",))}
+    assert counted == {e.group: (e.runs, e.failures) for e in gather_from_runs(runs, ("version",))}
+
+
+def test_a_version_with_only_pending_runs_is_a_measured_version(project, deferred, make_run):
+    bulk_load(project.slug, [make_run(model={"name": "portrait", "version": "1.0.0"})])
+    scope = resolve_scope(Project.objects.all(), Filters())
+    assert [mv.has_runs for mv in scope.model_versions] == [True]
+
+
+def test_a_rebuild_does_not_count_pending_runs_twice(project, deferred):
+    fleet = list(generate(400, seed=7))
+    bulk_load(project.slug, fleet[:250])
+    sketches.fold_pending()
+    bulk_load(project.slug, fleet[250:])
+    sketches.rebuild(project)  # the folded runs' rows recomputed; the pending ones wait for their fold
+    runs = Run.objects.filter(project=project)
+    assert _answers(runs) == _exact(runs)
+    sketches.fold_pending()
+    assert sum(RunSketch.objects.values_list("runs", flat=True)) == 400
+    assert _answers(runs) == _exact(runs)
+
+
+def test_deleting_pending_runs_leaves_nothing_to_fold(project, deferred):
+    bulk_load(project.slug, generate(200, seed=8))
+    runs = Run.objects.filter(project=project)
+    runs.filter(compute_units="cpuOnly").delete()
+    assert PendingRun.objects.count() == runs.count()
+    sketches.fold_pending()
+    assert sum(RunSketch.objects.values_list("runs", flat=True)) == runs.count()
+    assert _answers(runs) == _exact(runs)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_folds_add_each_run_once(project, deferred):
+    bulk_load(project.slug, generate(1200, seed=9))
+    assert PendingRun.objects.count() == 1200
+    barrier = threading.Barrier(4)
+    folded, errors = [], []
+
+    def fold():
+        try:
+            barrier.wait()
+            folded.append(sketches.fold_pending(batch=50))
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=fold) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sum(folded) == 1200 and len([n for n in folded if n]) > 1  # the work was shared
+    assert not PendingRun.objects.exists()
+    for model in sketches.tiers():
+        assert sum(model.objects.values_list("runs", flat=True)) == 1200, model.__name__
+    runs = Run.objects.all()
+    assert _answers(runs) == _exact(runs)
+
+
+@pytest.mark.celery_worker
+def test_a_real_worker_folds_what_an_upload_queued(celery_worker, project, runner, make_run, monkeypatch):
+    """PostgreSQL and Redis as deployed: the upload's fold is queued once it commits, and a worker folds it."""
+    monkeypatch.setattr("collector.ingest._last_fold_queued", 0.0)  # no earlier test's upload holds the queueing back
+    body = {"runs": [make_run(model={"name": "portrait", "version": "1.0.0"}) for _ in range(30)]}
+    response = runner.post("/api/v1/runs", data=body, format="json")
+    assert response.status_code == 201, response.content
+    deadline = time.monotonic() + 30
+    while PendingRun.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not PendingRun.objects.exists()
+    assert sum(RunSketchConfiguration.objects.values_list("runs", flat=True)) == 30
+    runs = Run.objects.filter(project=project)
+    assert _answers(runs) == _exact(runs)
