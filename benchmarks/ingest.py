@@ -23,7 +23,8 @@ redis://127.0.0.1:6379/7, flushed first): an upload leaves its runs pending and 
 here) folds them into their sketch rows (collector.sketches.fold_pending), beside the API as it runs. After each API
 round the clock also measures the drain: until no run is pending (the benchmark queues a last fold, as Celery beat
 would). The API's rate is its own; the fold's is reported as the drain time, the rate at which runs reach their rows
-(runs / (API + drain time)), and the worker's and its PostgreSQL backend's CPU per run.
+(runs / (API + drain time)), and the worker's and its PostgreSQL backends' CPU per run (Celery closes a task's
+connection after it, so the backends' CPU is read from the postmaster's reaped children).
 
 Prints runs/s of both, the ratio (issue 13's goal: API >= 0.6 of COPY) and the CPU per run; where a worker's CPU
 goes, step by step, is benchmarks/ingest_steps.py.
@@ -78,18 +79,30 @@ def cpu_seconds(pids) -> float:
     return total / TICK
 
 
-FOLD_APP = "perfboard-fold"  # the fold worker's application_name, to tell its PostgreSQL backend from the API's
-
-
-def backends(exclude=(), fold=False) -> list[int]:
-    """PostgreSQL backend pids connected to this database: the API's (once its workers are warm), or the fold
-    worker's."""
+def backends(exclude=()) -> list[int]:
+    """PostgreSQL backend pids connected to this database (the API's, once its workers are warm)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = "
-                       "'client backend' AND (application_name = %s) = %s", [FOLD_APP, fold])
+                       "'client backend'")
         return [pid for (pid,) in cursor.fetchall() if pid not in exclude]
+
+
+def reaped_cpu(pid) -> float:
+    """CPU of a process's children that have exited and been waited for (cutime + cstime): for the postmaster, of
+    the backends that closed, such as a Celery worker's (Celery closes its connection after every task)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[13]) + int(fields[14])) / TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def parent(pid) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
 def pending_runs() -> int:
@@ -181,7 +194,7 @@ def main(argv=None):
     if args.fold:
         folder = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "perfboard", "worker", "--pool", "solo", "--loglevel", "WARNING"],
-            env={**env, "DATABASE_URL": f"{url}?application_name={FOLD_APP}"})
+            env=env)
 
     def drain():
         """Until no run is pending: one last fold queued, as Celery beat would."""
@@ -220,12 +233,13 @@ def main(argv=None):
             raise SystemExit(f"only {len(workers)} of {args.workers} workers answered the warm-up")
         worker_pids = [int(p) for p in workers]
         connection.ensure_connection()
-        api_backends = backends(exclude={my_backend})
         fold_seconds = fold_cpu = fold_db_cpu = 0.0
         if folder:
-            drain()  # the warm-up's runs; the worker is connected now
+            drain()  # the warm-up's runs
             fold_pids = [folder.pid]
-            fold_backends = backends(fold=True)
+            # Each fold's connection closes after its task: its backend's CPU, once reaped, is the postmaster's.
+            postmaster = parent(my_backend) if os.path.exists(f"/proc/{my_backend}") else None
+        api_backends = backends(exclude={my_backend})
 
         api_seconds = copy_seconds = 0.0
         api_cpu = api_db_cpu = copy_cpu = copy_db_cpu = client_cpu = 0.0
@@ -237,7 +251,7 @@ def main(argv=None):
                 break
             c0, w0, b0 = time.process_time(), cpu_seconds(worker_pids), cpu_seconds(api_backends)
             if folder:
-                f0, fb0 = cpu_seconds(fold_pids), cpu_seconds(fold_backends)
+                f0, fb0 = cpu_seconds(fold_pids), reaped_cpu(postmaster)
             t0 = time.perf_counter()
             with ThreadPoolExecutor(args.clients) as pool:
                 list(pool.map(send, mine))
@@ -250,7 +264,7 @@ def main(argv=None):
                 drain()
                 fold_seconds += time.perf_counter() - t0
                 fold_cpu += cpu_seconds(fold_pids) - f0
-                fold_db_cpu += cpu_seconds(fold_backends) - fb0
+                fold_db_cpu += reaped_cpu(postmaster) - fb0
 
             c0, b0 = time.process_time(), cpu_seconds([my_backend])
             t0 = time.perf_counter()

@@ -44,8 +44,8 @@ def test_pages_render_the_fleet(member_client, page, plots, django_assert_max_nu
     # table's evidence per device, the device list, the silent-fallback samples: sketch rows, and the runs that
     # uploaded a compute plan). fleet: its "benchmark next" reads the version's policy table (policy_table: 3
     # queries, and those two samples), and its counts and failures read runs by index besides the sketch rows (first
-    # and last run, failed runs by stage). Each question the sketch rows answer first asks whether any run is pending
-    # (collector.sketches._any_pending): the fleet page asks 5.
+    # and last run, failed runs by stage). Each question the sketch rows answer first asks for the first pending run
+    # (collector.sketches._first_pending): the fleet page asks 5.
     extra = {"dashboard:overview": 6, "dashboard:fleet": 11}.get(page, 0)
     for _ in ("first view", "repeat view"):
         with django_assert_max_num_queries(MAX_QUERIES + extra):

@@ -179,7 +179,7 @@ def test_export_has_an_entry_per_catalogue_device(runner, measured):
 
 
 def test_policy_and_export_use_a_bounded_number_of_queries(runner, measured, django_assert_max_num_queries):
-    # 10, and whether any run is pending (collector.sketches._any_pending) for each of the evidence's questions
+    # 10, and the first pending run (collector.sketches._first_pending) for each of the evidence's questions
     with django_assert_max_num_queries(12):
         runner.get(POLICY, QUERY)
     with django_assert_max_num_queries(12):

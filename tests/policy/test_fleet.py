@@ -87,7 +87,7 @@ def test_evidence_counts_every_run_and_failure(fleet):
 def test_fleet_queries_are_bounded(app, django_assert_max_num_queries):
     with django_assert_max_num_queries(12):
         app.get("/api/v1/policy/export", {"model": "face-retouch", "version": "3.2.0"})
-    # An OS with no runs: the restricted evidence (5 queries, one of them whether any run is pending) finds nothing,
+    # An OS with no runs: the restricted evidence (5 queries, one of them the first pending run) finds nothing,
     # all OS versions are asked (5 more).
     with django_assert_max_num_queries(14):
         app.get("/api/v1/policy", {"model": "face-retouch", "version": "3.2.0", "device": "iPhone16,1",
