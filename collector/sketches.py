@@ -449,8 +449,10 @@ def folded(runs):
 
 
 def pending(runs):
-    """The runs of ``runs`` not yet in their sketch rows (``PendingRun``)."""
-    return runs.filter(sketch_pending__isnull=False)
+    """The runs of ``runs`` not yet in their sketch rows (``PendingRun``), None when no run is pending; to be read in
+    the same statement as the rows (see :func:`_first_pending`)."""
+    first = _first_pending()
+    return None if first is None else runs.filter(pk__gte=first, sketch_pending__isnull=False)
 
 
 def rebuild_keys_of(runs) -> Keys:
@@ -560,8 +562,7 @@ def merged_by(runs, q: Q, groupings, wanted) -> list[list[tuple[tuple, int, dict
     field runs only: ~5,000 totals rows, ~700 cells)."""
     groupings = [list(g) for g in groupings]
     model = tier_for(q, [c for g in groupings for c in g])
-    first = _first_pending()
-    runs = pending(runs.filter(pk__gte=first)) if first is not None else None
+    runs = pending(runs)
     if not wanted:
         return [_counted(model.objects.filter(q), runs, g) for g in groupings]
     read = list(dict.fromkeys(c for g in groupings for c in g))

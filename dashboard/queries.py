@@ -87,9 +87,12 @@ def resolve_scope(visible, filters: Filters) -> Scope:
     # they are bounded by the configurations benchmarked): an EXISTS over the runs per version hung on the planner's
     # statistics, and with stale ones PostgreSQL scanned the runs once per version (420 versions: 11.6 s).
     # The runs not yet in their rows (collector.sketches.pending) too, in the same statement.
-    measured_ids = set(RunSketchConfiguration.objects.filter(project=scope.project).order_by()
-                       .values_list("model_version_id", flat=True)
-                       .union(pending(Run.objects.filter(project=scope.project)).values_list("model_version_id")))
+    measured = (RunSketchConfiguration.objects.filter(project=scope.project).order_by()
+                .values_list("model_version_id", flat=True).distinct())
+    fresh = pending(Run.objects.filter(project=scope.project))
+    if fresh is not None:
+        measured = measured.union(fresh.values_list("model_version_id"))
+    measured_ids = set(measured)
     scope.model_versions = sorted(ModelVersion.objects.filter(project=scope.project),
                                   key=lambda mv: (mv.name, version_key(mv.version)))
     for mv in scope.model_versions:
