@@ -262,11 +262,11 @@ def write(partials: dict[tuple, Partial], model) -> None:
     (PostgreSQL; SQLite serializes writers), so no merge is lost; a lock per model version instead of row locks
     spares inserting every row twice. ``model``: a sketch table (:func:`tiers`), ``partials`` keyed by its key.
 
-    PostgreSQL reads and writes with psycopg directly (:class:`_Arrays`): the keys read as one array parameter a
-    column and the rows written by COPY, so no statement's text grows with the rows. Django's 500-row
+    PostgreSQL reads and writes with psycopg directly (:class:`_Arrays`): each column is one array parameter, so the
+    statement's text does not grow with the rows and is prepared once per connection. Django's 500-row
     ``bulk_create(update_conflicts=True)`` spent ~650 µs of worker CPU per row written, half compiling the statement
-    and a third splitting its ~10,000 placeholders client-side. SQLite has neither; it keeps Django's path
-    (:class:`_Django`): it is the development and test database, not the one ingest throughput is asked of."""
+    and a third splitting its ~10,000 placeholders client-side. SQLite has no array parameters; it keeps Django's
+    path (:class:`_Django`): it is the development and test database, not the one ingest throughput is asked of."""
     if not partials:
         return
     keys = sorted(partials)
@@ -335,13 +335,10 @@ def _psycopg_cursor():
 
 
 class _Arrays:
-    """PostgreSQL: the stored rows of some keys, one statement whose key parameters are one array per column
-    (``unnest``), and the upsert of merged rows: a binary COPY into a temporary table, then one INSERT ... ON CONFLICT
-    from it. psycopg dumps array parameters in Python (no C version) and writes COPY rows in C: folding 20,000
-    scattered runs (4 interleaved runs each, rolled back) cost 132 against 152 µs of CPU a run when the rows
-    travelled as arrays too (PostgreSQL 99 against 106)."""
+    """PostgreSQL: the stored rows of some keys and the upsert of merged rows, each one statement whose parameters
+    are one array per column (``unnest``), bound server-side in binary (bytea sketches as they are, no escaping)."""
 
-    chunk = 5000  # keys a stored-rows statement carries: a bound on one message's size, not on the statement's text
+    chunk = 5000  # rows a statement carries: a bound on one message's size, not on the statement's text
 
     def __init__(self, model):
         meta = model._meta
@@ -349,26 +346,19 @@ class _Arrays:
         self.os_major = _has_os_major(model)
         fields = [meta.get_field(name) for name in _written(model)]
         self.columns = [f.column for f in fields]
+        # failures travels as text and is cast: Django loads jsonb as text, and a jsonb[] parameter would need Jsonb.
+        types = ["text" if f.get_internal_type() == "JSONField" else f.db_type(connection) for f in fields]
+        arrays = [f"%b::{t}[]" for t in types]  # %b: binary parameters (%s dumps a str array as quoted text)
         n = len(self.keys)
         key_columns, rest = ", ".join(self.columns[:n]), self.columns[n:]
-        # Key arrays and the staging table's columns: text for strings and for failures (cast to jsonb on insert;
-        # Django loads jsonb as text), the database types otherwise.
-        types = [_staged_type(f) for f in fields]
-        self.copy_types = types
-        arrays = [f"%b::{t}[]" for t in types[:n]]  # %b: binary parameters (%s dumps a str array as quoted text)
-        # The key arrays as a relation: a semi-join on the unique key's index, whatever the number of keys.
-        self.select = (f"SELECT {key_columns}, runs, failures::text, {', '.join(COLUMNS)} FROM {meta.db_table} "
-                       f"WHERE ({key_columns}) IN (SELECT * FROM unnest({', '.join(arrays)}))")
-        self.staging = f"{meta.db_table}_staged"
-        # Per connection, emptied by every commit; several writes in one transaction empty it after their insert.
-        self.create = (f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.staging} "
-                       f"({', '.join(f'{c} {t}' for c, t in zip(self.columns, types))}) ON COMMIT DELETE ROWS")
-        self.copy = f"COPY {self.staging} ({', '.join(self.columns)}) FROM STDIN (FORMAT BINARY)"
         alias = ", ".join(self.columns)
         values = ", ".join(f"{c}::jsonb" if c == "failures" else c for c in self.columns)
+        # The key arrays as a relation: a semi-join on the unique key's index, whatever the number of keys.
+        self.select = (f"SELECT {key_columns}, runs, failures::text, {', '.join(COLUMNS)} FROM {meta.db_table} "
+                       f"WHERE ({key_columns}) IN (SELECT * FROM unnest({', '.join(arrays[:n])}))")
         # Django's bulk_create(update_conflicts=True) updated the same fields: project and os_major follow the key.
-        self.upsert_sql = (f"INSERT INTO {meta.db_table} ({alias}) SELECT {values} FROM {self.staging} "
-                           f"ON CONFLICT ({key_columns}) DO UPDATE SET "
+        self.upsert_sql = (f"INSERT INTO {meta.db_table} ({alias}) SELECT {values} "
+                           f"FROM unnest({', '.join(arrays)}) AS u({alias}) ON CONFLICT ({key_columns}) DO UPDATE SET "
                            + ", ".join(f"{c} = EXCLUDED.{c}" for c in rest if c not in ("project_id", "os_major")))
 
     def stored(self, keys):
@@ -379,24 +369,11 @@ class _Arrays:
                 yield tuple(row[:n]), (row[n], json.loads(row[n + 1]), row[n + 2:])
 
     def upsert(self, rows):
+        columns = [list(column) for column in zip(*rows)]
         failures = self.columns.index("failures")
+        columns[failures] = [json.dumps(f) for f in columns[failures]]
         with _psycopg_cursor() as cursor:
-            cursor.execute(self.create)
-            with cursor.copy(self.copy) as copy:
-                copy.set_types(self.copy_types)
-                for row in rows:
-                    row = list(row)
-                    row[failures] = json.dumps(row[failures])
-                    copy.write_row(row)
-            cursor.execute(self.upsert_sql)
-            cursor.execute(f"DELETE FROM {self.staging}")
-
-
-def _staged_type(field) -> str:
-    """A written field's type in the staging table and the key arrays: text for strings and JSON."""
-    if field.get_internal_type() in ("CharField", "JSONField", "TextField"):
-        return "text"
-    return field.db_type(connection)
+            cursor.execute(self.upsert_sql, columns, prepare=True, binary=True)
 
 
 class _Django:
