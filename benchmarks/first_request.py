@@ -9,6 +9,11 @@ process is warmed on another project first, so the first request pays no imports
 first request, the warm median, their ratio and the query counts, and the load average (a shared box: compare
 ratios, not absolute times).
 
+`--pending`: as deployed with a task broker, when the first request comes before the fold: the upload lists its runs
+as pending (collector.sketches.defer) and nothing folds them until the first request of each page has been measured;
+then they are folded (collector.sketches.fold_pending) and the warm requests read the rows, as they would seconds
+later. The first request then merges all 5,000 runs' own values; the warm ones none.
+
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/first_bench python -m benchmarks.first_request
     DATABASE_URL=... python -m benchmarks.first_request --rounds 3 --runs 5000 --models 70
 """
@@ -73,9 +78,16 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=5000)
     parser.add_argument("--models", type=int, default=70)
     parser.add_argument("--warm", type=int, default=5, help="warm requests after the first (their median is shown)")
+    parser.add_argument("--pending", action="store_true",
+                        help="the first requests before the upload's runs are folded into their rows (see above)")
     args = parser.parse_args(argv)
     user, client = logged_in_client("benchmarks.first_request", "first-request-bench")
     from benchmarks.fleet import generate
+    from collector import ingest, sketches
+
+    if args.pending:  # what an upload does with a broker, without queueing: the benchmark folds when it chooses
+        ingest.runs_in_process = lambda: False
+        ingest.fold_soon = lambda: None
 
     stamp = int(time.time())
 
@@ -84,6 +96,8 @@ def main(argv=None):
     upload(client, token, spread_over_models(list(generate(500, seed=stamp)), 5))
     for _, path in PAGES:
         timed_get(client, path, {"project": warmup.slug})
+    if args.pending:
+        sketches.fold_pending()
 
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'round':>5}  {'page':<9} {'first ms':>9} {'warm ms':>8} {'first/warm':>10} {'queries':>13}  upload")
@@ -92,9 +106,12 @@ def main(argv=None):
         project, token = new_project(user, f"first-{stamp}-{r}")
         runs = spread_over_models(list(generate(args.runs, seed=stamp + 1 + r)), args.models)
         seconds = upload(client, token, runs)
+        params = {"project": project.slug}
+        firsts = {name: timed_get(client, path, params) for name, path in PAGES}
+        if args.pending:
+            sketches.fold_pending()
         for name, path in PAGES:
-            params = {"project": project.slug}
-            first, first_queries = timed_get(client, path, params)
+            first, first_queries = firsts[name]
             warm = [timed_get(client, path, params) for _ in range(args.warm)]
             warm_ms = statistics.median(ms for ms, _ in warm)
             ratios[name].append(first / warm_ms)
