@@ -7,13 +7,12 @@ Python, and each issues a fixed number of queries whatever the number of runs.
 """
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, F
 
 from collector.evidence import MEDIAN, Evidence, Outcomes, Timing, gather
 from collector.models import Device, ModelVersion, Project, Run, RunSketchConfiguration
 from collector.sketches import pending
-from insights.vocabulary import (COMPUTE_UNITS, FAILURE_STATUSES, LAUNCH_STAGES, LOAD_KINDS, LOAD_METRICS, OK,
-                                 Metric, version_key)
+from insights.vocabulary import COMPUTE_UNITS, LAUNCH_STAGES, LOAD_KINDS, LOAD_METRICS, OK, Metric, version_key
 from perfboard.conf import perfboard_setting
 
 from .filters import Filters
