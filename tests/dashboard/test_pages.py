@@ -45,8 +45,8 @@ def test_pages_render_the_fleet(member_client, page, plots, django_assert_max_nu
     # uploaded a compute plan). fleet: its "benchmark next" reads the version's policy table (policy_table: 3
     # queries, and those two samples), and its counts and failures read runs by index besides the sketch rows (first
     # and last run, failed runs by stage). Each question the sketch rows answer first asks for the first pending run
-    # (collector.sketches._first_pending): the fleet page asks 5.
-    extra = {"dashboard:overview": 6, "dashboard:fleet": 11}.get(page, 0)
+    # (collector.sketches._first_pending), and so does the scope's "which versions have runs": the fleet page asks 6.
+    extra = {"dashboard:overview": 6, "dashboard:fleet": 12}.get(page, 0)
     for _ in ("first view", "repeat view"):
         with django_assert_max_num_queries(MAX_QUERIES + extra):
             response = member_client.get(reverse(page))
