@@ -143,12 +143,17 @@ class Partial:
             self.failures[row["status"]] += 1
             return
         for column in COLUMNS:
-            value = row[column] if column not in DERIVED else DERIVED[column](row)
+            value = value_of(row, column)
             if value is not None:
                 sketch = self.sketches.get(column)
                 if sketch is None:
                     sketch = self.sketches[column] = new_sketch()
                 sketch.update(value)
+
+
+def value_of(run, column: str) -> float | None:
+    """A successful run's value of a sketched column ({attname: value}): its own, or derived from its columns."""
+    return run[column] if column not in DERIVED else DERIVED[column](run)
 
 
 def accumulate(rows, partials=None) -> dict[tuple, Partial]:
@@ -622,8 +627,6 @@ class _Fresh:
 
     def __init__(self, columns):
         self.columns = columns
-        self.at = {c: RUN_COLUMNS.index(c) for c in columns if c not in DERIVED}
-        self.derived = [c for c in columns if c in DERIVED]
         self.counts: dict[tuple, list] = {}
         self.values: dict[tuple, list] = defaultdict(list)
 
@@ -635,15 +638,11 @@ class _Fresh:
         if status != OK:
             counts[1][status] += 1
             return
-        for column, i in self.at.items():
-            if values[i] is not None:
-                self.values[cell, kind, column].append(values[i])
-        if self.derived:
-            run = dict(zip(RUN_COLUMNS, values))
-            for column in self.derived:
-                value = DERIVED[column](run)
-                if value is not None:
-                    self.values[cell, kind, column].append(value)
+        run = dict(zip(RUN_COLUMNS, values))
+        for column in self.columns:
+            value = value_of(run, column)
+            if value is not None:
+                self.values[cell, kind, column].append(value)
 
     def merged(self):
         """[((cell, kind), runs, failures, {column: sketch})]"""
