@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 
 from celery import Celery
+from celery.signals import task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "perfboard.settings")
 
@@ -13,6 +14,17 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 log = logging.getLogger(__name__)
+
+
+@task_prerun.connect
+def _drop_unusable_connections(task=None, **kwargs) -> None:
+    """Before a worker's task, what Django does before a request: close database connections that are broken or
+    older than CONN_MAX_AGE (settings: CELERY_DB_REUSE_MAX keeps them between tasks). Not for a task run in-process,
+    inside its caller's transaction."""
+    if task is not None and not getattr(task.request, "is_eager", False):
+        from django.db import close_old_connections
+
+        close_old_connections()
 
 BROKER_UNREACHABLE = "the task broker is unreachable"
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from insights.settings import ComparisonSettings, DetectionSettings, PolicySettings
 from insights.vocabulary import COMPUTE_UNITS
@@ -322,6 +323,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _visibility_timeout,
                                    "unacked_restore_throttle": 1,
                                    "unacked_mutex_expire": max(1, min(300, _visibility_timeout))}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Folds (seconds apart, a few hundred ms each) have a queue of their own, so they never wait behind profiling jobs
+# (minutes each) while reads merge a growing backlog. A worker started without --queues consumes both; production
+# runs one process on "sketches" (docker-compose.yml: sketches).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("sketches"))
+CELERY_TASK_ROUTES = {"collector.fold_pending_sketches": {"queue": "sketches"}}
+# Celery's Django fixup closes the database connection after every task unless told how many tasks may reuse it: a
+# fold every few seconds paid a new PostgreSQL backend each time. perfboard/celery.py closes broken or expired
+# connections (CONN_MAX_AGE) before each task, as Django does around a request.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "check-regressions": {"task": "alerts.check_regressions", "schedule": 3600.0},  # hourly

@@ -147,3 +147,26 @@ def test_a_real_worker_folds_what_an_upload_queued(celery_worker, project, runne
     assert sum(RunSketchConfiguration.objects.values_list("runs", flat=True)) == 30
     runs = Run.objects.filter(project=project)
     assert _answers(runs) == _exact(runs)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_uploads_fold_is_queued_on_the_sketches_queue(settings, project, runner, make_run, monkeypatch):
+    """A fold never waits behind the profiling jobs of the default queue: what an upload queues lands on the queue
+    of its own that production's one-process sketches worker consumes (docker-compose.yml)."""
+    if not settings.CELERY_BROKER_URL:
+        pytest.skip("needs a real broker: set CELERY_BROKER_URL (CI uses Redis)")
+    from perfboard.celery import app
+
+    monkeypatch.setattr("collector.ingest._last_fold_queued", 0.0)
+    app.control.purge()
+
+    def queued(queue):
+        with app.connection_for_write() as conn:
+            return conn.default_channel.client.llen(queue)
+
+    try:
+        response = runner.post("/api/v1/runs", data={"runs": [make_run()]}, format="json")
+        assert response.status_code == 201, response.content
+        assert (queued("sketches"), queued("celery")) == (1, 0)
+    finally:
+        app.control.purge()
