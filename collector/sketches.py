@@ -24,6 +24,8 @@ t-digest (no guaranteed bound): see benchmarks/sketches.py.
 """
 import json
 from collections import defaultdict
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, time, timezone
 
 import numpy as np
@@ -105,9 +107,27 @@ def values(sketch: kll_doubles_sketch) -> Weighted:
     retained items, each standing for as many values as its weight (n in all): the stand-in sample a rank test over
     the group reads, each value within RANK_ERROR of its rank. The same sample as n values read at evenly spaced
     ranks, (i + 0.5) / n, without making them (at 1M runs a chip's sample is ~30,000 values of ~600 items)."""
-    items = sorted(sketch)  # (item, weight) pairs
-    return Weighted(np.fromiter((v for v, _ in items), dtype=float, count=len(items)),
-                    np.fromiter((w for _, w in items), dtype=np.int64, count=len(items)))
+    items, weights = retained(sketch)
+    order = np.lexsort((weights, items))
+    return Weighted(items[order], weights[order])
+
+
+def retained(sketch: kll_doubles_sketch) -> tuple[np.ndarray, np.ndarray]:
+    """A sketch's retained items and their weights, read from its serialization (DataSketches' KLL format: a
+    20-byte preamble with n and the number of levels, the levels' start offsets, min and max, then the items level by
+    level, level L weighing 2**L). Iterating the sketch in Python cost a page ~20 ms at 1M runs."""
+    if sketch.is_empty():
+        return np.empty(0), np.empty(0, dtype=np.int64)
+    data = sketch.serialize()
+    if data[3] & _SINGLE_ITEM:
+        return np.frombuffer(data, "<f8", 1, 8).copy(), np.ones(1, dtype=np.int64)
+    levels = np.frombuffer(data, "<u4", data[18], 20).astype(np.int64)
+    items = np.frombuffer(data, "<f8", offset=20 + 4 * len(levels) + 16)
+    sizes = np.diff(np.append(levels, levels[0] + len(items)))
+    return items.copy(), np.repeat(np.int64(1) << np.arange(len(levels), dtype=np.int64), sizes)
+
+
+_SINGLE_ITEM = 4  # the preamble's flag of a sketch of one value (its 8 bytes follow; no levels)
 
 
 # --- writing ---------------------------------------------------------------------------------------------------
@@ -552,30 +572,124 @@ def merged(runs, q: Q, group_columns, wanted) -> list[tuple[tuple, int, dict, di
     sketch filter of the Run queryset ``runs``) and the pending runs of ``runs``.
 
     ``wanted``: (column, load kind or None) pairs; a pair with a load kind merges only the rows of that kind. The
-    rows of :func:`tier_for` the question answer."""
+    rows of :func:`tier_for` the question answer. The sketches are read-only: they may be shared with other
+    questions of the request (:func:`shared_reads`)."""
     return merged_by(runs, q, [group_columns], wanted)[0]
 
 
+# What a page's first question of some rows merges them into (:func:`shared_reads`; the columns the tier keeps, and
+# the question's own): the page's other questions of those rows group by coarsenings of it (the policy per device or
+# chip and configuration, the overview per device and compute units, the fallback samples per device, chip and
+# configuration), so one read and merge of the rows answers them all.
+CELLS = ("model_version_id", "device_id", "device__chip", "compute_units", "specialization_strategy",
+         "reshape_frequency")
+# Count-only questions (the fleet page's, no sketch to merge, so no load kind either).
+COUNT_CELLS = ("model_version_id", "device_id", "compute_units", "os_major")
+
+_shared: ContextVar[dict | None] = ContextVar("shared_sketch_reads", default=None)
+
+
+@contextmanager
+def shared_reads():
+    """Within this block (a GET request: ``collector.middleware``) questions over the same rows share one read and
+    one merge of them: each later question regroups the merged cells (:data:`CELLS`) instead of reading and merging
+    the rows again (a page's three questions over one version's ~2,800 totals rows at 1M runs: ~110 ms, one read
+    and merge ~40). Only where nothing is written meanwhile, so no answer is staler than the block."""
+    token = _shared.set({})
+    try:
+        yield
+    finally:
+        _shared.reset(token)
+
+
 def merged_by(runs, q: Q, groupings, wanted) -> list[list[tuple[tuple, int, dict, dict]]]:
-    """:func:`merged` for each of several groupings of the same rows, read and deserialized once (the policy groups
-    a version's rows per device and per chip).
+    """:func:`merged` for each of several groupings of the same rows, read and merged once.
 
     The rows and the pending runs (``PendingRun``: added to the rows by a fold seconds later) are read in one
     statement, so a fold that commits meanwhile cannot make a run count twice or not at all. Each row, and each
-    pending run, is merged once, into its cell of every grouping's columns together; the groupings then merge those
-    cells. So the chip level merges its devices' merged sketches instead of every row a second time (at 10M runs,
-    field runs only: ~5,000 totals rows, ~700 cells)."""
+    pending run, is merged once into its cell (the groupings' columns and the load kind; in a :func:`shared_reads`
+    block, :data:`CELLS` too for a page's first question of the rows); the groupings then merge those cells. So the chip level merges its devices' cells instead of every row a second
+    time (at 10M runs, field runs only: ~5,000 totals rows, ~700 cells)."""
     groupings = [list(g) for g in groupings]
-    model = tier_for(q, [c for g in groupings for c in g])
+    asked = [c for g in groupings for c in g]
+    model = tier_for(q, asked)
+    counting = not wanted
     runs = pending(runs)
-    if not wanted:
-        return [_counted(model.objects.filter(q), runs, g) for g in groupings]
-    read = list(dict.fromkeys(c for g in groupings for c in g))
+    read = list(dict.fromkeys(asked))
+    shared = _shared.get()
+    if shared is None:
+        return _answered(model, q, runs, read, groupings, wanted, counting)[1]
+    # Merged cells already read of these rows answer if they hold the grouping's columns and the wanted sketches.
+    # The first read of some rows merges them into CELLS (finer than the question, so later questions of the page can
+    # regroup them); a later one that finds no answering cells reads for itself only.
+    entries = shared.setdefault((model._meta.label, counting, _rows_key(q), None if runs is None else str(runs.query)),
+                                [])
+    for cells_read, pairs, cells in entries:
+        if set(read) <= set(cells_read) and set(wanted) <= pairs:
+            return [_grouped(cells, cells_read, g, wanted) for g in groupings]
+    if not entries and "day" not in read:  # (a daily series is a page's only question of its rows)
+        fields = _fields(model)
+        cells = [c for c in (COUNT_CELLS if counting else CELLS) if c.split("__")[0] in fields]
+        read = [*cells, *(c for c in read if c not in cells)]
+    cells, answers = _answered(model, q, runs, read, groupings, wanted, counting)
+    entries.append((read, frozenset(wanted), cells))
+    return answers
+
+
+def _answered(model, q, runs, read, groupings, wanted, counting):
+    """(cells, answers): the rows of ``q`` and the pending ``runs`` merged into cells of the ``read`` columns, and
+    each grouping's answer from them."""
+    if counting:
+        cells = _counted(model.objects.filter(q), runs, read)
+    else:
+        cells = _cells(model.objects.filter(q), runs, read, set(wanted))
+    return cells, [_grouped(cells, read, g, wanted) for g in groupings]
+
+
+def _rows_key(q: Q):
+    """The rows ``q`` selects, as a key that questions over the same rows share: its conditions as a set when they are
+    all ANDed, without a project's beside a model version's (a version's rows are its project's), else its text."""
+    leaves = _and_leaves(q)
+    if leaves is None:
+        return str(q)
+    if any(name == "model_version__exact" for name, _ in leaves):
+        leaves = {(name, value) for name, value in leaves if name != "project__exact"}
+    return frozenset(leaves)
+
+
+def _and_leaves(q: Q) -> set | None:
+    if q.negated or (q.connector != Q.AND and len(q.children) > 1):
+        return None
+    leaves = set()
+    for child in q.children:
+        if isinstance(child, Q):
+            inner = _and_leaves(child)
+            if inner is None:
+                return None
+            leaves |= inner
+        else:
+            leaves.add((child[0], repr(child[1])))
+    return leaves
+
+
+def _cells(rows, runs, read, wanted) -> dict[tuple, list]:
+    """{(read values..., load kind): [runs, failures, {column: merged sketch}]} of the ``rows`` (a sketch table's
+    queryset) and the pending ``runs`` (None: none pending), each row's column merged where a ``wanted`` pair asks
+    for it (of any load kind, or of the row's)."""
     columns = sorted({c for c, _ in wanted})
-    n = len(read)
+    any_kind = {c for c, kind in wanted if kind is None}
+    by_kind: dict[str, list[int]] = {}  # load kind -> indices of the columns its rows merge
+
+    def merging(kind):
+        at = by_kind.get(kind)
+        if at is None:
+            at = by_kind[kind] = [i for i, c in enumerate(columns) if c in any_kind or (c, kind) in wanted]
+        return at
+
+    n = len(read) + 1  # a cell: the read columns and the load kind
     # failures as text, decoded only where a row has some: most rows have none, and Django's JSON decoding of every
     # row cost a third of a large merge.
-    rows = model.objects.filter(q).order_by().annotate(failures_text=Cast("failures", TextField()))
+    rows = rows.order_by().annotate(failures_text=Cast("failures", TextField()))
     selected = (*read, "load_kind", "runs", "failures_text", *columns)
     if runs is None:
         rows = rows.values_list(*selected)
@@ -588,52 +702,96 @@ def merged_by(runs, q: Q, groupings, wanted) -> list[list[tuple[tuple, int, dict
                                     *RUN_COLUMNS, "pending"), all=True))
     cells: dict[tuple, list] = {}
     fresh = _Fresh(columns)
+    blobs_at = n + 2
     for row in _fetched(rows):
-        kind, count, failures = row[n:n + 3]
         if runs is not None and row[-1]:
-            fresh.add(row[:n], kind, failures, row[n + 3 + len(columns):-1])
+            fresh.add(row[:n], row[n + 1], row[blobs_at + len(columns):-1])
             continue
-        sketches = {}
-        for column, blob in zip(columns, row[n + 3:n + 3 + len(columns)]):
+        cell = row[:n]
+        entry = cells.get(cell)
+        if entry is None:
+            entry = cells[cell] = [0, defaultdict(int), {}]
+        entry[0] += row[n]
+        if row[n + 1] != "{}":
+            for status, count in json.loads(row[n + 1]).items():
+                entry[1][status] += count
+        sketches = entry[2]
+        for i in merging(cell[-1]):
+            blob = row[blobs_at + i]
             if blob is not None:
-                _wanted_as(sketches, wanted, column, kind, load(blob))
-        _add(cells, row[:n], count, json.loads(failures) if failures != "{}" else {}, sketches, owned=True)
-    for (cell, kind), count, failures, sketches in fresh.merged():
-        filed = {}
+                sketch = sketches.get(columns[i])
+                if sketch is None:
+                    sketches[columns[i]] = load(blob)
+                else:
+                    sketch.merge(load(blob))
+    for cell, count, failures, sketches in fresh.merged(merging):
+        entry = cells.get(cell)
+        if entry is None:
+            entry = cells[cell] = [0, defaultdict(int), {}]
+        entry[0] += count
+        for status, failed in failures.items():
+            entry[1][status] += failed
         for column, sketch in sketches.items():
-            _wanted_as(filed, wanted, column, kind, sketch)
-        _add(cells, cell, count, failures, filed, owned=True)
-    ats = [[read.index(c) for c in g] for g in groupings]
-    whole = list(range(n))
-    # A grouping may keep (and so mutate) the cells' sketches only if no grouping after it merges them and none
-    # returns the cells themselves.
-    last = max((i for i, at in enumerate(ats) if at != whole), default=None) if whole not in ats else None
-    outs = []
-    for i, at in enumerate(ats):
-        if at == whole:
-            groups = cells
-        else:
-            groups = {}
-            for cell, (count, failures, sketches) in cells.items():
-                _add(groups, tuple(cell[j] for j in at), count, failures, sketches, owned=i == last)
-        outs.append([(group, count, dict(failures), sketches) for group, (count, failures, sketches) in groups.items()])
-    return outs
+            mine = entry[2].get(column)
+            if mine is None:
+                entry[2][column] = sketch
+            else:
+                mine.merge(sketch)
+    return cells
+
+
+def _grouped(cells, read, group_columns, wanted) -> list[tuple[tuple, int, dict, dict]]:
+    """:func:`merged`'s answer from the cells of :func:`_cells` or :func:`_counted`: each group's counts summed and
+    its cells' sketches merged into new ones under every ``wanted`` pair they answer (the cells stay as they are)."""
+    at = [read.index(c) for c in group_columns]
+    groups: dict[tuple, list] = {}
+    for cell, (count, failures, sketches) in cells.items():
+        group = tuple(cell[i] for i in at)
+        entry = groups.get(group)
+        if entry is None:
+            entry = groups[group] = [0, defaultdict(int), {}, set()]
+        entry[0] += count
+        for status, failed in failures.items():
+            entry[1][status] += failed
+        kind = cell[-1]
+        for pair in wanted:
+            if pair[1] is not None and pair[1] != kind:
+                continue
+            sketch = sketches.get(pair[0])
+            if sketch is None:
+                continue
+            mine = entry[2].get(pair)
+            if mine is None:  # a group of one cell answers with the cell's own sketch, copied only to merge into it
+                entry[2][pair] = sketch
+                entry[3].add(pair)
+                continue
+            if pair in entry[3]:
+                entry[3].discard(pair)
+                mine = entry[2][pair] = _copy(mine)
+            mine.merge(sketch)
+    return [(group, count, dict(failures), sketches) for group, (count, failures, sketches, _) in groups.items()]
+
+
+def _copy(sketch: kll_doubles_sketch) -> kll_doubles_sketch:
+    copy = new_sketch()
+    copy.merge(sketch)
+    return copy
 
 
 class _Fresh:
-    """Pending runs as a merge reads them (their RUN_COLUMNS values), per (cell, load kind): counts, and each wanted
-    column's values, sketched at the end in one vectorized update per column (at a backlog of 5,000 runs of one
-    version, a sketch update per run and column cost a policy request ~300 ms)."""
+    """Pending runs as a merge reads them (their RUN_COLUMNS values), per cell: counts, and each merged column's
+    values, sketched at the end in one vectorized update per column (at a backlog of 5,000 runs of one version, a
+    sketch update per run and column cost a policy request ~300 ms)."""
 
     def __init__(self, columns):
         self.columns = columns
         self.counts: dict[tuple, list] = {}
         self.values: dict[tuple, list] = defaultdict(list)
 
-    def add(self, cell, kind, status, values) -> None:
-        counts = self.counts.get((cell, kind))
+    def add(self, cell, status, values) -> None:
+        counts = self.counts.get(cell)
         if counts is None:
-            counts = self.counts[cell, kind] = [0, defaultdict(int)]
+            counts = self.counts[cell] = [0, defaultdict(int)]
         counts[0] += 1
         if status != OK:
             counts[1][status] += 1
@@ -642,18 +800,19 @@ class _Fresh:
         for column in self.columns:
             value = value_of(run, column)
             if value is not None:
-                self.values[cell, kind, column].append(value)
+                self.values[cell, column].append(value)
 
-    def merged(self):
-        """[((cell, kind), runs, failures, {column: sketch})]"""
-        for (cell, kind), (count, failures) in self.counts.items():
+    def merged(self, merging):
+        """[(cell, runs, failures, {column: sketch})], sketching the columns ``merging(load kind)`` gives (indices
+        into ``columns``)."""
+        for cell, (count, failures) in self.counts.items():
             sketches = {}
-            for column in self.columns:
-                values = self.values.get((cell, kind, column))
+            for i in merging(cell[-1]):
+                values = self.values.get((cell, self.columns[i]))
                 if values:
-                    sketch = sketches[column] = new_sketch()
+                    sketch = sketches[self.columns[i]] = new_sketch()
                     sketch.update(np.asarray(values, dtype=float))
-            yield (cell, kind), count, dict(failures), sketches
+            yield cell, count, dict(failures), sketches
 
 
 def _first_pending() -> int | None:
@@ -661,17 +820,17 @@ def _first_pending() -> int | None:
     is one the answer could have missed anyway, being uploaded after it, and a run folded after it is read once, in
     its rows; the rows and the pending runs must otherwise be read in one statement). The pending runs are the
     newest, and bounding their read by id lets PostgreSQL find them by the runs' primary key: joined as they were,
-    it scanned a version's runs instead (at 1M runs and 5,000 pending, 45-150 ms a question)."""
+    it scanned a version's runs instead (at 1M runs and 5,000 pending, 45-150 ms a question). Asked once per
+    :func:`shared_reads` block."""
     from .models import PendingRun
 
-    return PendingRun.objects.aggregate(first=Min("run_id"))["first"]
-
-
-def _wanted_as(sketches: dict, wanted, column: str, kind: str, sketch) -> None:
-    """File a row's sketch of ``column`` under every wanted pair it answers: one of any load kind, one of its own."""
-    for pair in wanted:
-        if pair[0] == column and pair[1] in (None, kind):
-            sketches[pair] = sketch
+    shared = _shared.get()
+    if shared is not None and "first pending" in shared:
+        return shared["first pending"]
+    first = PendingRun.objects.aggregate(first=Min("run_id"))["first"]
+    if shared is not None:
+        shared["first pending"] = first
+    return first
 
 
 def _nulls(prefix: str, columns, field) -> dict:
@@ -688,50 +847,30 @@ def _with_day(runs, read):
     return runs.annotate(day=TruncDate("started_at", tzinfo=timezone.utc)) if "day" in read else runs
 
 
-def _add(groups: dict, group: tuple, runs: int, failures: dict, sketches: dict, owned: bool) -> None:
-    """Add a row's (or a cell's) counts and sketches to ``groups[group]``. ``owned``: the sketches are this call's to
-    keep, so a group's first sketch of a pair is the sketch itself (each object kept once: merging into it mutates
-    it), not a copy."""
-    entry = groups.get(group)
-    if entry is None:
-        entry = groups[group] = [0, defaultdict(int), {}]
-    entry[0] += runs
-    for status, count in failures.items():
-        entry[1][status] += count
-    kept = set()
-    for pair, sketch in sketches.items():
-        merged_sketch = entry[2].get(pair)
-        if merged_sketch is None and owned and id(sketch) not in kept:
-            entry[2][pair] = sketch
-            kept.add(id(sketch))
-            continue
-        if merged_sketch is None:
-            merged_sketch = entry[2][pair] = new_sketch()
-        merged_sketch.merge(sketch)
-
-
-def _counted(rows, runs, group_columns) -> list[tuple[tuple, int, dict, dict]]:
-    """:func:`merged` of a question without sketches (runs and failures only): the rows' sums and the pending
-    ``runs``' counts (None: none pending), by the database in one statement, added up per group."""
+def _counted(rows, runs, read) -> dict[tuple, list]:
+    """:func:`_cells` of a question without sketches (runs and failures only): the rows' sums and the pending
+    ``runs``' counts (None: none pending), by the database in one statement."""
     sums = {"n_runs": Sum("runs")}
     sums.update({f"n_{s}": Coalesce(Sum(Cast(KT(f"failures__{s}"), IntegerField())), 0) for s in FAILURE_STATUSES})
     counts = {"n_runs": Count("pk")}
     counts.update({f"n_{s}": Count("pk", filter=Q(status=s)) for s in FAILURE_STATUSES})
+    group_columns = read
     names = [*group_columns, *sums]
     stored = rows.order_by().values(*group_columns).annotate(**sums).values_list(*names)
     if runs is not None:
         stored = stored.union(_with_day(runs, group_columns).order_by().values(*group_columns).annotate(**counts)
                               .values_list(*names), all=True)
     n = len(group_columns)
-    totals: dict[tuple, list] = {}
+    cells: dict[tuple, list] = {}
     for row in stored:
-        total = totals.setdefault(tuple(row[:n]), [0] * (len(names) - n))
-        for i, value in enumerate(row[n:]):
-            total[i] += value
-    out = []
-    for group, (count, *failed) in totals.items():
-        out.append((group, count, {s: f for s, f in zip(FAILURE_STATUSES, failed) if f}, {}))
-    return out
+        entry = cells.get(row[:n])
+        if entry is None:
+            entry = cells[row[:n]] = [0, defaultdict(int), {}]
+        entry[0] += row[n]
+        for status, failed in zip(FAILURE_STATUSES, row[n + 1:]):
+            if failed:
+                entry[1][status] += failed
+    return cells
 
 
 def _fetched(queryset):

@@ -71,8 +71,11 @@ def gather_evidence_each(runs, levels: Sequence[str], units: Iterable[str] = COM
     """:func:`gather_evidence` at each level of ``levels`` ("device", "chip") of the same runs: one read of the
     sketch rows for all levels (``collector.evidence.gather_each``), the fallback samples read once."""
     units = list(units)
-    per_level = gather_each(runs.filter(compute_units__in=units),
-                            [(level, "compute_units", *HINTS) for level in levels], POLICY_METRICS)
+    # The units kept from the groups, not filtered in the read: a page's other questions read the same rows
+    # (collector.sketches.shared_reads).
+    per_level = [[e for e in evidence if e.group[1] in units]
+                 for evidence in gather_each(runs, [(level, "compute_units", *HINTS) for level in levels],
+                                             POLICY_METRICS)]
     if samples is None:
         samples = _lazy(lambda: fallback_samples(runs))
     order = lambda e: (COMPUTE_UNITS.index(e.group[1]), SPECIALIZATION_STRATEGIES.index(e.group[2]),  # noqa: E731
@@ -110,8 +113,10 @@ class FallbackSamples:
 def fallback_samples(runs) -> FallbackSamples:
     """:class:`FallbackSamples` of ``runs``, for both levels (device and chip) at once: the warm medians (sketch rows
     merged per device and configuration) and the plans (one query over the runs that uploaded one)."""
-    scoped = runs.filter(compute_units__in=[*NEURAL_ENGINE_UNITS, "cpuOnly"])
-    times = gather_values(scoped, ("device", "chip", "compute_units", *HINTS), "prediction")
+    compared = {*NEURAL_ENGINE_UNITS, "cpuOnly"}  # kept from the groups, as in gather_evidence_each
+    times = {group: values for group, values in
+             gather_values(runs, ("device", "chip", "compute_units", *HINTS), "prediction").items()
+             if group[2] in compared}
     plans = defaultdict(list)
     rows = (runs.filter(has_compute_plan=True, compute_units__in=NEURAL_ENGINE_UNITS)
             .order_by().values("id", "device_id", "device__chip", "compute_units", *HINTS)

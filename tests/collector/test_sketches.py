@@ -329,3 +329,49 @@ def test_deleting_a_version_or_a_project_deletes_its_sketch_rows(fleet):
     project_id = fleet.pk
     fleet.delete()
     assert not any(model.objects.filter(project_id=project_id).exists() for model in sketches.tiers())
+
+
+@pytest.mark.parametrize("sizes", [[], [1], [2], [200], [201], [5000], [150] * 40, [3, 9000, 1, 777]])
+def test_retained_items_and_weights_are_the_sketchs_own(sizes):
+    """sketches.retained reads a sketch's items and weights from its serialization: the same as iterating it, for
+    one value, for every value held, for compacted levels and for merges of many sketches."""
+    rng = np.random.default_rng(len(sizes) * 31 + sum(sizes))
+    merged = sketches.new_sketch()
+    for size in sizes:
+        part = sketches.new_sketch()
+        part.update(rng.lognormal(3, 0.5, size=size))
+        merged.merge(part)
+    items, weights = sketches.retained(merged)
+    assert sorted(zip(items.tolist(), weights.tolist())) == sorted(merged)
+    assert weights.sum() == merged.n == sum(sizes)
+    sample = sketches.values(merged)
+    assert sample.values.tolist() == [v for v, _ in sorted(merged)]
+
+
+def test_questions_of_one_request_share_one_read_of_the_rows(fleet):
+    """Within shared_reads (a GET request), questions over the same rows, grouped differently, some asking fewer
+    metrics or naming the project beside the version, read the rows once; every answer equals its own read's."""
+    from collector.evidence import gather_each
+
+    version = Run.objects.filter(project=fleet).values_list("model_version", flat=True).first()
+    scoped = Run.objects.filter(project=fleet, model_version=version, source="field")
+    questions = [
+        lambda: gather_each(scoped, [("device", "compute_units")], METRICS, QUANTILES),
+        lambda: gather_each(Run.objects.filter(model_version=version, source="field"),
+                            [("chip", "compute_units", "specialization_strategy", "reshape_frequency"),
+                             ("device", "compute_units", "specialization_strategy", "reshape_frequency")],
+                            ["prediction", "load_cold"], QUANTILES),
+        lambda: {g: v.values.tolist() for g, v in
+                 gather_values(scoped, ("device", "chip", "compute_units"), "prediction").items()},
+    ]
+
+    def answers(evidence):
+        if isinstance(evidence, dict):
+            return evidence
+        return [{e.group: (e.runs, e.failures, dict(e.metrics)) for e in level} for level in evidence]
+
+    alone = [answers(ask()) for ask in questions]
+    with sketches.shared_reads(), mock.patch.object(sketches, "_cells", wraps=sketches._cells) as reads:
+        shared = [answers(ask()) for ask in questions]
+    assert shared == alone
+    assert reads.call_count == 1
