@@ -591,10 +591,15 @@ _shared: ContextVar[dict | None] = ContextVar("shared_sketch_reads", default=Non
 
 @contextmanager
 def shared_reads():
-    """Within this block (a GET request: ``collector.middleware``) questions over the same rows share one read and
-    one merge of them: each later question regroups the merged cells (:data:`CELLS`) instead of reading and merging
-    the rows again (a page's three questions over one version's ~2,800 totals rows at 1M runs: ~110 ms, one read
-    and merge ~40). Only where nothing is written meanwhile, so no answer is staler than the block."""
+    """Within this block (or a function decorated with it: a page that asks several questions of the same rows)
+    questions of the same rows share one read and merge of them: the first merges the rows into cells
+    (:data:`CELLS`), the others regroup those (the overview's three questions of a version's ~2,800 totals rows at
+    1M runs, field runs only: ~110 ms, one read and merge and three regroupings ~60). A question alone pays for the
+    finer cells (a second merge), hence a block only where questions share. Only where nothing is written meanwhile,
+    so no answer is staler than the block; an inner block shares the outer one's reads."""
+    if _shared.get() is not None:
+        yield
+        return
     token = _shared.set({})
     try:
         yield

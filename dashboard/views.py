@@ -5,6 +5,7 @@ from django.http import Http404
 from django.shortcuts import render
 
 from collector.auth import visible_projects
+from collector.sketches import shared_reads
 from insights.vocabulary import METRICS
 from perfboard.conf import perfboard_setting
 from policy import queries as policy_queries
@@ -44,6 +45,7 @@ def _units(filters):
 
 
 @login_required
+@shared_reads()  # the cells, the policy's marks and its fallback samples read one version's rows
 def overview(request):
     metric = _metric(request, dict(presenters.OVERVIEW_TABS), "prediction")
     rows_param = _choice(request, "rows", ("device", "chip"), "")
@@ -168,6 +170,7 @@ def versions(request):
 
 
 @login_required
+@shared_reads()  # the coverage counts and the policy table read the same rows
 def fleet(request):
     filters, scope, context = dashboard_context(request, "fleet")
     units = _units(filters)

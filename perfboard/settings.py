@@ -102,7 +102,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "collector.middleware.shared_sketch_reads",
 ]
 
 ROOT_URLCONF = "perfboard.urls"

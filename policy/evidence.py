@@ -24,6 +24,7 @@ from django.db.models import Count, Q
 
 from collector.evidence import gather_each, gather_values
 from collector.models import Device, ModelVersion, Run
+from collector.sketches import shared_reads
 from insights.fallback import Fallback, assess
 from insights.policy import Policy, UnitEvidence, recommend_compute_units
 from insights.settings import DetectionSettings, PolicySettings
@@ -244,6 +245,7 @@ def _with_reason(policy: Policy, reason: str) -> Policy:
     return replace(policy, reason=reason)
 
 
+@shared_reads()  # the evidence of both levels and the fallback samples read the same rows
 def policy_table(model_version: ModelVersion, predictions_per_session: int, load_kind: str | None = None,
                  devices: str = "catalogue", units: Iterable[str] = COMPUTE_UNITS,
                  conf: PolicySettings | None = None, runs=None,

@@ -349,7 +349,7 @@ def test_retained_items_and_weights_are_the_sketchs_own(sizes):
 
 
 def test_questions_of_one_request_share_one_read_of_the_rows(fleet):
-    """Within shared_reads (a GET request), questions over the same rows, grouped differently, some asking fewer
+    """Within shared_reads (a page asking several questions), questions over the same rows, grouped differently, some asking fewer
     metrics or naming the project beside the version, read the rows once; every answer equals its own read's."""
     from collector.evidence import gather_each
 
