@@ -5,13 +5,15 @@ seeded bootstrap interval and a Mann-Whitney p-value: medians and ranks because 
 skewed and carry thermal outliers.
 """
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
-import numpy as np
-from scipy import stats
+from scipy import special, stats
 
+from .detection import mann_whitney_shift
 from .intervals import Interval, bootstrap_median_difference
 from .settings import ComparisonSettings
+from .weighted import Weighted
 
 
 @dataclass(frozen=True)
@@ -37,14 +39,37 @@ class VariantComparison:
                 "runs": {"baseline": self.runs_baseline, "candidate": self.runs_candidate}, "enough": self.enough}
 
 
-def compare_variants(baseline, candidate, settings: ComparisonSettings = ComparisonSettings()) -> VariantComparison:
-    """Compare the times of two variants (e.g. first-prediction ms without and with a warm-up)."""
-    a = np.asarray(baseline, dtype=float)
-    b = np.asarray(candidate, dtype=float)
-    if a.size == 0 or b.size == 0:
+def compare_variants(baseline, candidate, settings: ComparisonSettings = ComparisonSettings(),
+                     rank_errors: tuple[float, float] = (0.0, 0.0)) -> VariantComparison:
+    """Compare the times of two variants (e.g. first-prediction ms without and with a warm-up).
+
+    Either side may be a weighted sample (``insights.weighted``: a merged sketch's items, each standing for several
+    values), whose values are each within its ``rank_errors`` entry (baseline's, candidate's: a fraction of its
+    values; 0 for the values themselves) of their true ranks. That error is accounted for, not hidden: the interval
+    is widened on each side by as much as it can move either median (to the values at ranks 1/2 -+ the error), and
+    the p-value is that of the U statistic moved toward no difference by as much as it can move U, (e_a + e_b) n_a
+    n_b (each side's distribution function is off by at most its error, and U / (n_a n_b) by at most their sum)."""
+    a, b = Weighted.of(baseline), Weighted.of(candidate)
+    if a.n == 0 or b.n == 0:
         raise ValueError("compare_variants needs runs of both variants")
     diff = bootstrap_median_difference(a, b, settings.confidence, settings.n_resamples, settings.seed)
-    ma, mb = float(np.median(a)), float(np.median(b))
-    p = float(stats.mannwhitneyu(b, a, alternative="two-sided").pvalue)
-    enough = min(a.size, b.size) >= settings.min_runs and diff.enough
-    return VariantComparison(ma, mb, diff, (mb - ma) / ma if ma > 0 else 0.0, p, a.size, b.size, enough)
+    ma, mb = a.median(), b.median()
+    error_a, error_b = rank_errors
+    if a.unit and b.unit and not (error_a or error_b):
+        p = float(stats.mannwhitneyu(b.values, a.values, alternative="two-sided").pvalue)
+    else:
+        diff = replace(diff, low=diff.low - (mb - b.at_rank(0.5 - error_b)) - (a.at_rank(0.5 + error_a) - ma),
+                       high=diff.high + (b.at_rank(0.5 + error_b) - mb) + (ma - a.at_rank(0.5 - error_a)))
+        p = _two_sided_p(b, a, (error_a + error_b) * a.n * b.n)
+    enough = min(a.n, b.n) >= settings.min_runs and diff.enough
+    return VariantComparison(ma, mb, diff, (mb - ma) / ma if ma > 0 else 0.0, p, a.n, b.n, enough)
+
+
+def _two_sided_p(x: Weighted, y: Weighted, slack: float) -> float:
+    """The two-sided Mann-Whitney p-value of x against y (normal approximation, tie and continuity corrected, as
+    scipy's) with U moved ``slack`` toward its mean under no difference."""
+    shift, variance = mann_whitney_shift(x, y)
+    if variance <= 0:
+        return 1.0
+    z = (max(abs(shift) - slack, 0.0) - 0.5) / math.sqrt(variance)
+    return float(min(1.0, 2 * special.ndtr(-max(z, 0.0))))

@@ -162,6 +162,12 @@ def _u_statistic(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return _centred_u(float(ranks[:n1].sum()), n1, n2, ties)
 
 
+def mann_whitney_shift(x: Weighted, y: Weighted) -> tuple[float, float]:
+    """Mann-Whitney U of x against y minus its mean under no shift, and its tie-corrected variance, of the samples
+    two weighted samples stand for."""
+    return _weighted_u_statistic(x, y)
+
+
 def _weighted_u_statistic(x: Weighted, y: Weighted) -> tuple[float, float]:
     """:func:`_u_statistic` of the two expanded samples, from their values and weights: each group of equal values
     (of either sample) shares the average of the ranks its weight spans."""

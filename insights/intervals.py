@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from .weighted import Weighted
+
 
 @dataclass(frozen=True)
 class Interval:
@@ -53,20 +55,25 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Interva
     return Interval(p, low, high, n, confidence, True)
 
 
-def resampled_medians(sorted_values: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+def resampled_medians(sorted_values: np.ndarray, n_resamples: int, rng: np.random.Generator,
+                      weights: np.ndarray | None = None) -> np.ndarray:
     """The medians of ``n_resamples`` bootstrap resamples of a sorted sample, drawn without drawing the resamples.
 
     A resample of n values is n uniforms U each mapped to the sample's ceil(nU)-th smallest value, a monotone map,
     so its k-th smallest value is the sample's ceil(n U_(k))-th, where U_(k), the k-th smallest of n uniforms, is
     Beta(k, n + 1 - k); for even n the next one, U_(k+1), is U_(k) + (1 - U_(k)) Beta(1, n - k). The same
     distribution as resampling, in O(n_resamples) instead of O(n_resamples * n): 20,000 runs' A/B took 1.1 s.
+    ``weights``: each sorted value stands for as many values (``insights.weighted``: a merged sketch's items), so
+    the j-th smallest of the n it stands for is the first whose cumulative weight reaches j.
     """
-    n = sorted_values.size
+    ends = None if weights is None else np.cumsum(weights)
+    n = sorted_values.size if ends is None else int(ends[-1])
     k = (n + 1) // 2
     u = rng.beta(k, n + 1 - k, n_resamples)
 
     def at(ranks):
-        return sorted_values[np.clip(np.ceil(n * ranks).astype(np.int64), 1, n) - 1]
+        order = np.clip(np.ceil(n * ranks).astype(np.int64), 1, n)
+        return sorted_values[order - 1 if ends is None else np.searchsorted(ends, order, side="left")]
 
     if n % 2:
         return at(u)
@@ -82,15 +89,24 @@ def bootstrap_median_difference(baseline, candidate, confidence: float = 0.95, n
     BCa's jackknife misbehaves on the discrete sampling distribution of a median of few values. Each side is
     resampled on its own (``resampled_medians``), as scipy.stats.bootstrap does with two samples.
     """
-    a = np.sort(np.asarray(baseline, dtype=float))
-    b = np.sort(np.asarray(candidate, dtype=float))
-    if a.size == 0 or b.size == 0:
+    a, b = _sorted(baseline), _sorted(candidate)
+    if a.n == 0 or b.n == 0:
         raise ValueError("bootstrap_median_difference needs values on both sides")
-    estimate = float(np.median(b) - np.median(a))
-    if a.size < 2 or b.size < 2:
-        return Interval(estimate, estimate, estimate, min(a.size, b.size), 0.0, False)
+    estimate = b.median() - a.median()
+    n = min(a.n, b.n)
+    if n < 2:
+        return Interval(estimate, estimate, estimate, n, 0.0, False)
     rng = np.random.default_rng(seed)
-    differences = resampled_medians(b, n_resamples, rng) - resampled_medians(a, n_resamples, rng)
+    differences = (resampled_medians(b.values, n_resamples, rng, None if b.unit else b.weights)
+                   - resampled_medians(a.values, n_resamples, rng, None if a.unit else a.weights))
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(differences, [tail, 100 - tail])
-    return Interval(estimate, float(low), float(high), min(a.size, b.size), confidence, True)
+    return Interval(estimate, float(low), float(high), n, confidence, True)
+
+
+def _sorted(sample) -> Weighted:
+    """A sample (values, or a :class:`Weighted` one) as a Weighted sample in value order."""
+    if isinstance(sample, Weighted):
+        order = np.argsort(sample.values, kind="stable")
+        return Weighted(sample.values[order], sample.weights[order])
+    return Weighted.of(np.sort(np.asarray(sample, dtype=float)))

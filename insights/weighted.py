@@ -3,6 +3,7 @@ for ``weight`` values), so a rank test and a median over a fleet's thousands of 
 instead of the thousands of values they stand for. The numbers are those of the expanded sample
 (``np.repeat(values, weights)``), exactly: tests check it.
 """
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -61,3 +62,10 @@ class Weighted:
         ends = np.cumsum(self.weights[order])
         low, high = np.searchsorted(ends, [(n - 1) // 2, n // 2], side="right")
         return float((self.values[order[low]] + self.values[order[high]]) / 2)
+
+    def at_rank(self, p: float) -> float:
+        """The expanded sample's ceil(p n)-th smallest value (the smallest for p <= 1/n, the largest for p >= 1)."""
+        order = np.argsort(self.values, kind="stable")
+        ends = np.cumsum(self.weights[order])
+        j = min(max(math.ceil(p * self.n), 1), self.n)
+        return float(self.values[order[np.searchsorted(ends, j, side="left")]])

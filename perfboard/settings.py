@@ -247,7 +247,8 @@ PERFBOARD_SETTINGS = (
     Setting("POLICY_PREDICTIONS_PER_SESSION", int, 100,
             "the workload priced when a request names none: predictions per model load"),
     # Variant A/B (the cold-start page; ComparisonSettings).
-    Setting("AB_MAX_RUNS", int, 20_000, "newest successful runs having the metric a variant comparison reads at most"),
+    Setting("AB_MAX_RUNS", int, 20_000, "newest successful runs having the metric a variant comparison reads at most "
+            "where no sketch answers (Load, a filter finer than a day)"),
     Setting.feeding(ComparisonSettings, "min_runs", "COMPARISON_MIN_RUNS", "runs a variant needs to be compared"),
     Setting.feeding(ComparisonSettings, "confidence", "COMPARISON_CONFIDENCE",
                     "level of a variant comparison's bootstrap interval"),

@@ -3,19 +3,22 @@
 ``policy.evidence`` (the same code as ``GET /api/v1/policy``).
 
 Query budget: the policy table is five queries (``policy_table``); the cold-start split one (of sketch rows); the
-variant A/B one, over at most ``PERFBOARD["AB_MAX_RUNS"]`` of the newest successful runs.
+variant A/B one (of sketch rows when they hold the metric, else of at most ``PERFBOARD["AB_MAX_RUNS"]`` of the
+newest successful runs).
 """
 from collections import Counter
 from dataclasses import dataclass
 
-from collector.evidence import gather, or_zero
+from collector.evidence import gather, gather_values, or_zero
 from collector.models import Run
+from collector.sketches import RANK_ERROR, sketch_filter
 from dashboard.figures.common import ms, percent
 from insights.comparison import compare_variants
 from insights.intervals import wilson_interval
 from insights.policy import Policy, UnitAssessment, break_even_predictions
 from insights.settings import ComparisonSettings
 from insights.vocabulary import COMPUTE_UNITS, LAUNCH_STAGES, LOAD_KINDS, OK, Metric
+from insights.weighted import Weighted
 from perfboard.conf import comparison_settings, perfboard_setting, policy_settings
 
 from .figures import Crossing, SessionLine, StageRow, VariantRow
@@ -25,7 +28,7 @@ from .figures import Crossing, SessionLine, StageRow, VariantRow
 AB_METRICS = {
     "time_to_first_result": ("Time to first result (decrypt + compile + load + first prediction)",
                              ("decrypt_ms", "compile_ms", "load_ms", "first_prediction_ms"),
-                             ("load_ms", "first_prediction_ms")),
+                             ("first_prediction_ms",)),
     "first_prediction": ("First prediction", ("first_prediction_ms",), ("first_prediction_ms",)),
     "load": ("Load (decrypt + compile + load)", ("decrypt_ms", "compile_ms", "load_ms"), ("load_ms",)),
     "warm": ("Warm prediction (median of each run)", ("prediction_median_ms",), ("prediction_median_ms",)),
@@ -184,6 +187,11 @@ def cold_start_rows(runs) -> list[StageRow]:
 
 # --- variant A/B ------------------------------------------------------------------------------------------------
 
+# The A/B metrics the sketch rows hold (the same value, defined the same way): the time to first result is the
+# stage table's total. Load (decrypt + compile + load) has no sketch of its own: it reads the runs.
+AB_SKETCHED = {"time_to_first_result": COLD_START_METRICS["total"], "first_prediction": "first_prediction",
+               "warm": "prediction"}
+
 def ab_max_runs() -> int:
     return int(perfboard_setting("AB_MAX_RUNS"))
 
@@ -209,11 +217,46 @@ def variant_comparisons(runs, metric: str, baseline: str | None = None,
                         conf: ComparisonSettings | None = None) -> VariantComparisons:
     """Each variant against the baseline variant, per (compute units, load kind), on one metric of successful runs.
 
-    One query reads the metric of at most ``ab_max_runs()`` of the newest successful runs that have it (the values
-    themselves: a rank test and a bootstrap need them). Comparisons need at least 2 runs on each side; fewer than
-    ``conf.min_runs`` are shown as "too few runs" (``conf``: PERFBOARD's COMPARISON_* unless given).
+    When the metric is sketched (``AB_SKETCHED``) and the filters are sketch row keys, every run's value counts: the
+    groups' samples are their merged sketches (``collector.evidence.gather_values``: the values themselves up to
+    ~200 a group, else the sketch's items standing for as many values, each within ``RANK_ERROR`` of its rank, an
+    error ``compare_variants`` accounts for in the interval and the p-value). Otherwise one query reads the metric of
+    at most ``ab_max_runs()`` of the newest successful runs that have it. Comparisons need at least 2 runs on each
+    side; fewer than ``conf.min_runs`` are shown as "too few runs" (``conf``: PERFBOARD's COMPARISON_* unless given).
     """
     conf = conf or comparison_settings()
+    sketched = AB_SKETCHED.get(metric)
+    if sketched is not None and sketch_filter(runs) is not None:
+        groups = gather_values(runs, ("variant", "compute_units", "load_kind"), sketched)
+        read, capped = sum(sample.n for sample in groups.values()), False
+    else:
+        groups, read, capped = _newest_values(runs, metric)
+    variants = sorted({key[0] for key in groups})
+    if baseline is None or baseline not in variants:
+        baseline = default_baseline(variants)
+    rows = []
+    for unit in COMPUTE_UNITS:
+        for kind in LOAD_KINDS:
+            base = groups.get((baseline, unit, kind), [])
+            for candidate in variants:
+                other = groups.get((candidate, unit, kind), [])
+                if candidate == baseline or len(base) < 2 or len(other) < 2:
+                    continue
+                c = compare_variants(base, other, conf, (_rank_error(base), _rank_error(other)))
+                rows.append(VariantRow(unit, kind, baseline, candidate, c.baseline_median, c.candidate_median,
+                                       c.difference.estimate, c.difference.low, c.difference.high, c.p_value,
+                                       c.runs_baseline, c.runs_candidate, c.enough))
+    return VariantComparisons(variants, baseline, rows, read, capped)
+
+
+def _rank_error(sample) -> float:
+    """0 for a group's values themselves; a merged sketch's stated rank error where its items stand for them."""
+    return RANK_ERROR if isinstance(sample, Weighted) and not sample.unit else 0.0
+
+
+def _newest_values(runs, metric: str) -> tuple[dict[tuple, list[float]], int, bool]:
+    """({(variant, compute units, load kind): values}, runs read, capped) of at most ``ab_max_runs()`` of the newest
+    successful runs having the metric."""
     _, columns, required = AB_METRICS[metric]
     limit = ab_max_runs()
     # The stages summed and the required ones checked in SQL: the cap counts runs that have the metric, and no
@@ -227,22 +270,7 @@ def variant_comparisons(runs, metric: str, baseline: str | None = None,
     groups: dict[tuple, list[float]] = {}
     for variant, unit, kind, value in values:
         groups.setdefault((variant, unit, kind), []).append(value)
-    variants = sorted({key[0] for key in groups})
-    if baseline is None or baseline not in variants:
-        baseline = default_baseline(variants)
-    rows = []
-    for unit in COMPUTE_UNITS:
-        for kind in LOAD_KINDS:
-            base = groups.get((baseline, unit, kind), [])
-            for candidate in variants:
-                other = groups.get((candidate, unit, kind), [])
-                if candidate == baseline or len(base) < 2 or len(other) < 2:
-                    continue
-                c = compare_variants(base, other, conf)
-                rows.append(VariantRow(unit, kind, baseline, candidate, c.baseline_median, c.candidate_median,
-                                       c.difference.estimate, c.difference.low, c.difference.high, c.p_value,
-                                       c.runs_baseline, c.runs_candidate, c.enough))
-    return VariantComparisons(variants, baseline, rows, len(values), capped)
+    return groups, len(values), capped
 
 
 # --- what to benchmark next (the fleet page) --------------------------------------------------------------------
