@@ -23,8 +23,8 @@ redis://127.0.0.1:6379/7, flushed first): an upload leaves its runs pending and 
 here) folds them into their sketch rows (collector.sketches.fold_pending), beside the API as it runs. After each API
 round the clock also measures the drain: until no run is pending (the benchmark queues a last fold, as Celery beat
 would). The API's rate is its own; the fold's is reported as the drain time, the rate at which runs reach their rows
-(runs / (API + drain time)), and the worker's and its PostgreSQL backends' CPU per run (Celery closes a task's
-connection after it, so the backends' CPU is read from the postmaster's reaped children).
+(runs / (API + drain time)), and the worker's and its PostgreSQL backends' CPU per run (the backends that are not the
+API's nor this process's: alive, from /proc, and closed ones from the postmaster's reaped children).
 
 Prints runs/s of both, the ratio (issue 13's goal: API >= 0.6 of COPY) and the CPU per run; where a worker's CPU
 goes, step by step, is benchmarks/ingest_steps.py.
@@ -91,7 +91,7 @@ def backends(exclude=()) -> list[int]:
 
 def reaped_cpu(pid) -> float:
     """CPU of a process's children that have exited and been waited for (cutime + cstime): for the postmaster, of
-    the backends that closed, such as a Celery worker's (Celery closes its connection after every task)."""
+    the backends that closed, such as a Celery worker's when it drops its connection."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
@@ -237,9 +237,12 @@ def main(argv=None):
         if folder:
             drain()  # the warm-up's runs
             fold_pids = [folder.pid]
-            # Each fold's connection closes after its task: its backend's CPU, once reaped, is the postmaster's.
+            # The fold's backends: any not the API's nor this process's, alive or closed (reaped by the postmaster).
             postmaster = parent(my_backend) if os.path.exists(f"/proc/{my_backend}") else None
         api_backends = backends(exclude={my_backend})
+
+        def fold_db_seconds():
+            return reaped_cpu(postmaster) + cpu_seconds(backends(exclude={my_backend, *api_backends}))
 
         api_seconds = copy_seconds = 0.0
         api_cpu = api_db_cpu = copy_cpu = copy_db_cpu = client_cpu = 0.0
@@ -251,7 +254,7 @@ def main(argv=None):
                 break
             c0, w0, b0 = time.process_time(), cpu_seconds(worker_pids), cpu_seconds(api_backends)
             if folder:
-                f0, fb0 = cpu_seconds(fold_pids), reaped_cpu(postmaster)
+                f0, fb0 = cpu_seconds(fold_pids), fold_db_seconds()
             t0 = time.perf_counter()
             with ThreadPoolExecutor(args.clients) as pool:
                 list(pool.map(send, mine))
@@ -264,7 +267,7 @@ def main(argv=None):
                 drain()
                 fold_seconds += time.perf_counter() - t0
                 fold_cpu += cpu_seconds(fold_pids) - f0
-                fold_db_cpu += reaped_cpu(postmaster) - fb0
+                fold_db_cpu += fold_db_seconds() - fb0
 
             c0, b0 = time.process_time(), cpu_seconds([my_backend])
             t0 = time.perf_counter()
