@@ -612,8 +612,9 @@ def merged_by(runs, q: Q, groupings, wanted) -> list[list[tuple[tuple, int, dict
 
     The rows and the pending runs (``PendingRun``: added to the rows by a fold seconds later) are read in one
     statement, so a fold that commits meanwhile cannot make a run count twice or not at all. Each row, and each
-    pending run, is merged once into its cell (the groupings' columns and the load kind; in a :func:`shared_reads`
-    block, :data:`CELLS` too for a page's first question of the rows); the groupings then merge those cells. So the chip level merges its devices' cells instead of every row a second
+    pending run, is merged once into its cell (the groupings' columns; in a :func:`shared_reads` block, :data:`CELLS`
+    too for a page's first question of the rows) under every wanted pair it answers; the groupings then merge those
+    cells. So the chip level merges its devices' cells instead of every row a second
     time (at 10M runs, field runs only: ~5,000 totals rows, ~700 cells)."""
     groupings = [list(g) for g in groupings]
     asked = [c for g in groupings for c in g]
@@ -678,20 +679,19 @@ def _and_leaves(q: Q) -> set | None:
 
 
 def _cells(rows, runs, read, wanted) -> dict[tuple, list]:
-    """{(read values..., load kind): [runs, failures, {column: merged sketch}]} of the ``rows`` (a sketch table's
-    queryset) and the pending ``runs`` (None: none pending), each row's column merged where a ``wanted`` pair asks
-    for it (of any load kind, or of the row's)."""
+    """{read values: [runs, failures, {(column, load kind or None): merged sketch}]} of the ``rows`` (a sketch
+    table's queryset) and the pending ``runs`` (None: none pending): each row's sketch of a column merged under every
+    ``wanted`` pair it answers (one of any load kind, one of its own)."""
     columns = sorted({c for c, _ in wanted})
-    any_kind = {c for c, kind in wanted if kind is None}
-    by_kind: dict[str, list[int]] = {}  # load kind -> indices of the columns its rows merge
+    filed: dict[str, list[list]] = {}  # load kind -> per column, the wanted pairs a row of that kind answers
 
-    def merging(kind):
-        at = by_kind.get(kind)
+    def pairs_of(kind):
+        at = filed.get(kind)
         if at is None:
-            at = by_kind[kind] = [i for i, c in enumerate(columns) if c in any_kind or (c, kind) in wanted]
+            at = filed[kind] = [[pair for pair in wanted if pair[0] == c and pair[1] in (None, kind)] for c in columns]
         return at
 
-    n = len(read) + 1  # a cell: the read columns and the load kind
+    n = len(read)
     # failures as text, decoded only where a row has some: most rows have none, and Django's JSON decoding of every
     # row cost a third of a large merge.
     rows = rows.order_by().annotate(failures_text=Cast("failures", TextField()))
@@ -707,66 +707,69 @@ def _cells(rows, runs, read, wanted) -> dict[tuple, list]:
                                     *RUN_COLUMNS, "pending"), all=True))
     cells: dict[tuple, list] = {}
     fresh = _Fresh(columns)
-    blobs_at = n + 2
+    blobs_at = n + 3
     for row in _fetched(rows):
         if runs is not None and row[-1]:
-            fresh.add(row[:n], row[n + 1], row[blobs_at + len(columns):-1])
+            fresh.add(row[:n], row[n], row[n + 2], row[blobs_at + len(columns):-1])
             continue
-        cell = row[:n]
-        entry = cells.get(cell)
+        entry = cells.get(row[:n])
         if entry is None:
-            entry = cells[cell] = [0, defaultdict(int), {}]
-        entry[0] += row[n]
-        if row[n + 1] != "{}":
-            for status, count in json.loads(row[n + 1]).items():
+            entry = cells[row[:n]] = [0, defaultdict(int), {}]
+        entry[0] += row[n + 1]
+        if row[n + 2] != "{}":
+            for status, count in json.loads(row[n + 2]).items():
                 entry[1][status] += count
-        sketches = entry[2]
-        for i in merging(cell[-1]):
-            blob = row[blobs_at + i]
-            if blob is not None:
-                sketch = sketches.get(columns[i])
-                if sketch is None:
-                    sketches[columns[i]] = load(blob)
-                else:
-                    sketch.merge(load(blob))
-    for cell, count, failures, sketches in fresh.merged(merging):
+        for pairs, blob in zip(pairs_of(row[n]), row[blobs_at:blobs_at + len(columns)]):
+            if pairs and blob is not None:
+                _file(entry[2], pairs, load(blob))
+    for cell, kind, count, failures, sketches in fresh.merged(pairs_of):
         entry = cells.get(cell)
         if entry is None:
             entry = cells[cell] = [0, defaultdict(int), {}]
         entry[0] += count
         for status, failed in failures.items():
             entry[1][status] += failed
-        for column, sketch in sketches.items():
-            mine = entry[2].get(column)
-            if mine is None:
-                entry[2][column] = sketch
-            else:
-                mine.merge(sketch)
+        for pairs, sketch in sketches:
+            _file(entry[2], pairs, sketch)
     return cells
+
+
+def _file(sketches: dict, pairs, sketch) -> None:
+    """Merge a sketch (this call's to keep) into a cell's ``sketches`` under each of ``pairs``: the first pair
+    without one keeps the sketch itself, any other a copy (merging into a sketch mutates it)."""
+    kept = False
+    for pair in pairs:
+        mine = sketches.get(pair)
+        if mine is not None:
+            mine.merge(sketch)
+        elif not kept:
+            sketches[pair] = sketch
+            kept = True
+        else:
+            sketches[pair] = _copy(sketch)
 
 
 def _grouped(cells, read, group_columns, wanted) -> list[tuple[tuple, int, dict, dict]]:
     """:func:`merged`'s answer from the cells of :func:`_cells` or :func:`_counted`: each group's counts summed and
-    its cells' sketches merged into new ones under every ``wanted`` pair they answer (the cells stay as they are)."""
+    its cells' sketches of the ``wanted`` pairs merged, a group of one cell answering with the cell's own sketches
+    (the cells stay as they are: they may answer other questions)."""
     at = [read.index(c) for c in group_columns]
+    same = at == list(range(len(read)))
     groups: dict[tuple, list] = {}
     for cell, (count, failures, sketches) in cells.items():
-        group = tuple(cell[i] for i in at)
+        group = cell if same else tuple(cell[i] for i in at)
         entry = groups.get(group)
         if entry is None:
             entry = groups[group] = [0, defaultdict(int), {}, set()]
         entry[0] += count
         for status, failed in failures.items():
             entry[1][status] += failed
-        kind = cell[-1]
         for pair in wanted:
-            if pair[1] is not None and pair[1] != kind:
-                continue
-            sketch = sketches.get(pair[0])
+            sketch = sketches.get(pair)
             if sketch is None:
                 continue
             mine = entry[2].get(pair)
-            if mine is None:  # a group of one cell answers with the cell's own sketch, copied only to merge into it
+            if mine is None:  # borrowed from the cell, copied only to merge into it
                 entry[2][pair] = sketch
                 entry[3].add(pair)
                 continue
@@ -784,19 +787,19 @@ def _copy(sketch: kll_doubles_sketch) -> kll_doubles_sketch:
 
 
 class _Fresh:
-    """Pending runs as a merge reads them (their RUN_COLUMNS values), per cell: counts, and each merged column's
-    values, sketched at the end in one vectorized update per column (at a backlog of 5,000 runs of one version, a
-    sketch update per run and column cost a policy request ~300 ms)."""
+    """Pending runs as a merge reads them (their RUN_COLUMNS values), per cell and load kind: counts, and each merged
+    column's values, sketched at the end in one vectorized update per column (at a backlog of 5,000 runs of one
+    version, a sketch update per run and column cost a policy request ~300 ms)."""
 
     def __init__(self, columns):
         self.columns = columns
         self.counts: dict[tuple, list] = {}
         self.values: dict[tuple, list] = defaultdict(list)
 
-    def add(self, cell, status, values) -> None:
-        counts = self.counts.get(cell)
+    def add(self, cell, kind, status, values) -> None:
+        counts = self.counts.get((cell, kind))
         if counts is None:
-            counts = self.counts[cell] = [0, defaultdict(int)]
+            counts = self.counts[cell, kind] = [0, defaultdict(int)]
         counts[0] += 1
         if status != OK:
             counts[1][status] += 1
@@ -805,19 +808,20 @@ class _Fresh:
         for column in self.columns:
             value = value_of(run, column)
             if value is not None:
-                self.values[cell, column].append(value)
+                self.values[cell, kind, column].append(value)
 
-    def merged(self, merging):
-        """[(cell, runs, failures, {column: sketch})], sketching the columns ``merging(load kind)`` gives (indices
-        into ``columns``)."""
-        for cell, (count, failures) in self.counts.items():
-            sketches = {}
-            for i in merging(cell[-1]):
-                values = self.values.get((cell, self.columns[i]))
-                if values:
-                    sketch = sketches[self.columns[i]] = new_sketch()
+    def merged(self, pairs_of):
+        """[(cell, kind, runs, failures, [(pairs, sketch)])]: each column's sketch with the wanted pairs it answers
+        (``pairs_of(kind)``, per column)."""
+        for (cell, kind), (count, failures) in self.counts.items():
+            sketches = []
+            for column, pairs in zip(self.columns, pairs_of(kind)):
+                values = self.values.get((cell, kind, column))
+                if pairs and values:
+                    sketch = new_sketch()
                     sketch.update(np.asarray(values, dtype=float))
-            yield cell, count, dict(failures), sketches
+                    sketches.append((pairs, sketch))
+            yield cell, kind, count, dict(failures), sketches
 
 
 def _first_pending() -> int | None:

@@ -375,3 +375,23 @@ def test_questions_of_one_request_share_one_read_of_the_rows(fleet):
         shared = [answers(ask()) for ask in questions]
     assert shared == alone
     assert reads.call_count == 1
+
+
+def test_one_columns_sketch_answers_a_load_kind_and_every_load_kind_at_once(fleet):
+    """A question wanting a column of one load kind and of every load kind (the cold load and the load stage) files
+    each row's sketch under both: neither answer takes in the other's runs."""
+    from collector.evidence import gather_each
+    from policy.queries import COLD_START_METRICS
+
+    runs = Run.objects.filter(project=fleet)
+    wanted = [METRICS["load_cold"], COLD_START_METRICS["load"]]
+    by = ("chip", "compute_units")
+    for grouped in ([by], [by, ("compute_units",)]):
+        for evidence, one_by in zip(gather_each(runs, grouped, wanted, QUANTILES), grouped):
+            exact = {e.group: e for e in gather_from_runs(runs, one_by, wanted, QUANTILES)}
+            for e in evidence:
+                for m in wanted:
+                    assert e.timed(m.key) == exact[e.group].timed(m.key), (e.group, m.key)
+                    if 0 < e.timed(m.key) <= sketches.K:
+                        assert e.metrics[m.key]["median"] == pytest.approx(exact[e.group].median(m.key), rel=1e-12)
+            assert any(e.timed("load_cold") < e.timed("stage_load") for e in evidence)
