@@ -23,8 +23,8 @@ redis://127.0.0.1:6379/7, flushed first): an upload leaves its runs pending and 
 here) folds them into their sketch rows (collector.sketches.fold_pending), beside the API as it runs. After each API
 round the clock also measures the drain: until no run is pending (the benchmark queues a last fold, as Celery beat
 would). The API's rate is its own; the fold's is reported as the drain time, the rate at which runs reach their rows
-(runs / (API + drain time)), and the worker's and its PostgreSQL backends' CPU per run (the backends that are not the
-API's nor this process's: alive, from /proc, and closed ones from the postmaster's reaped children).
+(runs / (API + drain time)), and the worker's and its PostgreSQL backends' CPU per run (its backends named by
+PGAPPNAME, alive, from /proc, and closed ones from the postmaster's reaped children).
 
 Prints runs/s of both, the ratio (issue 13's goal: API >= 0.6 of COPY) and the CPU per run; where a worker's CPU
 goes, step by step, is benchmarks/ingest_steps.py.
@@ -79,14 +79,18 @@ def cpu_seconds(pids) -> float:
     return total / TICK
 
 
-def backends(exclude=()) -> list[int]:
-    """PostgreSQL backend pids connected to this database (the API's, once its workers are warm)."""
+FOLD_APP = "perfboard-bench-fold"  # the fold worker's application_name (PGAPPNAME), to tell its backends apart
+
+
+def backends(exclude=(), folds: bool = False) -> list[int]:
+    """PostgreSQL backend pids connected to this database: the fold worker's (``folds``), else the others (the
+    API's, once its workers are warm)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = "
-                       "'client backend'")
-        return [pid for (pid,) in cursor.fetchall() if pid not in exclude]
+        cursor.execute("SELECT pid, application_name = %s FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND backend_type = 'client backend'", [FOLD_APP])
+        return [pid for (pid, fold) in cursor.fetchall() if pid not in exclude and fold == folds]
 
 
 def reaped_cpu(pid) -> float:
@@ -194,7 +198,7 @@ def main(argv=None):
     if args.fold:
         folder = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "perfboard", "worker", "--pool", "solo", "--loglevel", "WARNING"],
-            env=env)
+            env={**env, "PGAPPNAME": FOLD_APP})  # libpq names the worker's backends
 
     def drain():
         """Until no run is pending: one last fold queued, as Celery beat would."""
@@ -237,12 +241,12 @@ def main(argv=None):
         if folder:
             drain()  # the warm-up's runs
             fold_pids = [folder.pid]
-            # The fold's backends: any not the API's nor this process's, alive or closed (reaped by the postmaster).
+            # The fold's backends (named by PGAPPNAME), alive or closed (then reaped by the postmaster).
             postmaster = parent(my_backend) if os.path.exists(f"/proc/{my_backend}") else None
         api_backends = backends(exclude={my_backend})
 
         def fold_db_seconds():
-            return reaped_cpu(postmaster) + cpu_seconds(backends(exclude={my_backend, *api_backends}))
+            return reaped_cpu(postmaster) + cpu_seconds(backends(folds=True))
 
         api_seconds = copy_seconds = 0.0
         api_cpu = api_db_cpu = copy_cpu = copy_db_cpu = client_cpu = 0.0
