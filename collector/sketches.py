@@ -614,8 +614,8 @@ def merged_by(runs, q: Q, groupings, wanted) -> list[list[tuple[tuple, int, dict
     statement, so a fold that commits meanwhile cannot make a run count twice or not at all. Each row, and each
     pending run, is merged once into its cell (the groupings' columns; in a :func:`shared_reads` block, :data:`CELLS`
     too for a page's first question of the rows) under every wanted pair it answers; the groupings then merge those
-    cells. So the chip level merges its devices' cells instead of every row a second
-    time (at 10M runs, field runs only: ~5,000 totals rows, ~700 cells)."""
+    cells. So the chip level merges its devices' cells instead of every row a second time (at 10M runs, field runs
+    only: ~5,000 totals rows, ~700 cells)."""
     groupings = [list(g) for g in groupings]
     asked = [c for g in groupings for c in g]
     model = tier_for(q, asked)
@@ -654,7 +654,9 @@ def _answered(model, q, runs, read, groupings, wanted, counting):
 
 def _rows_key(q: Q):
     """The rows ``q`` selects, as a key that questions over the same rows share: its conditions as a set when they are
-    all ANDed, without a project's beside a model version's (a version's rows are its project's), else its text."""
+    all ANDed, else its text. A project's condition beside a model version's is left out: a version's rows are all
+    its project's (an upload sets both), so with the version's own project, as every page's scope resolves it, the
+    two select the same rows (the dashboard's scope names both, the policy's runs the version alone)."""
     leaves = _and_leaves(q)
     if leaves is None:
         return str(q)

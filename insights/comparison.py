@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from scipy import special, stats
 
-from .detection import mann_whitney_shift
+from .detection import weighted_u_statistic
 from .intervals import Interval, bootstrap_median_difference
 from .settings import ComparisonSettings
 from .weighted import Weighted
@@ -68,7 +68,7 @@ def compare_variants(baseline, candidate, settings: ComparisonSettings = Compari
 def _two_sided_p(x: Weighted, y: Weighted, slack: float) -> float:
     """The two-sided Mann-Whitney p-value of x against y (normal approximation, tie and continuity corrected, as
     scipy's) with U moved ``slack`` toward its mean under no difference."""
-    shift, variance = mann_whitney_shift(x, y)
+    shift, variance = weighted_u_statistic(x, y)
     if variance <= 0:
         return 1.0
     z = (max(abs(shift) - slack, 0.0) - 0.5) / math.sqrt(variance)

@@ -144,7 +144,7 @@ def mann_whitney_one_sided_ps(x, y) -> tuple[float, float]:
     if len(x) <= 8 or len(y) <= 8:
         x, y = (s.expanded() if isinstance(s, Weighted) else s for s in (x, y))
         return tuple(float(stats.mannwhitneyu(x, y, alternative=a).pvalue) for a in ("greater", "less"))
-    shift, variance = _weighted_u_statistic(x, y) if isinstance(x, Weighted) else _u_statistic(x, y)
+    shift, variance = weighted_u_statistic(x, y) if isinstance(x, Weighted) else _u_statistic(x, y)
     if variance <= 0:
         return 1.0, 1.0
     return tuple(float(min(1.0, max(0.0, _normal_sf((s - 0.5) / math.sqrt(variance))))) for s in (shift, -shift))
@@ -162,13 +162,7 @@ def _u_statistic(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return _centred_u(float(ranks[:n1].sum()), n1, n2, ties)
 
 
-def mann_whitney_shift(x: Weighted, y: Weighted) -> tuple[float, float]:
-    """Mann-Whitney U of x against y minus its mean under no shift, and its tie-corrected variance, of the samples
-    two weighted samples stand for."""
-    return _weighted_u_statistic(x, y)
-
-
-def _weighted_u_statistic(x: Weighted, y: Weighted) -> tuple[float, float]:
+def weighted_u_statistic(x: Weighted, y: Weighted) -> tuple[float, float]:
     """:func:`_u_statistic` of the two expanded samples, from their values and weights: each group of equal values
     (of either sample) shares the average of the ranks its weight spans."""
     values = np.concatenate([x.values, y.values])
