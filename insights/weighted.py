@@ -58,14 +58,15 @@ class Weighted:
         n = self.n
         if not n:
             return float("nan")
-        order = np.argsort(self.values, kind="stable")
-        ends = np.cumsum(self.weights[order])
-        low, high = np.searchsorted(ends, [(n - 1) // 2, n // 2], side="right")
-        return float((self.values[order[low]] + self.values[order[high]]) / 2)
+        low, high = self._smallest([(n - 1) // 2 + 1, n // 2 + 1])
+        return float((low + high) / 2)
 
     def at_rank(self, p: float) -> float:
         """The expanded sample's ceil(p n)-th smallest value (the smallest for p <= 1/n, the largest for p >= 1)."""
+        return float(self._smallest([min(max(math.ceil(p * self.n), 1), self.n)])[0])
+
+    def _smallest(self, positions) -> np.ndarray:
+        """The expanded sample's j-th smallest values (j from 1), without expanding it."""
         order = np.argsort(self.values, kind="stable")
         ends = np.cumsum(self.weights[order])
-        j = min(max(math.ceil(p * self.n), 1), self.n)
-        return float(self.values[order[np.searchsorted(ends, j, side="left")]])
+        return self.values[order[np.searchsorted(ends, positions, side="left")]]
