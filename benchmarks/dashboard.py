@@ -49,6 +49,7 @@ PAGES = [
     ("fleet, field only", "/fleet", {"source": "field"}),
     ("policy page", "/policy", {"model": "{model}", "version": "{version}"}),
     ("cold start page", "/policy/cold-start", {"model": "{model}", "version": "{version}"}),
+    ("cold start, load A/B", "/policy/cold-start", {"model": "{model}", "version": "{version}", "metric": "load"}),
     ("api stats", "/api/v1/stats", {"model": "{model}", "version": "{version}", "metric": "load_cold", "by": "chip"}),
     ("api stats, iOS 26+", "/api/v1/stats",
      {"model": "{model}", "version": "{version}", "metric": "load_cold", "by": "chip", "os_min": 26}),

@@ -60,7 +60,8 @@ def or_zero(column):
 
 
 # A metric's column that no run column holds: the same value as collector.sketches.DERIVED, in SQL.
-DERIVED = {"launch_ms": or_zero("decrypt_ms") + or_zero("compile_ms") + or_zero("load_ms") + F("first_prediction_ms")}
+DERIVED = {"launch_ms": or_zero("decrypt_ms") + or_zero("compile_ms") + or_zero("load_ms") + F("first_prediction_ms"),
+           "ready_ms": or_zero("decrypt_ms") + or_zero("compile_ms") + F("load_ms")}
 
 
 def _with_derived(runs, metrics):

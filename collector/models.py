@@ -251,6 +251,7 @@ class SketchColumns(models.Model):
     prediction_p90_ms = models.BinaryField(null=True)
     peak_memory_mb = models.BinaryField(null=True)
     launch_ms = models.BinaryField(null=True, help_text="time to first result (collector.sketches.launch_ms)")
+    ready_ms = models.BinaryField(null=True, help_text="decrypt + compile + load (collector.sketches.ready_ms)")
 
     class Meta:
         abstract = True

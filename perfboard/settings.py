@@ -248,7 +248,7 @@ PERFBOARD_SETTINGS = (
             "the workload priced when a request names none: predictions per model load"),
     # Variant A/B (the cold-start page; ComparisonSettings).
     Setting("AB_MAX_RUNS", int, 20_000, "newest successful runs having the metric a variant comparison reads at most "
-            "where no sketch answers (Load, a filter finer than a day)"),
+            "where no sketch answers (a filter finer than a day)"),
     Setting.feeding(ComparisonSettings, "min_runs", "COMPARISON_MIN_RUNS", "runs a variant needs to be compared"),
     Setting.feeding(ComparisonSettings, "confidence", "COMPARISON_CONFIDENCE",
                     "level of a variant comparison's bootstrap interval"),

@@ -3,8 +3,8 @@
 ``policy.evidence`` (the same code as ``GET /api/v1/policy``).
 
 Query budget: the policy table is five queries (``policy_table``); the cold-start split one (of sketch rows); the
-variant A/B one (of sketch rows when they hold the metric, else of at most ``PERFBOARD["AB_MAX_RUNS"]`` of the
-newest successful runs).
+variant A/B one (of sketch rows, else, for a filter the rows cannot answer, of at most ``PERFBOARD["AB_MAX_RUNS"]``
+of the newest successful runs).
 """
 from collections import Counter
 from dataclasses import dataclass
@@ -187,10 +187,12 @@ def cold_start_rows(runs) -> list[StageRow]:
 
 # --- variant A/B ------------------------------------------------------------------------------------------------
 
-# The A/B metrics the sketch rows hold (the same value, defined the same way): the time to first result is the
-# stage table's total. Load (decrypt + compile + load) has no sketch of its own: it reads the runs.
+# The A/B metrics the sketch rows hold (the same value, defined the same way as AB_METRICS): the time to first result
+# is the stage table's total, Load each run's decrypt + compile + load (collector.sketches.ready_ms).
 AB_SKETCHED = {"time_to_first_result": COLD_START_METRICS["total"], "first_prediction": "first_prediction",
+               "load": Metric("ready", "Load (decrypt + compile + load)", "ms", "ready_ms", ""),
                "warm": "prediction"}
+
 
 def ab_max_runs() -> int:
     return int(perfboard_setting("AB_MAX_RUNS"))

@@ -1,6 +1,7 @@
-"""Migrations 0006-0012: sketch rows written before the optimization hints were a row key are rebuilt keyed by them,
-so a fastPrediction configuration's runs are not pooled with the default's. Run on PostgreSQL too (it refuses to alter
-a table with pending foreign-key checks in the same transaction)."""
+"""Migrations 0006-0017: sketch rows written before the optimization hints were a row key are rebuilt keyed by them,
+so a fastPrediction configuration's runs are not pooled with the default's; rows written before 0017 get its column
+(decrypt + compile + load). Run on PostgreSQL too (it refuses to alter a table with pending foreign-key checks in the
+same transaction)."""
 import pytest
 
 from collector.bulk import bulk_load
@@ -10,7 +11,7 @@ from tests.migrations import latest_schema_after, migrate, migrate_to_latest  # 
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("latest_schema_after")]
 
-BEFORE, AFTER = [("collector", "0005_run_optimization_hints")], [("collector", "0012_sketch_version_days")]
+BEFORE, AFTER = [("collector", "0005_run_optimization_hints")], [("collector", "0017_sketch_ready")]
 
 
 def test_sketch_rows_are_rebuilt_per_configuration(project, make_run):
@@ -23,9 +24,26 @@ def test_sketch_rows_are_rebuilt_per_configuration(project, make_run):
     migrate(AFTER)
     assert {(r.specialization_strategy, r.runs) for r in RunSketch.objects.all()} == {("default", 12),
                                                                                        ("fastPrediction", 12)}
-    migrate_to_latest()  # today's evidence query reads the pending list too (0016)
+    migrate_to_latest()
     by = ("compute_units", "specialization_strategy")
     sketched = {e.group: (e.runs, e.median("prediction")) for e in gather(Run.objects.all(), by, ["prediction"])}
     assert sketched == {("all", "default"): (12, 9.0), ("all", "fastPrediction"): (12, 3.0)}
     assert sketched == {e.group: (e.runs, e.median("prediction"))
                         for e in gather_from_runs(Run.objects.all(), by, ["prediction"])}
+
+
+def test_rows_written_before_the_load_sum_was_sketched_get_it(project, make_run):
+    from policy.queries import AB_SKETCHED
+
+    ready = AB_SKETCHED["load"]
+    stages = {"cold": {"compile": 400.0, "load": 90.0}, "in_memory": {"decrypt": 25.0, "compile": 380.0, "load": 30.0},
+              "cached": {"load": 20.0}}
+    bulk_load(project.slug, [make_run(load_kind=kind, timings_ms={**timings, "first_prediction": 9.0})
+                             for kind, timings in stages.items() for _ in range(4)])
+    migrate([("collector", "0016_pending_runs")])
+    migrate(AFTER)
+    by = ("load_kind",)
+    sketched = {e.group: (e.timed(ready.key), e.median(ready.key)) for e in gather(Run.objects.all(), by, [ready])}
+    assert sketched == {("cold",): (4, 490.0), ("in_memory",): (4, 435.0), ("cached",): (4, 20.0)}
+    assert sketched == {e.group: (e.timed(ready.key), e.median(ready.key))
+                        for e in gather_from_runs(Run.objects.all(), by, [ready])}

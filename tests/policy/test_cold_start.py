@@ -89,7 +89,7 @@ def test_variant_medians_are_those_of_the_newest_runs_that_have_the_metric(fleet
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("metric", ["time_to_first_result", "first_prediction", "warm"])
+@pytest.mark.parametrize("metric", ["time_to_first_result", "first_prediction", "load", "warm"])
 def test_variant_comparisons_from_sketches_count_every_run_and_own_their_error(fleet, metric):
     """A metric the sketch rows hold is compared over every successful run having it, not the newest N: a group's
     runs are all counted, and its median is exact up to K values, else within the rank error. Where both groups are
