@@ -20,7 +20,8 @@ The method (issue 13, item 3):
 
 With ``--fold`` the app runs as deployed with a task broker (Redis at BENCH_REDIS, default
 redis://127.0.0.1:6379/7, flushed first): an upload leaves its runs pending and a Celery worker (one process, started
-here) folds them into their sketch rows (collector.sketches.fold_pending), beside the API as it runs. After each API
+here, at the niceness docker-compose.yml gives it, --fold-nice) folds them into their sketch rows
+(collector.sketches.fold_pending), beside the API as it runs. After each API
 round the clock also measures the drain: until no run is pending (the benchmark queues a last fold, as Celery beat
 would). The API's rate is its own; the fold's is reported as the drain time, the rate at which runs reach their rows
 (runs / (API + drain time)), and the worker's and its PostgreSQL backends' CPU per run (its backends named by
@@ -80,6 +81,7 @@ def cpu_seconds(pids) -> float:
 
 
 FOLD_APP = "perfboard-bench-fold"  # the fold worker's application_name (PGAPPNAME), to tell its backends apart
+FOLD_NICE = 10  # docker-compose.yml's sketches worker: uploads and pages before folds on a shared host
 
 
 def backends(exclude=(), folds: bool = False) -> list[int]:
@@ -129,6 +131,8 @@ def main(argv=None):
                         help="each batch one lab session: its runs share one sketch key (see sessions())")
     parser.add_argument("--fold", action="store_true",
                         help="with a task broker: uploads leave runs pending, a Celery worker folds them")
+    parser.add_argument("--fold-nice", type=int, default=FOLD_NICE,
+                        help=f"the fold worker's niceness (default {FOLD_NICE}, as docker-compose.yml starts it)")
     args = parser.parse_args(argv)
 
     url = fresh_database(os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"), args.database)
@@ -198,7 +202,8 @@ def main(argv=None):
     if args.fold:
         folder = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "perfboard", "worker", "--pool", "solo", "--loglevel", "WARNING"],
-            env={**env, "PGAPPNAME": FOLD_APP})  # libpq names the worker's backends
+            env={**env, "PGAPPNAME": FOLD_APP},  # libpq names the worker's backends
+            preexec_fn=lambda: os.nice(args.fold_nice))
 
     def drain():
         """Until no run is pending: one last fold queued, as Celery beat would."""
