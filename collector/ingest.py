@@ -9,6 +9,7 @@ and the whole upload is retried once, when it finds the winner's row and answers
 import hashlib
 import time
 from dataclasses import dataclass
+from operator import itemgetter
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -246,8 +247,9 @@ def copy_rows(rows: list[dict], ids: list[int]) -> None:
     # wrap_database_errors: a duplicate run_id must surface as Django's IntegrityError, which store_runs retries.
     with connection.cursor() as cursor, connection.wrap_database_errors:
         with cursor.cursor.copy(f"COPY {Run._meta.db_table} ({columns}) FROM STDIN") as copy:
+            values = itemgetter(*RUN_COLUMNS)  # one C call a run instead of a generator over 34 columns
             for pk, row in zip(ids, rows):
-                copy.write_row([pk, *(row[a] for a in RUN_COLUMNS)])
+                copy.write_row((pk, *values(row)))
 
 
 def insert_predictions(series: list[tuple[int, list[float]]]) -> None:
