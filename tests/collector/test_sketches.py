@@ -247,6 +247,27 @@ def test_each_question_merges_the_coarsest_rows_that_hold_its_fields(fleet):
                             for e in gather_from_runs(runs, by, ["prediction"])}, by
 
 
+@pytest.mark.parametrize("devices, days, table", [
+    (["iPhone15,2", "iPhone16,1", "iPhone17,1", "iPhone14,7"], 1, "collector_runsketchversionday"),
+    (["iPhone15,2"], 4, "collector_runsketchconfiguration"),
+])
+def test_a_question_both_coarse_tiers_answer_merges_the_one_with_fewer_rows(project, make_run, devices, days, table):
+    """Launch stages per compute units and load kind (the compare page's, the cold-start table's) name no device and
+    no day: per device over every day, or per day over every device, whichever holds fewer of the version's rows
+    (many devices on one day, or one device over many days), with the runs' own answer either way."""
+    bulk_load(project.slug, [make_run(device={"identifier": device, "os_version": "18.1"}, compute_units=units,
+                                      started_at=f"2026-11-{10 + day:02d}T10:00:00Z")
+                             for device in devices for day in range(days) for units in ("all", "cpuOnly")])
+    sketches.fold_pending()
+    runs, by = Run.objects.all(), ("compute_units", "load_kind")
+    with tables_read() as read:
+        sketched = {e.group: (e.runs, e.timed("first_prediction"), e.median("first_prediction"))
+                    for e in gather(runs, by, ["first_prediction"])}
+    assert read == [table]
+    assert sketched == {e.group: (e.runs, e.timed("first_prediction"), e.median("first_prediction"))
+                        for e in gather_from_runs(runs, by, ["first_prediction"])}
+
+
 def test_probe_failed_runs_timings_never_enter_a_sketch(project, make_run):
     ok = [make_run(load_kind="cold", timings_ms={"decrypt": None, "compile": 1.0, "load": 100.0,
                                                   "first_prediction": 10.0}) for _ in range(20)]
