@@ -10,7 +10,7 @@ from django.db import migrations, models
 
 def external(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        for table in ("collector_runsketch", "collector_runsketchtotal", "collector_runsketchconfiguration",
+        for table in ("collector_runsketch", "collector_runsketchconfiguration", "collector_runsketchtotal",
                       "collector_runsketchversionday"):
             schema_editor.execute(f"ALTER TABLE {table} ALTER COLUMN ready_ms SET STORAGE EXTERNAL")
 
@@ -28,26 +28,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddField(
-            model_name='runsketch',
-            name='ready_ms',
-            field=models.BinaryField(help_text='decrypt + compile + load (collector.sketches.ready_ms)', null=True),
-        ),
-        migrations.AddField(
-            model_name='runsketchconfiguration',
-            name='ready_ms',
-            field=models.BinaryField(help_text='decrypt + compile + load (collector.sketches.ready_ms)', null=True),
-        ),
-        migrations.AddField(
-            model_name='runsketchtotal',
-            name='ready_ms',
-            field=models.BinaryField(help_text='decrypt + compile + load (collector.sketches.ready_ms)', null=True),
-        ),
-        migrations.AddField(
-            model_name='runsketchversionday',
-            name='ready_ms',
-            field=models.BinaryField(help_text='decrypt + compile + load (collector.sketches.ready_ms)', null=True),
-        ),
+        *(migrations.AddField(
+            model_name=model,
+            name="ready_ms",
+            field=models.BinaryField(help_text="decrypt + compile + load (collector.sketches.ready_ms)", null=True),
+        ) for model in ("runsketch", "runsketchconfiguration", "runsketchtotal", "runsketchversionday")),
         migrations.RunPython(external, migrations.RunPython.noop),
         migrations.RunPython(rebuild, migrations.RunPython.noop),
     ]
