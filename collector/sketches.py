@@ -910,15 +910,26 @@ def tier_for(q: Q, group_columns):
     The totals refine the configuration rows, and the daily rows both the totals and the configuration-day rows, so
     only the two coarse tiers can each be the smaller one: per device over every day, or per day over every device.
     A question either can answer (no device, no day: the compare page's launch stages, the cold-start table) merges
-    whichever holds fewer of its rows, counted (index only, under a millisecond at 1M runs): a version of the 1M
-    fleet has 709 configuration rows and 124 configuration-day rows, a fleet of many days and few devices the
+    whichever holds fewer of its rows, both counted in one query (under a millisecond at 1M runs): a version of the
+    1M fleet has 709 configuration rows and 124 configuration-day rows, a fleet of many days and few devices the
     reverse."""
     named = _named(q) | {c.split("__")[0] for c in group_columns}
     able = [model for model in tiers() if named <= _fields(model)]
     coarse = tiers()[:2]  # the configuration and configuration-day tiers
     if all(model in able for model in coarse):
-        return min(coarse, key=lambda model: model.objects.filter(q).order_by().count())
+        counts = _rows_matching(coarse, q)
+        return coarse[counts.index(min(counts))]
     return able[0]
+
+
+def _rows_matching(models, q: Q) -> list[int]:
+    """How many rows of each sketch table ``q`` selects, in one query."""
+    parts = [model.objects.filter(q).order_by().annotate(one=Value(1)).values("one").query.sql_with_params()
+             for model in models]
+    sql = "SELECT " + ", ".join(f"(SELECT COUNT(*) FROM ({part}) AS rows_{i})" for i, (part, _) in enumerate(parts))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [p for _, params in parts for p in params])
+        return list(cursor.fetchone())
 
 
 def _fields(model) -> set[str]:

@@ -2,8 +2,8 @@
 ``policy.figures`` and of the templates. Statistics come from ``insights``; the policies themselves from
 ``policy.evidence`` (the same code as ``GET /api/v1/policy``).
 
-Query budget: the policy table is five queries (``policy_table``); the cold-start split one of sketch rows (after an
-index-only count of the two coarse tiers' rows: ``collector.sketches.tier_for``); the variant A/B one (of sketch rows, else, for a filter the rows cannot answer, of at most ``PERFBOARD["AB_MAX_RUNS"]``
+Query budget: the policy table is five queries (``policy_table``); the cold-start split one of sketch rows (after one
+count of the two coarse tiers' rows: ``collector.sketches.tier_for``); the variant A/B one (of sketch rows, else, for a filter the rows cannot answer, of at most ``PERFBOARD["AB_MAX_RUNS"]``
 of the newest successful runs).
 """
 from collections import Counter
