@@ -163,7 +163,8 @@ def main(argv=None):
     runs = list(generate(args.runs, seed=11))
     if args.sessions:
         runs = sessions(runs, args.batch)
-    warm_runs = list(generate(args.workers * 8 * 20, seed=12))
+    # Enough to reach every worker: sync workers take connections from one socket, so one may answer many in a row.
+    warm_runs = list(generate(args.workers * 32 * 20, seed=12))
     # Bodies are encoded before the clock starts: the figure is the server's rate, not the client's json.dumps.
     batches = [json.dumps({"runs": runs[i:i + args.batch]}).encode() for i in range(0, len(runs), args.batch)]
     warm = [json.dumps({"runs": warm_runs[i:i + 20]}).encode() for i in range(0, len(warm_runs), 20)]

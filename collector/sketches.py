@@ -2,17 +2,20 @@
 
 One ``RunSketch`` row per (model version, device, compute units, load kind, OS version, source, variant, optimization
 hints, UTC day) holds exact counts (runs; failures per status) and, for each run column a metric reads (``COLUMNS``),
-an Apache DataSketches KLL sketch (k=200, doubles) of that column's values from the row's successful runs. Two
-coarser tiers hold the same over more runs: one ``RunSketchTotal`` row per the key without the day, and one
+an Apache DataSketches KLL sketch (k=200, doubles) of that column's values from the row's successful runs. Coarser
+tiers hold the same over more runs: one ``RunSketchTotal`` row per the key without the day; one
 ``RunSketchConfiguration`` row per (model version, device, configuration, load kind), over every OS version, source,
-variant and day. A load metric is the ``load_ms`` sketch of the rows of its load kind, so the vocabulary's rule
-(successful runs only; load metrics of their load kind) holds by construction. Without a task broker the upload
+variant and day, and one ``RunSketchVersionDay`` row per (model version, configuration, load kind, day), over every
+device too; ``RunSketchSourceOS`` and ``RunSketchSourceOSDay``, the same two per source and OS major version. A load
+metric is the ``load_ms`` sketch of the rows of its load kind, so the vocabulary's rule (successful runs only; load
+metrics of their load kind) holds by construction. Without a task broker the upload
 updates every tier in its transaction (:func:`add_runs`); with one it lists its runs as pending (:func:`defer`) and a
 worker folds them in seconds later, many uploads at once (:func:`fold_pending`), while every answer merges the
 pending runs' own values beside the rows. :func:`collector.evidence.gather` merges the rows whenever its filters and
 grouping are row keys (:func:`sketch_filter`), from the tier of fewest rows whose key holds every field the question
 names (:func:`tier_for`): a question without a time bound merges as many rows whatever the number of days and runs,
-and one that names no OS, source or variant (a page's default view, the policy) about a tenth of those.
+one that names no OS, source or variant (a page's default view, the policy) about a tenth of those, and one that
+names a source or OS major version only (a field-only or iOS-range view) about a third.
 
 Error bound (the library's, checked on the synthetic fleet by tests/collector/test_sketches.py and measured by
 ``python -m benchmarks.sketches``): while a merged sketch holds all its values (no compaction, at most about k=200
@@ -199,21 +202,27 @@ def accumulate(rows, partials=None) -> dict[tuple, Partial]:
 
 def tiers():
     """The sketch tables, coarsest first (:func:`tier_for`): per configuration and device, per configuration and day,
-    per full key without the day, per full key and day."""
-    from .models import RunSketch, RunSketchConfiguration, RunSketchTotal, RunSketchVersionDay
+    each of those per source and OS major version too, per full key without the day, per full key and day."""
+    from .models import (RunSketch, RunSketchConfiguration, RunSketchSourceOS, RunSketchSourceOSDay, RunSketchTotal,
+                         RunSketchVersionDay)
 
-    return RunSketchConfiguration, RunSketchVersionDay, RunSketchTotal, RunSketch
+    return (RunSketchConfiguration, RunSketchVersionDay, RunSketchSourceOS, RunSketchSourceOSDay, RunSketchTotal,
+            RunSketch)
 
 
 def rolled_up(partials: dict[tuple, Partial], model) -> dict[tuple, Partial]:
     """Daily partials (keyed by ``KEY``) -> what they add to the rows of a sketch table (``model``'s key)."""
-    at = [KEY.index(field) for field in key_of(model)]
+    fields = key_of(model)
+    at = [KEY.index(field) for field in fields if field in KEY]
+    by_major = "os_major" in fields  # a key of the OS major version: the partial's (it follows the OS version)
     if len(at) == len(KEY):
         return partials
     out = {}
     shared = set()  # coarse keys whose value is one of ``partials`` itself, copied before anything merges into it
     for key, partial in partials.items():
         coarse = tuple(key[i] for i in at)
+        if by_major:
+            coarse = (*coarse, partial.os_major)
         total = out.get(coarse)
         if total is None:  # in a scattered upload most keys stand alone in every tier: their sketches are not copied
             out[coarse] = partial
@@ -346,18 +355,21 @@ def lock_versions(version_ids) -> None:
 
 
 def key_of(model) -> tuple[str, ...]:
-    """The row key of a sketch table: the fields of KEY it has, in KEY's order."""
+    """The row key of a sketch table: the fields of KEY it has, in KEY's order, then the OS major version where the
+    table keeps it without the OS version."""
     names = {f.attname for f in model._meta.fields}
-    return tuple(k for k in KEY if k in names)
+    key = tuple(k for k in KEY if k in names)
+    return (*key, "os_major") if "os_major" in names and "os_version" not in names else key
 
 
-def _has_os_major(model) -> bool:
-    return any(f.name == "os_major" for f in model._meta.fields)
+def _carries_os_major(model) -> bool:
+    """Whether a table keeps the OS major version beside its key (it follows the key's OS version)."""
+    return any(f.name == "os_major" for f in model._meta.fields) and "os_major" not in key_of(model)
 
 
 def _written(model) -> tuple[str, ...]:
     """The fields a merged row gives, in its order: the key, then the rest (os_major follows the OS version)."""
-    return (*key_of(model), "project_id", *(("os_major",) if _has_os_major(model) else ()), "runs", "failures",
+    return (*key_of(model), "project_id", *(("os_major",) if _carries_os_major(model) else ()), "runs", "failures",
             *COLUMNS)
 
 
@@ -377,7 +389,7 @@ class _Arrays:
     def __init__(self, model):
         meta = model._meta
         self.keys = key_of(model)
-        self.os_major = _has_os_major(model)
+        self.os_major = _carries_os_major(model)
         fields = [meta.get_field(name) for name in _written(model)]
         self.columns = [f.column for f in fields]
         # failures travels as text and is cast: Django loads jsonb as text, and a jsonb[] parameter would need Jsonb.
@@ -418,7 +430,7 @@ class _Django:
     def __init__(self, model):
         self.model = model
         self.keys = key_of(model)
-        self.os_major = _has_os_major(model)
+        self.os_major = _carries_os_major(model)
         self.fields = [k.removesuffix("_id") for k in self.keys]  # the row key as model fields: the conflict target
 
     def stored(self, keys):
@@ -452,8 +464,13 @@ def _chunks(items, size):
         yield items[i:i + size]
 
 
+# What a rebuild of some runs' rows names them by: their KEY and OS major version (the source-and-OS tier's key).
+REBUILT = (*KEY, "os_major")
+
+
 class Keys:
-    """The sketch rows some runs are in, to rebuild from what remains after those runs are deleted."""
+    """The sketch rows some runs are in (as ``REBUILT`` values), to rebuild from what remains after those runs are
+    deleted."""
 
     def __init__(self, keys):
         self.keys = keys
@@ -468,7 +485,7 @@ class Keys:
             lock_versions(sorted({key[0] for key in self.keys}))
             for model in tiers():
                 fields = key_of(model)
-                at = [KEY.index(field) for field in fields]
+                at = [REBUILT.index(field) for field in fields]
                 for chunk in _chunks(sorted({tuple(key[i] for i in at) for key in self.keys}), 200):
                     model.objects.filter(_keys_q(fields, chunk)).delete()
                     runs = (folded(Run.objects.annotate(day=TruncDate("started_at")))
@@ -490,7 +507,7 @@ def pending(runs):
 
 
 def rebuild_keys_of(runs) -> Keys:
-    return Keys({tuple(r[k] for k in KEY) for r in runs.annotate(day=TruncDate("started_at")).values(*KEY)
+    return Keys({tuple(r[k] for k in REBUILT) for r in runs.annotate(day=TruncDate("started_at")).values(*REBUILT)
                  .order_by().distinct()})
 
 
@@ -905,21 +922,23 @@ def _fetched(queryset):
 def tier_for(q: Q, group_columns):
     """The sketch table of fewest rows that keeps every field a question names (``q``'s filters and its grouping):
     a page's default view merges the configuration rows; a daily series without a device the configuration-day rows;
-    an OS, source or variant filter the totals; with a day too, the daily rows.
+    a source or OS major filter (field only, iOS 26 and later) the same two per source and OS major; an OS version or
+    variant filter the totals; with a day too, the daily rows.
 
-    The totals refine the configuration rows, and the daily rows both the totals and the configuration-day rows, so
-    only the two coarse tiers can each be the smaller one: per device over every day, or per day over every device.
-    A question either can answer (no device, no day: the compare page's launch stages, the cold-start table) merges
-    whichever holds fewer of its rows, both counted in one query (under a millisecond at 1M runs): a version of the
-    1M fleet has 709 configuration rows and 124 configuration-day rows, a fleet of many days and few devices the
-    reverse."""
+    A tier refines another when it keeps every field of it (the totals refine the source-and-OS rows, which refine
+    the configuration rows; the daily rows refine all). Of the able tiers that refine none other, there are at most
+    two: per device over every day, or per day over every device. A question either can answer (no device, no day:
+    the compare page's launch stages, the cold-start table) merges whichever holds fewer of its rows, both counted in
+    one query (under a millisecond at 1M runs): a version of the 1M fleet has 709 configuration rows and 124
+    configuration-day rows, a fleet of many days and few devices the reverse."""
     named = _named(q) | {c.split("__")[0] for c in group_columns}
     able = [model for model in tiers() if named <= _fields(model)]
-    coarse = tiers()[:2]  # the configuration and configuration-day tiers
-    if all(model in able for model in coarse):
-        counts = _rows_matching(coarse, q)
-        return coarse[counts.index(min(counts))]
-    return able[0]
+    # The tiers no other able tier coarsens: per device over every day, or per day over every device.
+    coarsest = [model for model in able if not any(_fields(other) < _fields(model) for other in able)]
+    if len(coarsest) > 1:
+        counts = _rows_matching(coarsest, q)
+        return coarsest[counts.index(min(counts))]
+    return coarsest[0]
 
 
 def _rows_matching(models, q: Q) -> list[int]:

@@ -5,8 +5,8 @@ from django.db import migrations, models
 
 
 def rebuild(apps, schema_editor):
-    """Nothing here: every sketch row is rebuilt from the stored runs by 0017_sketch_ready, where the last sketch
-    column exists (the rebuild is today's code, which writes every column of every tier)."""
+    """Nothing here: every sketch row is rebuilt from the stored runs by 0018_sketch_source_os, where the last
+    sketch table exists (the rebuild is today's code, which writes every column of every tier)."""
 
 
 class Migration(migrations.Migration):

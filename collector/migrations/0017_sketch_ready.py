@@ -3,8 +3,8 @@
 """Each sketch row also sketches ``ready_ms`` (decrypt + compile + load, ``collector.sketches.ready_ms``): the
 cold-start A/B's "Load" merges the rows, every run counting, instead of reading the newest AB_MAX_RUNS runs. A sum of
 stages is not a merge of their sketches, so every row is rebuilt from the stored runs (``manage.py rebuild_sketches``
-does the same; 31 s at 1M runs): the backfill of 0004, 0006, 0007, 0009 and 0012 too, done here where the
-tables are complete. The new column is stored as 0015 stores the others (out of line, uncompressed)."""
+does the same; 31 s at 1M runs): by 0018, whose table today's rebuild writes too (the backfill of 0004, 0006, 0007,
+0009 and 0012 as well). The new column is stored as 0015 stores the others (out of line, uncompressed)."""
 from django.db import migrations, models
 
 
@@ -13,12 +13,6 @@ def external(apps, schema_editor):
         for table in ("collector_runsketch", "collector_runsketchconfiguration", "collector_runsketchtotal",
                       "collector_runsketchversionday"):
             schema_editor.execute(f"ALTER TABLE {table} ALTER COLUMN ready_ms SET STORAGE EXTERNAL")
-
-
-def rebuild(apps, schema_editor):
-    from collector.sketches import rebuild
-
-    rebuild()  # pending runs (0016) are left to their fold
 
 
 class Migration(migrations.Migration):
@@ -34,5 +28,4 @@ class Migration(migrations.Migration):
             field=models.BinaryField(help_text="decrypt + compile + load (collector.sketches.ready_ms)", null=True),
         ) for model in ("runsketch", "runsketchconfiguration", "runsketchtotal", "runsketchversionday")),
         migrations.RunPython(external, migrations.RunPython.noop),
-        migrations.RunPython(rebuild, migrations.RunPython.noop),
     ]

@@ -1,9 +1,10 @@
-"""Migrations 0006-0017: sketch rows written before the optimization hints were a row key are rebuilt keyed by them,
+"""Migrations 0006-0018: sketch rows written before the optimization hints were a row key are rebuilt keyed by them,
 so a fastPrediction configuration's runs are not pooled with the default's; rows written before 0017 get its column
-(decrypt + compile + load). Run on PostgreSQL too (it refuses to alter a table with pending foreign-key checks in the
+(decrypt + compile + load); runs stored before 0018 are in its source-and-OS rows. Run on PostgreSQL too (it refuses to alter a table with pending foreign-key checks in the
 same transaction)."""
 import pytest
 
+from collector import sketches
 from collector.bulk import bulk_load
 from collector.evidence import gather, gather_from_runs
 from collector.models import Run, RunSketch
@@ -11,7 +12,7 @@ from tests.migrations import latest_schema_after, migrate, migrate_to_latest  # 
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("latest_schema_after")]
 
-BEFORE, AFTER = [("collector", "0005_run_optimization_hints")], [("collector", "0017_sketch_ready")]
+BEFORE, AFTER = [("collector", "0005_run_optimization_hints")], [("collector", "0018_sketch_source_os")]
 
 
 def test_sketch_rows_are_rebuilt_per_configuration(project, make_run):
@@ -47,3 +48,16 @@ def test_rows_written_before_the_load_sum_was_sketched_get_it(project, make_run)
     assert sketched == {("cold",): (4, 490.0), ("in_memory",): (4, 435.0), ("cached",): (4, 20.0)}
     assert sketched == {e.group: (e.timed(ready.key), e.median(ready.key))
                         for e in gather_from_runs(Run.objects.all(), by, [ready])}
+
+
+def test_runs_stored_before_the_source_and_os_rows_are_in_them(project, make_run):
+    bulk_load(project.slug, [make_run(device={"identifier": "iPhone15,2", "os_version": os}, source=source)
+                             for os in ("18.1", "18.2", "26.0") for source in ("lab", "field") for _ in range(3)])
+    sketches.fold_pending()  # in their rows (with a task broker the upload listed them), so only the rows answer
+    migrate([("collector", "0017_sketch_ready")])
+    migrate(AFTER)
+    runs = Run.objects.filter(source="field", os_major__gte=18)
+    by = ("os_major", "compute_units")
+    sketched = {e.group: (e.runs, e.median("prediction")) for e in gather(runs, by, ["prediction"])}
+    assert sketched == {(18, "all"): (6, sketched[18, "all"][1]), (26, "all"): (3, sketched[26, "all"][1])}
+    assert sketched == {e.group: (e.runs, e.median("prediction")) for e in gather_from_runs(runs, by, ["prediction"])}

@@ -19,7 +19,8 @@ from collector import sketches
 from collector.bulk import bulk_load
 from collector.evidence import gather, gather_from_runs, gather_values
 from collector.ingest import store_runs
-from collector.models import (Device, Run, RunSketch, RunSketchConfiguration, RunSketchTotal,
+from collector.models import (Device, Run, RunSketch, RunSketchConfiguration, RunSketchSourceOS,
+                               RunSketchSourceOSDay, RunSketchTotal,
                                RunSketchVersionDay)
 from collector.schema import RunIn
 from collector.sketches import KEY, RANK_ERROR, key_of, sketch_filter
@@ -211,22 +212,30 @@ def tables_read():
 
 
 def _coarser_tiers_hold_the_daily_sums():
-    for model in (RunSketchTotal, RunSketchConfiguration, RunSketchVersionDay):
+    for model in (RunSketchTotal, RunSketchSourceOS, RunSketchSourceOSDay, RunSketchConfiguration,
+                  RunSketchVersionDay):
         assert _rows(model) == _daily_summed(model), model.__name__
 
 
 def test_each_question_merges_the_coarsest_rows_that_hold_its_fields(fleet):
-    """A key's totals row holds its daily rows' sum, and a configuration row its totals rows' over every OS, source
-    and variant, so a page without a time bound merges one row per key however many days the runs span, and one that
-    names no OS, source or variant one row per device, configuration and load kind; a daily series that names no
-    device merges one row per version, configuration, load kind and day; all agree with the runs."""
+    """A key's totals row holds its daily rows' sum, a source-and-OS row its totals rows' over every OS version of
+    its major and variant, and a configuration row theirs over every OS, source and variant, so a page without a
+    time bound merges one row per key however many days the runs span, one that names a source or OS major version
+    only one row per device, configuration, load kind, source and OS major, and one that names no OS, source or
+    variant one row per device, configuration and load kind; a daily series that names no device merges one row per
+    version, configuration, load kind and day (and source and OS major, when it names one); all agree with the
+    runs."""
     _coarser_tiers_hold_the_daily_sums()
-    assert RunSketchConfiguration.objects.count() < RunSketchTotal.objects.count() < RunSketch.objects.count()
+    assert (RunSketchConfiguration.objects.count() < RunSketchSourceOS.objects.count()
+            < RunSketchTotal.objects.count() < RunSketch.objects.count())
     runs = Run.objects.filter(project=fleet)
     for scoped, table in ((runs, "collector_runsketchconfiguration"),
                           (runs.filter(device__chip="A16 Bionic"), "collector_runsketchconfiguration"),
-                          (runs.filter(os_major__gte=18), "collector_runsketchtotal"),
-                          (runs.filter(source="field"), "collector_runsketchtotal"),
+                          (runs.filter(os_major__gte=18), "collector_runsketchsourceos"),
+                          (runs.filter(source="field"), "collector_runsketchsourceos"),
+                          (runs.filter(source="field", os_major=18), "collector_runsketchsourceos"),
+                          (runs.filter(os_version="18.1"), "collector_runsketchtotal"),
+                          (runs.filter(source="field", variant="prewarm"), "collector_runsketchtotal"),
                           (runs.filter(started_at__gte=datetime(2026, 11, 1, tzinfo=timezone.utc)),
                            "collector_runsketch")):
         with tables_read() as read:
@@ -237,8 +246,10 @@ def test_each_question_merges_the_coarsest_rows_that_hold_its_fields(fleet):
                  for e in gather_from_runs(scoped, ("chip", "compute_units"), ["load_cold"])}
         assert {g: v[:3] for g, v in sketched.items()} == exact
     # Grouping by a field only the finer tiers keep reads them.
-    for by, table in ((("os_major",), "collector_runsketchtotal"),
+    for by, table in ((("device", "os_major"), "collector_runsketchsourceos"),
+                      (("variant",), "collector_runsketchtotal"),
                       (("day", "version", "compute_units"), "collector_runsketchversionday"),
+                      (("day", "version", "os_major"), "collector_runsketchsourceosday"),
                       (("day", "device"), "collector_runsketch")):
         with tables_read() as read:
             sketched = {e.group: (e.runs, e.failures, e.timed("prediction")) for e in gather(runs, by, ["prediction"])}
@@ -247,19 +258,25 @@ def test_each_question_merges_the_coarsest_rows_that_hold_its_fields(fleet):
                             for e in gather_from_runs(runs, by, ["prediction"])}, by
 
 
-@pytest.mark.parametrize("devices, days, table", [
-    (["iPhone15,2", "iPhone16,1", "iPhone17,1", "iPhone14,7"], 1, "collector_runsketchversionday"),
-    (["iPhone15,2"], 4, "collector_runsketchconfiguration"),
+@pytest.mark.parametrize("where, devices, days, table", [
+    ({}, ["iPhone15,2", "iPhone16,1", "iPhone17,1", "iPhone14,7"], 1, "collector_runsketchversionday"),
+    ({}, ["iPhone15,2"], 4, "collector_runsketchconfiguration"),
+    ({"source": "field"}, ["iPhone15,2", "iPhone16,1", "iPhone17,1", "iPhone14,7"], 1,
+     "collector_runsketchsourceosday"),
+    ({"os_major__gte": 18}, ["iPhone15,2"], 4, "collector_runsketchsourceos"),
 ])
-def test_a_question_both_coarse_tiers_answer_merges_the_one_with_fewer_rows(project, make_run, devices, days, table):
+def test_a_question_both_coarse_tiers_answer_merges_the_one_with_fewer_rows(project, make_run, where, devices, days,
+                                                                           table):
     """Launch stages per compute units and load kind (the compare page's, the cold-start table's) name no device and
     no day: per device over every day, or per day over every device, whichever holds fewer of the version's rows
-    (many devices on one day, or one device over many days), with the runs' own answer either way."""
+    (many devices on one day, or one device over many days), with the runs' own answer either way; the same per
+    source and OS major version when the question names one (a field-only or iOS-range view)."""
     bulk_load(project.slug, [make_run(device={"identifier": device, "os_version": "18.1"}, compute_units=units,
-                                      started_at=f"2026-11-{10 + day:02d}T10:00:00Z")
-                             for device in devices for day in range(days) for units in ("all", "cpuOnly")])
+                                      started_at=f"2026-11-{10 + day:02d}T10:00:00Z", source=source)
+                             for device in devices for day in range(days) for units in ("all", "cpuOnly")
+                             for source in ("lab", "field")])
     sketches.fold_pending()
-    runs, by = Run.objects.all(), ("compute_units", "load_kind")
+    runs, by = Run.objects.filter(**where), ("compute_units", "load_kind")
     with tables_read() as read:
         sketched = {e.group: (e.runs, e.timed("first_prediction"), e.median("first_prediction"))
                     for e in gather(runs, by, ["first_prediction"])}
