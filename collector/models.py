@@ -352,8 +352,8 @@ class RunSketchSourceOSDay(SketchColumns):
     """A configuration's runs of one load kind, one source and one OS major version on one UTC day, over every
     device, OS version of that major and variant: what a daily series or a question without a device merges when it
     names a source or OS major (the versions page's chart and the compare page's launch stages of a field-only or
-    iOS-range view). At 1M fleet runs the versions chart of iOS 26 and later merges ~1,000 of these rows against
-    ~16,000 daily rows."""
+    iOS-range view). At 1M fleet runs the versions chart of iOS 26 and later merges 724 of these rows against 16,102
+    daily rows."""
 
     os_major = models.PositiveSmallIntegerField()
     source = models.CharField(max_length=8, choices=choices(SOURCES))

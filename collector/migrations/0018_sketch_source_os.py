@@ -26,6 +26,30 @@ def rebuild(apps, schema_editor):
     rebuild()  # pending runs (0016) are left to their fold
 
 
+def fields():
+    """The columns both tables have (a new list of new fields each call: a field belongs to one model)."""
+    return [
+        ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+        ('compute_units', models.CharField(choices=[('cpuOnly', 'cpuOnly'), ('cpuAndGPU', 'cpuAndGPU'), ('cpuAndNeuralEngine', 'cpuAndNeuralEngine'), ('all', 'all')], max_length=20)),
+        ('load_kind', models.CharField(choices=[('cold', 'cold'), ('cached', 'cached'), ('in_memory', 'in_memory')], max_length=10)),
+        ('specialization_strategy', models.CharField(choices=[('default', 'default'), ('fastPrediction', 'fastPrediction')], default='default', max_length=16)),
+        ('reshape_frequency', models.CharField(choices=[('frequent', 'frequent'), ('infrequent', 'infrequent')], default='frequent', max_length=12)),
+        ('runs', models.PositiveIntegerField(default=0)),
+        ('failures', models.JSONField(default=dict, help_text='failed status -> runs (statuses with failures only)')),
+        ('decrypt_ms', models.BinaryField(null=True)),
+        ('compile_ms', models.BinaryField(null=True)),
+        ('load_ms', models.BinaryField(null=True)),
+        ('first_prediction_ms', models.BinaryField(null=True)),
+        ('prediction_median_ms', models.BinaryField(null=True)),
+        ('prediction_p90_ms', models.BinaryField(null=True)),
+        ('peak_memory_mb', models.BinaryField(null=True)),
+        ('launch_ms', models.BinaryField(help_text='time to first result (collector.sketches.launch_ms)', null=True)),
+        ('ready_ms', models.BinaryField(help_text='decrypt + compile + load (collector.sketches.ready_ms)', null=True)),
+        ('os_major', models.PositiveSmallIntegerField()),
+        ('source', models.CharField(choices=[('lab', 'lab'), ('field', 'field')], max_length=8)),
+    ]
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -36,24 +60,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='RunSketchSourceOS',
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('compute_units', models.CharField(choices=[('cpuOnly', 'cpuOnly'), ('cpuAndGPU', 'cpuAndGPU'), ('cpuAndNeuralEngine', 'cpuAndNeuralEngine'), ('all', 'all')], max_length=20)),
-                ('load_kind', models.CharField(choices=[('cold', 'cold'), ('cached', 'cached'), ('in_memory', 'in_memory')], max_length=10)),
-                ('specialization_strategy', models.CharField(choices=[('default', 'default'), ('fastPrediction', 'fastPrediction')], default='default', max_length=16)),
-                ('reshape_frequency', models.CharField(choices=[('frequent', 'frequent'), ('infrequent', 'infrequent')], default='frequent', max_length=12)),
-                ('runs', models.PositiveIntegerField(default=0)),
-                ('failures', models.JSONField(default=dict, help_text='failed status -> runs (statuses with failures only)')),
-                ('decrypt_ms', models.BinaryField(null=True)),
-                ('compile_ms', models.BinaryField(null=True)),
-                ('load_ms', models.BinaryField(null=True)),
-                ('first_prediction_ms', models.BinaryField(null=True)),
-                ('prediction_median_ms', models.BinaryField(null=True)),
-                ('prediction_p90_ms', models.BinaryField(null=True)),
-                ('peak_memory_mb', models.BinaryField(null=True)),
-                ('launch_ms', models.BinaryField(help_text='time to first result (collector.sketches.launch_ms)', null=True)),
-                ('ready_ms', models.BinaryField(help_text='decrypt + compile + load (collector.sketches.ready_ms)', null=True)),
-                ('os_major', models.PositiveSmallIntegerField()),
-                ('source', models.CharField(choices=[('lab', 'lab'), ('field', 'field')], max_length=8)),
+                *fields(),
                 ('device', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='collector.device')),
                 ('model_version', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='collector.modelversion')),
                 ('project', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='collector.project')),
@@ -65,24 +72,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='RunSketchSourceOSDay',
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('compute_units', models.CharField(choices=[('cpuOnly', 'cpuOnly'), ('cpuAndGPU', 'cpuAndGPU'), ('cpuAndNeuralEngine', 'cpuAndNeuralEngine'), ('all', 'all')], max_length=20)),
-                ('load_kind', models.CharField(choices=[('cold', 'cold'), ('cached', 'cached'), ('in_memory', 'in_memory')], max_length=10)),
-                ('specialization_strategy', models.CharField(choices=[('default', 'default'), ('fastPrediction', 'fastPrediction')], default='default', max_length=16)),
-                ('reshape_frequency', models.CharField(choices=[('frequent', 'frequent'), ('infrequent', 'infrequent')], default='frequent', max_length=12)),
-                ('runs', models.PositiveIntegerField(default=0)),
-                ('failures', models.JSONField(default=dict, help_text='failed status -> runs (statuses with failures only)')),
-                ('decrypt_ms', models.BinaryField(null=True)),
-                ('compile_ms', models.BinaryField(null=True)),
-                ('load_ms', models.BinaryField(null=True)),
-                ('first_prediction_ms', models.BinaryField(null=True)),
-                ('prediction_median_ms', models.BinaryField(null=True)),
-                ('prediction_p90_ms', models.BinaryField(null=True)),
-                ('peak_memory_mb', models.BinaryField(null=True)),
-                ('launch_ms', models.BinaryField(help_text='time to first result (collector.sketches.launch_ms)', null=True)),
-                ('ready_ms', models.BinaryField(help_text='decrypt + compile + load (collector.sketches.ready_ms)', null=True)),
-                ('os_major', models.PositiveSmallIntegerField()),
-                ('source', models.CharField(choices=[('lab', 'lab'), ('field', 'field')], max_length=8)),
+                *fields(),
                 ('day', models.DateField(help_text="The UTC date of the runs' started_at.")),
                 ('model_version', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='collector.modelversion')),
                 ('project', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='collector.project')),
