@@ -20,8 +20,7 @@ from collector.bulk import bulk_load
 from collector.evidence import gather, gather_from_runs, gather_values
 from collector.ingest import store_runs
 from collector.models import (Device, Run, RunSketch, RunSketchConfiguration, RunSketchSourceOS,
-                               RunSketchSourceOSDay, RunSketchTotal,
-                               RunSketchVersionDay)
+                               RunSketchSourceOSDay, RunSketchTotal, RunSketchVersionDay)
 from collector.schema import RunIn
 from collector.sketches import KEY, RANK_ERROR, key_of, sketch_filter
 from dashboard.filters import Filters
