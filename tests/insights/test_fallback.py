@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
+from insights.detection import mann_whitney_one_sided_p
 from insights.fallback import assess, find_fallback_starts, find_silent_fallbacks, plan_on_cpu, timing_matches_cpu
+from insights.settings import DetectionSettings
 
 rng = np.random.default_rng(14)
 
@@ -43,6 +45,20 @@ def test_noisy_runs_that_cannot_show_equivalence_are_not_marked():
     """Not telling the two apart is not evidence: 12 very noisy runs a side, same median, stay unmarked."""
     matches, ratio, p, _ = timing_matches_cpu(times(40.0, n=12, noise=0.6), times(40.0, n=12, noise=0.6))
     assert not matches and p > 0.001
+
+
+@pytest.mark.parametrize("median", [9.0, 30.0, 36.0, 40.0, 44.0, 60.0])
+def test_the_equivalence_decides_as_both_one_sided_tests_do(median):
+    """Whether the second one-sided test runs or not, the unit is marked exactly when both p-values are under alpha,
+    and a match reports the larger of the two."""
+    conf = DetectionSettings()
+    ne = times(median)
+    low, high = 1 - conf.fallback_margin, 1 / (1 - conf.fallback_margin)
+    both = max(mann_whitney_one_sided_p(np.asarray(ne), np.asarray(CPU) * low, "greater"),
+               mann_whitney_one_sided_p(np.asarray(ne), np.asarray(CPU) * high, "less"))
+    matches, _, p, _ = timing_matches_cpu(ne, CPU, conf)
+    assert matches == (both < conf.fallback_alpha)
+    assert p == pytest.approx(both) if matches else p >= conf.fallback_alpha
 
 
 def test_plans_alone_mark_the_unit_and_units_without_the_neural_engine_never():
