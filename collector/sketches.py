@@ -30,6 +30,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, time, timezone
+from operator import itemgetter
 
 import numpy as np
 from datasketches import kll_doubles_sketch
@@ -780,28 +781,34 @@ def _grouped(cells, read, group_columns, wanted) -> list[tuple[tuple, int, dict,
     its cells' sketches of the ``wanted`` pairs merged, a group of one cell answering with the cell's own sketches
     (the cells stay as they are: they may answer other questions)."""
     at = [read.index(c) for c in group_columns]
-    same = at == list(range(len(read)))
+    if at == list(range(len(read))):
+        group_of = None
+    elif len(at) == 1:
+        group_of = lambda cell, i=at[0]: (cell[i],)  # noqa: E731 (itemgetter of one index gives no tuple)
+    else:
+        group_of = itemgetter(*at)
+    wanted = set(wanted)
     groups: dict[tuple, list] = {}
     for cell, (count, failures, sketches) in cells.items():
-        group = cell if same else tuple(cell[i] for i in at)
+        group = cell if group_of is None else group_of(cell)
         entry = groups.get(group)
         if entry is None:
             entry = groups[group] = [0, defaultdict(int), {}, set()]
         entry[0] += count
         for status, failed in failures.items():
             entry[1][status] += failed
-        for pair in wanted:
-            sketch = sketches.get(pair)
-            if sketch is None:
+        merged, borrowed = entry[2], entry[3]
+        for pair, sketch in sketches.items():  # a cell holds few of the pairs (its load kinds')
+            if pair not in wanted:
                 continue
-            mine = entry[2].get(pair)
+            mine = merged.get(pair)
             if mine is None:  # borrowed from the cell, copied only to merge into it
-                entry[2][pair] = sketch
-                entry[3].add(pair)
+                merged[pair] = sketch
+                borrowed.add(pair)
                 continue
-            if pair in entry[3]:
-                entry[3].discard(pair)
-                mine = entry[2][pair] = _copy(mine)
+            if pair in borrowed:
+                borrowed.discard(pair)
+                mine = merged[pair] = _copy(mine)
             mine.merge(sketch)
     return [(group, count, dict(failures), sketches) for group, (count, failures, sketches, _) in groups.items()]
 
@@ -937,16 +944,28 @@ def tier_for(q: Q, group_columns):
     # The tiers no other able tier coarsens: per device over every day, or per day over every device.
     coarsest = [model for model in able if not any(_fields(other) < _fields(model) for other in able)]
     if len(coarsest) > 1:
+        # Counted first: the per-day tier over every device, the smaller in most fleets (more devices than days).
+        coarsest.sort(key=lambda model: "device" in _fields(model))
         counts = _rows_matching(coarsest, q)
         return coarsest[counts.index(min(counts))]
     return coarsest[0]
 
 
 def _rows_matching(models, q: Q) -> list[int]:
-    """How many rows of each sketch table ``q`` selects, in one query."""
+    """How many rows of each sketch table ``q`` selects, in one query, each after the first counted only up to one
+    more than the fewest before it (``LIMIT``): enough to tell which holds the fewest, without counting the larger
+    in full (the fleet page's field-only counts at 1M runs: 10,961 source-and-OS rows, 16 ms, against 3,537
+    source-OS-day rows)."""
     parts = [model.objects.filter(q).order_by().annotate(one=Value(1)).values("one").query.sql_with_params()
              for model in models]
-    sql = "SELECT " + ", ".join(f"(SELECT COUNT(*) FROM ({part}) AS rows_{i})" for i, (part, _) in enumerate(parts))
+    counted = []
+    for i, (part, _) in enumerate(parts):
+        limit = f" LIMIT (SELECT MIN(n) FROM ({' UNION ALL '.join(f'SELECT n FROM c{j}' for j in range(i))}) AS " \
+                f"fewest) + 1" if i else ""
+        counted.append(f"c{i} AS (SELECT COUNT(*) AS n FROM (SELECT one FROM ({part}) AS rows_{i}{limit}) AS "
+                       f"capped_{i})")
+    sql = (f"WITH {', '.join(counted)} SELECT {', '.join(f'c{i}.n' for i in range(len(parts)))} "
+           f"FROM {', '.join(f'c{i}' for i in range(len(parts)))}")
     with connection.cursor() as cursor:
         cursor.execute(sql, [p for _, params in parts for p in params])
         return list(cursor.fetchone())
