@@ -432,3 +432,26 @@ def test_one_columns_sketch_answers_a_load_kind_and_every_load_kind_at_once(flee
                     if 0 < e.timed(m.key) <= sketches.K:
                         assert e.metrics[m.key]["median"] == pytest.approx(exact[e.group].median(m.key), rel=1e-12)
             assert any(e.timed("load_cold") < e.timed("stage_load") for e in evidence)
+
+
+@pytest.mark.parametrize("keys", [("load_cold",), ("load_cold", "load_cached")])
+@pytest.mark.parametrize("by", [("chip", "compute_units"), ("version", "compute_units")])
+def test_a_question_of_load_metrics_alone_still_counts_every_run(fleet, keys, by):
+    """Asked of load metrics only (the stats API's), the rows of other load kinds add their counts without their
+    sketches being read: the counts and failures are every run's, the quantiles exact or within the rank error."""
+    runs = Run.objects.filter(project=fleet)
+    alone = {e.group: e for e in gather(runs, by, keys, QUANTILES)}
+    exact = {e.group: e for e in gather_from_runs(runs, by, keys, QUANTILES)}
+    values = _values(by)
+    assert set(alone) == set(exact) and any(e.failures for e in exact.values())
+    for group, e in exact.items():
+        assert (alone[group].runs, alone[group].failures) == (e.runs, e.failures)
+        for key in keys:
+            assert alone[group].timed(key) == e.timed(key)
+            for name, p in QUANTILES.items():
+                if not e.timed(key):
+                    assert alone[group].metrics[key][name] is None
+                elif e.timed(key) <= 200:
+                    assert alone[group].metrics[key][name] == pytest.approx(e.metrics[key][name], rel=1e-9)
+                else:
+                    assert _within_rank(values[group][key], alone[group].metrics[key][name], p, RANK_ERROR)
