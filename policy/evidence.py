@@ -149,12 +149,14 @@ def _assessed(samples: FallbackSamples, by: str, detection: DetectionSettings) -
         level = device if by == "device" else chip
         plans[level, Configuration(units, strategy, reshape)] += [on_cpu > 0 and on_ne == 0
                                                                    for on_ne, on_cpu in placed if on_ne + on_cpu]
+    joined = {key: _joined(samples) for key, samples in times.items()}  # a cpuOnly sample serves every NE unit
+    none = _joined(())
     out = {}
     for level, config in {*times, *plans}:
         if config.compute_units not in NEURAL_ENGINE_UNITS:
             continue
-        result = assess(config.compute_units, _joined(times.get((level, config))),
-                        _joined(times.get((level, Configuration("cpuOnly")))), plans.get((level, config), []),
+        result = assess(config.compute_units, joined.get((level, config), none),
+                        joined.get((level, Configuration("cpuOnly")), none), plans.get((level, config), []),
                         detection)
         if result.on_cpu:
             out[level, config] = result
