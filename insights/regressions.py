@@ -43,7 +43,7 @@ from .columns import COLUMNS, RunColumns, version_ranges
 from .detection import (Change, compare_times, detect_crash_rate_increases_in, detect_shared_slowdowns_in,
                         detect_slowdowns_in, placement_shift)
 from .settings import DetectionSettings
-from .vocabulary import (COMPUTE_UNITS, CRASH_METRIC, LOAD_KINDS, METRICS, OK, PLACEMENT_METRIC, RESHAPE_FREQUENCIES,
+from .vocabulary import (COMPUTE_UNITS, CRASH_METRIC, METRICS, OK, PLACEMENT_METRIC, RESHAPE_FREQUENCIES,
                          SPECIALIZATION_STRATEGIES, Configuration, version_key)
 
 _I = {name: i for i, name in enumerate(COLUMNS)}  # COLUMNS: one run as a tuple (insights.columns)
