@@ -147,8 +147,8 @@ def gather_each(runs, bys: Sequence[Sequence[str]], metrics: Iterable = (),
     they answer, else one query on the runs per grouping."""
     bys = [tuple(by) for by in bys]
     unknown = [b for by in bys for b in by if b not in GROUPS]
-    if unknown:
-        raise ValueError(f"cannot group runs by {', '.join(unknown)}; use {', '.join(GROUPS)}")
+    if unknown or not all(bys):
+        raise ValueError(f"cannot group runs by {', '.join(unknown) or 'nothing'}; use {', '.join(GROUPS)}")
     metrics = [metric(m) for m in metrics]
     if all(b in sketches.GROUPS for by in bys for b in by) and all(_sketched(m) for m in metrics):
         q = sketches.sketch_filter(runs)

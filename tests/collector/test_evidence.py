@@ -51,6 +51,8 @@ def test_groups(project, make_run):
                                                        ("A16 Bionic", "all", "field"): 1}
     with pytest.raises(ValueError, match="cannot group runs by"):
         gather(Run.objects.all(), ("colour",))
+    with pytest.raises(ValueError, match="cannot group runs by nothing"):  # (a GROUP BY of nothing: one group a run)
+        gather(Run.objects.all(), ())
 
 
 # --- property: GET /api/v1/stats medians == the policy's evidence medians -----------------------------------------
