@@ -773,7 +773,7 @@ def _summed(rows, read, columns):
     sketches NULL, the failures per status as JSON text."""
     failures = {s: Coalesce(Sum(Cast(KT(f"failures__{s}"), IntegerField())), 0) for s in FAILURE_STATUSES}
     summed = (rows.order_by().values(*read)
-              .annotate(summed_kind=Value(None, output_field=CharField()), summed_runs=Sum("runs"),
+              .annotate(summed_kind=Cast(Value(None), output_field=CharField()), summed_runs=Sum("runs"),
                         summed_failures=Cast(JSONObject(**failures), TextField()),
                         **_nulls("summed_", columns, BinaryField())))
     return summed, (*read, "summed_kind", "summed_runs", "summed_failures", *_names("summed_", columns))
