@@ -771,12 +771,16 @@ def _cells(rows, runs, read, wanted) -> dict[tuple, list]:
 def _summed(rows, read, columns):
     """(queryset, names): the ``rows`` summed per ``read`` values in :func:`_cells`'s layout, a load kind and
     sketches NULL, the failures per status as JSON text."""
-    failures = {s: Coalesce(Sum(Cast(KT(f"failures__{s}"), IntegerField())), 0) for s in FAILURE_STATUSES}
     summed = (rows.order_by().values(*read)
               .annotate(summed_kind=Cast(Value(None), output_field=CharField()), summed_runs=Sum("runs"),
-                        summed_failures=Cast(JSONObject(**failures), TextField()),
+                        summed_failures=Cast(JSONObject(**_failure_sums()), TextField()),
                         **_nulls("summed_", columns, BinaryField())))
     return summed, (*read, "summed_kind", "summed_runs", "summed_failures", *_names("summed_", columns))
+
+
+def _failure_sums() -> dict:
+    """{failed status: the sum of the rows' failures of that status (0 where none)}, as aggregates."""
+    return {s: Coalesce(Sum(Cast(KT(f"failures__{s}"), IntegerField())), 0) for s in FAILURE_STATUSES}
 
 
 def _union(querysets):
@@ -917,7 +921,7 @@ def _counted(rows, runs, read) -> dict[tuple, list]:
     """:func:`_cells` of a question without sketches (runs and failures only): the rows' sums and the pending
     ``runs``' counts (None: none pending), by the database in one statement."""
     sums = {"n_runs": Sum("runs")}
-    sums.update({f"n_{s}": Coalesce(Sum(Cast(KT(f"failures__{s}"), IntegerField())), 0) for s in FAILURE_STATUSES})
+    sums.update({f"n_{s}": total for s, total in _failure_sums().items()})
     counts = {"n_runs": Count("pk")}
     counts.update({f"n_{s}": Count("pk", filter=Q(status=s)) for s in FAILURE_STATUSES})
     group_columns = read

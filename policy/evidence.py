@@ -149,7 +149,7 @@ def _assessed(samples: FallbackSamples, by: str, detection: DetectionSettings) -
         level = device if by == "device" else chip
         plans[level, Configuration(units, strategy, reshape)] += [on_cpu > 0 and on_ne == 0
                                                                    for on_ne, on_cpu in placed if on_ne + on_cpu]
-    joined = {key: _joined(samples) for key, samples in times.items()}  # a cpuOnly sample serves every NE unit
+    joined = {key: _joined(parts) for key, parts in times.items()}  # a cpuOnly sample serves every NE unit
     none = _joined(())
     out = {}
     for level, config in {*times, *plans}:
