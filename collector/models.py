@@ -334,6 +334,25 @@ class RunSketchConfiguration(DeviceSketchRow):
             name="run_sketch_configuration_key")]
 
 
+class RunSketchVariant(DeviceSketchRow):
+    """A configuration's runs on one device, of one load kind and one named A/B variant, over every OS version,
+    source and day: what a question of one variant merges (``?variant=prewarm``) instead of the totals, which split
+    it by OS version and source too (at 1M fleet runs, segmenter-lite's prewarm runs: 711 rows against 4,224).
+
+    Only runs of a named variant: a version's runs without one (variant "") would repeat its configuration rows
+    here, one more row written for every run; a question of them (``variant=none``) merges the totals, and
+    ``collector.sketches.tier_for`` picks this table only for a question that names a variant."""
+
+    named_variants_only = True  # collector.sketches: rows of runs with a variant only
+    variant = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["model_version", "device", "compute_units", "load_kind", "variant", "specialization_strategy",
+                    "reshape_frequency"],
+            name="run_sketch_variant_key")]
+
+
 class RunSketchVersionDay(SketchColumns):
     """A configuration's runs of one load kind on one UTC day, over every device, OS version, source and variant:
     what a daily series that names no device merges (the versions page's chart). At 1M fleet runs 1,289 rows

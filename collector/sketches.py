@@ -6,7 +6,9 @@ an Apache DataSketches KLL sketch (k=200, doubles) of that column's values from 
 tiers hold the same over more runs: one ``RunSketchTotal`` row per the key without the day; one
 ``RunSketchConfiguration`` row per (model version, device, configuration, load kind), over every OS version, source,
 variant and day, and one ``RunSketchVersionDay`` row per (model version, configuration, load kind, day), over every
-device too; ``RunSketchSourceOS`` and ``RunSketchSourceOSDay``, the same two per source and OS major version. A load
+device too; ``RunSketchSourceOS`` and ``RunSketchSourceOSDay``, the same two per source and OS major version;
+``RunSketchVariant`` per (model version, device, configuration, load kind, variant) of the runs that name a variant
+(an A/B test's arms), over every OS version, source and day. A load
 metric is the ``load_ms`` sketch of the rows of its load kind, so the vocabulary's rule (successful runs only; load
 metrics of their load kind) holds by construction. Without a task broker the upload
 updates every tier in its transaction (:func:`add_runs`); with one it lists its runs as pending (:func:`defer`) and a
@@ -15,7 +17,8 @@ pending runs' own values beside the rows. :func:`collector.evidence.gather` merg
 grouping are row keys (:func:`sketch_filter`), from the tier of fewest rows whose key holds every field the question
 names (:func:`tier_for`): a question without a time bound merges as many rows whatever the number of days and runs,
 one that names no OS, source or variant (a page's default view, the policy) about a tenth of those, and one that
-names a source or OS major version only (a field-only or iOS-range view) about a third.
+names a source or OS major version only (a field-only or iOS-range view) about a third, one of a named variant (an
+A/B test's arm) about a sixth.
 
 Error bound (the library's, checked on the synthetic fleet by tests/collector/test_sketches.py and measured by
 ``python -m benchmarks.sketches``): while a merged sketch holds all its values (no compaction, at most about k=200
@@ -205,10 +208,18 @@ def tiers():
     """The sketch tables, coarsest first (:func:`tier_for`): per configuration and device, per configuration and day,
     each of those per source and OS major version too, per full key without the day, per full key and day."""
     from .models import (RunSketch, RunSketchConfiguration, RunSketchSourceOS, RunSketchSourceOSDay, RunSketchTotal,
-                         RunSketchVersionDay)
+                         RunSketchVariant, RunSketchVersionDay)
 
-    return (RunSketchConfiguration, RunSketchVersionDay, RunSketchSourceOS, RunSketchSourceOSDay, RunSketchTotal,
-            RunSketch)
+    return (RunSketchConfiguration, RunSketchVersionDay, RunSketchSourceOS, RunSketchSourceOSDay, RunSketchVariant,
+            RunSketchTotal, RunSketch)
+
+
+def named_variants_only(model) -> bool:
+    """Whether a sketch table holds only the runs that name a variant (``RunSketchVariant``)."""
+    return getattr(model, "named_variants_only", False)
+
+
+_VARIANT = KEY.index("variant")
 
 
 def rolled_up(partials: dict[tuple, Partial], model) -> dict[tuple, Partial]:
@@ -216,6 +227,8 @@ def rolled_up(partials: dict[tuple, Partial], model) -> dict[tuple, Partial]:
     fields = key_of(model)
     at = [KEY.index(field) for field in fields if field in KEY]
     by_major = "os_major" in fields  # a key of the OS major version: the partial's (it follows the OS version)
+    if named_variants_only(model):
+        partials = {key: partial for key, partial in partials.items() if key[_VARIANT]}
     if len(at) == len(KEY):
         return partials
     out = {}
@@ -487,7 +500,8 @@ class Keys:
             for model in tiers():
                 fields = key_of(model)
                 at = [REBUILT.index(field) for field in fields]
-                for chunk in _chunks(sorted({tuple(key[i] for i in at) for key in self.keys}), 200):
+                keys = [key for key in self.keys if key[_VARIANT] or not named_variants_only(model)]
+                for chunk in _chunks(sorted({tuple(key[i] for i in at) for key in keys}), 200):
                     model.objects.filter(_keys_q(fields, chunk)).delete()
                     runs = (folded(Run.objects.annotate(day=TruncDate("started_at")))
                             .filter(_keys_q(fields, chunk)).values(*RUN_FIELDS))
@@ -512,21 +526,26 @@ def rebuild_keys_of(runs) -> Keys:
                  .order_by().distinct()})
 
 
-def rebuild(project=None, stdout=None) -> int:
+def rebuild(project=None, stdout=None, tables=None) -> int:
     """Recompute every sketch row, every tier (of one project) from the runs, but those pending (their fold adds
-    them): the backfill. One model version at a time, in its own transaction; returns the daily rows written."""
+    them): the backfill. One model version at a time, in its own transaction; returns the daily rows written.
+    ``tables``: only these tiers (a new tier's backfill), the others as they are."""
     from .models import ModelVersion, Run
 
+    tables = tiers() if tables is None else tables
     versions = ModelVersion.objects.all() if project is None else ModelVersion.objects.filter(project=project)
     written = 0
     for mv in versions.order_by("pk"):
         with transaction.atomic():
             lock_versions([mv.pk])
-            for model in tiers():
+            for model in tables:
                 model.objects.filter(model_version=mv).delete()
             runs = Run.objects.filter(model_version=mv)
+            if all(named_variants_only(model) for model in tables):
+                runs = runs.exclude(variant="")
             partials = accumulate(folded(runs).values(*RUN_FIELDS).iterator(chunk_size=5000))
-            write_all(partials)
+            for model in tables:
+                write(rolled_up(partials, model), model)
         written += len(partials)
         if stdout is not None:
             stdout.write(f"{mv}: {len(partials)} sketch rows")
@@ -958,8 +977,9 @@ def _fetched(queryset):
 def tier_for(q: Q, group_columns):
     """The sketch table of fewest rows that keeps every field a question names (``q``'s filters and its grouping):
     a page's default view merges the configuration rows; a daily series without a device the configuration-day rows;
-    a source or OS major filter (field only, iOS 26 and later) the same two per source and OS major; an OS version or
-    variant filter the totals; with a day too, the daily rows.
+    a source or OS major filter (field only, iOS 26 and later) the same two per source and OS major; a filter to named
+    variants the variant rows (which hold no run without a variant, so only such a question reads them); an OS
+    version filter, or variant "", the totals; with a day too, the daily rows.
 
     A tier refines another when it keeps every field of it (the totals refine the source-and-OS rows, which refine
     the configuration rows; the daily rows refine all). Of the able tiers that refine none other, there are at most
@@ -968,7 +988,8 @@ def tier_for(q: Q, group_columns):
     one query (under a millisecond at 1M runs): a version of the 1M fleet has 709 configuration rows and 124
     configuration-day rows, a fleet of many days and few devices the reverse."""
     named = _named(q) | {c.split("__")[0] for c in group_columns}
-    able = [model for model in tiers() if named <= _fields(model)]
+    able = [model for model in tiers() if named <= _fields(model) and (not named_variants_only(model)
+                                                                       or _keeps_named_variants(q))]
     # The tiers no other able tier coarsens: per device over every day, or per day over every device.
     coarsest = [model for model in able if not any(_fields(other) < _fields(model) for other in able)]
     if len(coarsest) > 1:
@@ -997,6 +1018,22 @@ def _rows_matching(models, q: Q) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(sql, [p for _, params in parts for p in params])
         return list(cursor.fetchone())
+
+
+def _keeps_named_variants(q: Q) -> bool:
+    """Whether ``q`` keeps only runs that name a variant: it ANDs a variant filter none of whose values is ""."""
+    if q.negated or (q.connector != Q.AND and len(q.children) > 1):
+        return False
+    for child in q.children:
+        if isinstance(child, Q):
+            if _keeps_named_variants(child):
+                return True
+            continue
+        name, value = child
+        if (name == "variant__exact" and isinstance(value, str) and value) or (
+                name == "variant__in" and isinstance(value, (list, tuple, set, frozenset)) and value and all(value)):
+            return True
+    return False
 
 
 def _fields(model) -> set[str]:

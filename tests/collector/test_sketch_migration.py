@@ -1,7 +1,8 @@
-"""Migrations 0006-0018: sketch rows written before the optimization hints were a row key are rebuilt keyed by them,
+"""Migrations 0006-0019: sketch rows written before the optimization hints were a row key are rebuilt keyed by them,
 so a fastPrediction configuration's runs are not pooled with the default's; rows written before 0017 get its column
-(decrypt + compile + load); runs stored before 0018 are in its source-and-OS rows. Run on PostgreSQL too (it refuses
-to alter a table with pending foreign-key checks in the same transaction)."""
+(decrypt + compile + load); runs stored before 0018 are in its source-and-OS rows, and those that name a variant
+before 0019 in its variant rows. Run on PostgreSQL too (it refuses to alter a table with pending foreign-key checks in
+the same transaction)."""
 import pytest
 
 from collector import sketches
@@ -60,4 +61,21 @@ def test_runs_stored_before_the_source_and_os_rows_are_in_them(project, make_run
     by = ("os_major", "compute_units")
     sketched = {e.group: (e.runs, e.median("prediction")) for e in gather(runs, by, ["prediction"])}
     assert {group: runs for group, (runs, _) in sketched.items()} == {(18, "all"): 6, (26, "all"): 3}
+    assert sketched == {e.group: (e.runs, e.median("prediction")) for e in gather_from_runs(runs, by, ["prediction"])}
+
+
+def test_runs_stored_before_the_variant_rows_are_in_them(project, make_run):
+    bulk_load(project.slug, [make_run(device={"identifier": identifier, "os_version": "18.1"}, variant=variant)
+                             for identifier in ("iPhone15,2", "iPhone16,1") for variant in ("prewarm", "baseline", None)
+                             for _ in range(3)])
+    sketches.fold_pending()
+    migrate([("collector", "0018_sketch_source_os")])
+    migrate([("collector", "0019_sketch_variant")])
+    from collector.models import RunSketchVariant
+
+    assert sum(RunSketchVariant.objects.values_list("runs", flat=True)) == 12  # the runs that name a variant
+    runs, by = Run.objects.filter(variant="prewarm"), ("device", "compute_units")
+    sketched = {e.group: (e.runs, e.median("prediction")) for e in gather(runs, by, ["prediction"])}
+    assert {group: n for group, (n, _) in sketched.items()} == {(d, "all"): 3 for d in
+                                                                  Run.objects.values_list("device", flat=True)}
     assert sketched == {e.group: (e.runs, e.median("prediction")) for e in gather_from_runs(runs, by, ["prediction"])}

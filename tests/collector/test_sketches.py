@@ -20,7 +20,7 @@ from collector.bulk import bulk_load
 from collector.evidence import gather, gather_from_runs, gather_values
 from collector.ingest import store_runs
 from collector.models import (Device, Run, RunSketch, RunSketchConfiguration, RunSketchSourceOS,
-                               RunSketchSourceOSDay, RunSketchTotal, RunSketchVersionDay)
+                               RunSketchSourceOSDay, RunSketchTotal, RunSketchVariant, RunSketchVersionDay)
 from collector.schema import RunIn
 from collector.sketches import KEY, RANK_ERROR, key_of, sketch_filter
 from dashboard.filters import Filters
@@ -186,9 +186,10 @@ def _rows(model):
 
 
 def _daily_summed(model):
-    """The daily rows summed to ``model``'s key."""
+    """The daily rows summed to ``model``'s key (those of runs that name a variant, for the variant rows)."""
     out = {}
-    for r in RunSketch.objects.all():
+    daily = RunSketch.objects.all()
+    for r in daily.exclude(variant="") if model is RunSketchVariant else daily:
         key = tuple(getattr(r, k) for k in key_of(model))
         runs, failures = out.get(key, (0, {}))
         failures = {s: failures.get(s, 0) + r.failures.get(s, 0) for s in {*failures, *r.failures}}
@@ -212,7 +213,7 @@ def tables_read():
 
 def _coarser_tiers_hold_the_daily_sums():
     for model in (RunSketchTotal, RunSketchSourceOS, RunSketchSourceOSDay, RunSketchConfiguration,
-                  RunSketchVersionDay):
+                  RunSketchVersionDay, RunSketchVariant):
         assert _rows(model) == _daily_summed(model), model.__name__
 
 
@@ -221,7 +222,8 @@ def test_each_question_merges_the_coarsest_rows_that_hold_its_fields(fleet):
     its major and variant, and a configuration row theirs over every OS, source and variant, so a page without a
     time bound merges one row per key however many days the runs span, one that names a source or OS major version
     only one row per device, configuration, load kind, source and OS major, and one that names no OS, source or
-    variant one row per device, configuration and load kind; a daily series that names no device merges one row per
+    variant one row per device, configuration and load kind, and one of named variants one row per device,
+    configuration, load kind and variant (runs without a variant are in no such row); a daily series that names no device merges one row per
     version, configuration, load kind and day (and source and OS major, when it names one); all agree with the
     runs."""
     _coarser_tiers_hold_the_daily_sums()
@@ -235,6 +237,13 @@ def test_each_question_merges_the_coarsest_rows_that_hold_its_fields(fleet):
                           (runs.filter(source="field", os_major=18), "collector_runsketchsourceos"),
                           (runs.filter(os_version="18.1"), "collector_runsketchtotal"),
                           (runs.filter(source="field", variant="prewarm"), "collector_runsketchtotal"),
+                          (runs.filter(variant="prewarm"), "collector_runsketchvariant"),
+                          (runs.filter(device__chip="A16 Bionic", variant__in=["prewarm", "baseline"]),
+                           "collector_runsketchvariant"),
+                          # runs without a variant are in no variant row: a question of them merges the totals
+                          (runs.filter(variant=""), "collector_runsketchtotal"),
+                          (runs.filter(variant__in=["", "prewarm"]), "collector_runsketchtotal"),
+                          (runs.exclude(variant="prewarm"), "collector_runsketchtotal"),
                           (runs.filter(started_at__gte=datetime(2026, 11, 1, tzinfo=timezone.utc)),
                            "collector_runsketch")):
         with tables_read() as read:
@@ -358,8 +367,10 @@ def test_deleting_a_version_or_a_project_deletes_its_sketch_rows(fleet):
     # The rows carry no database constraint (collector.models.SketchColumns): Django's cascade removes them.
     from collector.models import ModelVersion
 
-    version = ModelVersion.objects.filter(project=fleet).order_by("pk").first()
-    assert all(model.objects.filter(model_version=version).exists() for model in sketches.tiers())
+    # A version without A/B runs, so in every tier but the variant rows (the project's A/B'd version is in those).
+    version = ModelVersion.objects.filter(project=fleet).exclude(name="segmenter-lite").order_by("pk").first()
+    assert ([model.objects.filter(model_version=version).exists() for model in sketches.tiers()]
+            == [not sketches.named_variants_only(model) for model in sketches.tiers()])
     version.delete()
     assert not any(model.objects.filter(model_version_id=version.pk).exists() for model in sketches.tiers())
     assert all(model.objects.filter(project=fleet).exists() for model in sketches.tiers())
