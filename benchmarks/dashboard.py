@@ -15,6 +15,13 @@ request.
 The projects are kept between invocations: a size already loaded is not loaded again (`--reset` starts over).
 Goal (issue 3): p95 under 300 ms at 1M runs, and no more than twice the 10k figure.
 
+`--interleave SLUG SLUG` measures the same pages on two (or more) projects already in the database, one request of
+each in turn, so both see the same phases of a noisy machine (on a shared 2-core box the same request's p50 moved
+1.5x between runs minutes apart), and prints each one's p50 / p95 and the ratio of the last's p50 to the first's:
+
+    DATABASE_URL=.../hchk_1m python -m benchmarks.dashboard --sizes 10000 --repeat 1   # bench-10000 beside check-1000000
+    DATABASE_URL=.../hchk_1m python -m benchmarks.dashboard --interleave bench-10000 check-1000000 --repeat 20
+
 `--weight` prints instead what each page makes a browser download as script (issue 12, item 8): the bytes of the
 `<script src>` files, of the chart bundle a page with charts fetches, and of inline scripts, raw and gzip-compressed
 (as whitenoise serves the collected files); and, where Debian's Chromium is installed, the median ms from navigation
@@ -119,6 +126,28 @@ def grow(project_slug: str, target: int) -> int:
 
     vacuum_analyze()
     return Run.objects.filter(project__slug=project_slug).count()
+
+
+def interleaved(client, pages, repeat):
+    """{page name: [(p50, p95) per project]} of ``pages`` ([(name, path, [params per project])]), each request of
+    one project followed by the same request of the next, ``repeat`` times (after one warm request of each)."""
+    from dashboard.presenters import clear_caches
+
+    out = {}
+    for name, path, per_project in pages:
+        for params in per_project:
+            client.get(path, params)
+        times = [[] for _ in per_project]
+        for _ in range(repeat):
+            for i, params in enumerate(per_project):
+                clear_caches()
+                t0 = time.perf_counter()
+                response = client.get(path, params)
+                times[i].append((time.perf_counter() - t0) * 1000)
+                if response.status_code != 200:
+                    raise SystemExit(f"{path} answered {response.status_code}")
+        out[name] = [(statistics.median(t), percentile(t, 0.95)) for t in times]
+    return out
 
 
 def measure(client, path, params, repeat):
@@ -304,12 +333,28 @@ def main(argv=None):
     parser.add_argument("--project", default="bench", help="prefix of the projects' slugs")
     parser.add_argument("--reset", action="store_true", help="delete the projects' runs first")
     parser.add_argument("--only", nargs="+", help="measure only the pages whose name contains one of these words")
+    parser.add_argument("--interleave", nargs="+", metavar="SLUG",
+                        help="measure these projects (already loaded) request by request in turn; see the docstring")
     parser.add_argument("--pending", type=int, default=0,
                         help="list the project's N newest runs as pending while measuring (what a fold's backlog "
                              "costs a page; those runs are in their rows too, so the answers count them twice)")
     args = parser.parse_args(argv)
     user, client = logged_in_client("benchmarks.dashboard", "dashboard-bench")
     from collector.models import PendingRun, Project, Run
+
+    if args.interleave:
+        projects = [Project.objects.get(slug=slug) for slug in args.interleave]
+        for project in projects:
+            project.members.add(user)
+        values = [placeholders(project) for project in projects]
+        pages = [(name, path, [{"project": p.slug, **fill(params, v)} for p, v in zip(projects, values)])
+                 for name, path, params in PAGES if not args.only or any(word in name for word in args.only)]
+        sizes = [Run.objects.filter(project=p).count() for p in projects]
+        print(f"{'page':<36} " + " ".join(f"{f'{n:,} p50 / p95':>20}" for n in sizes) + f" {'ratio':>6}")
+        for name, figures in interleaved(client, pages, args.repeat).items():
+            cells = " ".join(f"{f'{p50:.0f} / {p95:.0f}':>20}" for p50, p95 in figures)
+            print(f"{name:<36} {cells} {figures[-1][0] / figures[0][0]:>6.2f}", flush=True)
+        return
 
     print(f"{'runs':>10}  {'page':<36} {'first ms':>9} {'median ms':>10} {'p95 ms':>8} {'queries':>8}")
     for size in sorted(args.sizes):
