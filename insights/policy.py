@@ -19,6 +19,7 @@ labelled by its unit alone, so answers without hints read as before).
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from .intervals import wilson_interval
 from .settings import PolicySettings
@@ -27,13 +28,14 @@ from .vocabulary import (COMPUTE_UNITS, LOAD_KINDS, RESHAPE_FREQUENCIES, SPECIAL
 
 
 class Configured:
-    """The configuration (compute units and hints) of a line of evidence, and its label."""
+    """The configuration (compute units and hints) of a line of evidence, and its label: computed once per object
+    (a device-rows overview at 1M runs read them ~2,700 times a request, each a new validated Configuration)."""
 
-    @property
+    @cached_property
     def configuration(self) -> Configuration:
         return Configuration(self.compute_units, self.specialization_strategy, self.reshape_frequency)
 
-    @property
+    @cached_property
     def label(self) -> str:
         return self.configuration.label
 

@@ -6,7 +6,7 @@ Pure Python: no Django, so ``insights`` and its tests stay free of the database.
 """
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from packaging.version import InvalidVersion, Version
 
@@ -65,7 +65,7 @@ class Configuration:
             hints["reshape_frequency"] = self.reshape_frequency
         return hints
 
-    @property
+    @cached_property  # (the fields are frozen)
     def label(self) -> str:
         return " + ".join([self.compute_units, *self.hints.values()])
 
