@@ -206,7 +206,8 @@ def accumulate(rows, partials=None) -> dict[tuple, Partial]:
 
 def tiers():
     """The sketch tables, coarsest first (:func:`tier_for`): per configuration and device, per configuration and day,
-    each of those per source and OS major version too, per full key without the day, per full key and day."""
+    each of those per source and OS major version too, per configuration, device and named variant (of the runs that
+    name one), per full key without the day, per full key and day."""
     from .models import (RunSketch, RunSketchConfiguration, RunSketchSourceOS, RunSketchSourceOSDay, RunSketchTotal,
                          RunSketchVariant, RunSketchVersionDay)
 
@@ -500,7 +501,7 @@ class Keys:
             for model in tiers():
                 fields = key_of(model)
                 at = [REBUILT.index(field) for field in fields]
-                keys = [key for key in self.keys if key[_VARIANT] or not named_variants_only(model)]
+                keys = [key for key in self.keys if key[REBUILT.index("variant")] or not named_variants_only(model)]
                 for chunk in _chunks(sorted({tuple(key[i] for i in at) for key in keys}), 200):
                     model.objects.filter(_keys_q(fields, chunk)).delete()
                     runs = (folded(Run.objects.annotate(day=TruncDate("started_at")))
