@@ -6,6 +6,7 @@ instead of the thousands of values they stand for. The numbers are those of the 
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -54,19 +55,16 @@ class Weighted:
         return np.repeat(self.values, self.weights)
 
     def median(self) -> float:
-        """``np.median`` of the expanded sample: its middle value, or the mean of the two middle ones. Computed once
-        (a sample is read-only): the silent-fallback test asks a cpuOnly sample's median for every Neural Engine
-        configuration it is compared with."""
-        cached = self.__dict__.get("_median")
-        if cached is not None:
-            return cached
+        """``np.median`` of the expanded sample: its middle value, or the mean of the two middle ones."""
+        return self._median
+
+    @cached_property  # once per sample (it is read-only): the silent-fallback test asks a cpuOnly sample's median
+    def _median(self) -> float:  # for every Neural Engine configuration it is compared with
         n = self.n
         if not n:
             return float("nan")
         low, high = self._smallest([(n - 1) // 2 + 1, n // 2 + 1])
-        median = float((low + high) / 2)
-        object.__setattr__(self, "_median", median)
-        return median
+        return float((low + high) / 2)
 
     def at_rank(self, p: float) -> float:
         """The expanded sample's ceil(p n)-th smallest value (the smallest for p <= 1/n, the largest for p >= 1)."""
