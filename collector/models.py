@@ -124,7 +124,8 @@ class Run(models.Model):
     # run_id in another project is another run.
     run_id = models.UUIDField(db_index=True)
     body_sha256 = models.CharField(max_length=64, help_text="Hash of the validated body: a resend must match it.")
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    # Indexed by the (project, ...) indexes below, the newest runs' first.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs", db_index=False)
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="runs")
     device = models.ForeignKey(Device, on_delete=models.PROTECT, related_name="runs")
     os_version = models.CharField(max_length=32)
@@ -169,6 +170,9 @@ class Run(models.Model):
             models.Index(fields=["model_version", "started_at"], name="run_version_time"),
             models.Index(fields=["device", "compute_units", "started_at"], name="run_device_units_time"),
             models.Index(fields=["project", "started_at"], name="run_project_time"),
+            # A project's last uploads (the fleet page's list: newest id first). By the primary key alone, a project
+            # whose last upload is older walked every newer run of the other projects (110,000 rows, 88 ms).
+            models.Index(fields=["project", "id"], name="run_project_newest"),
             # What pages still read of the runs themselves, the sketch rows holding counts and quantiles only: the
             # failed runs by stage (a few percent of runs), and the runs that uploaded a compute plan. The failed
             # runs' index carries what the fleet page counts and filters by, so PostgreSQL answers from the index

@@ -116,6 +116,18 @@ def test_a_user_sees_only_their_projects(client, member, demo, fleet_runs):
     assert client.get(reverse("dashboard:run", args=[run.run_id])).status_code == 404
 
 
+def test_the_fleet_page_lists_the_projects_own_last_uploads(member_client, fleet_runs):
+    """"Most recent uploads" are the project's own newest runs, newest first, even after another project uploaded."""
+    from collector.bulk import bulk_load
+
+    bulk_load("other", [dict(r, run_id=r["run_id"][:-4] + "eeee") for r in fleet_runs[:30]])
+    response = member_client.get(reverse("dashboard:fleet"), {"project": "demo"})
+    newest = list(Run.objects.filter(project__slug="demo").order_by("-id").values_list("run_id", flat=True)[:20])
+    assert [r.run_id for r in response.context["recent"]] == newest
+    html = response.content.decode()
+    assert all(reverse("dashboard:run", args=[run_id]) in html for run_id in newest)
+
+
 def test_run_detail(client, member, demo, make_run, django_assert_max_num_queries):
     from collector.bulk import bulk_load
 
