@@ -75,6 +75,10 @@ PAGES = [
     ("api stats, 7 days", "/api/v1/stats",
      {"model": "{model}", "version": "{version}", "metric": "load_cold", "by": "chip", "started_after": "{week}"}),
     ("api policy", "/api/v1/policy", {"model": "{model}", "version": "{version}", "device": "iPhone15,2"}),
+    # The run list: a page of the project's newest runs and their count, filtered by name and by row keys.
+    ("api runs", "/api/v1/runs", {}),
+    ("api runs, page 50", "/api/v1/runs", {"page": 50}),
+    ("api runs, model, field, one unit", "/api/v1/runs", {"model": "{model}", "source": "field", "compute_units": "all"}),
     ("api policy export", "/api/v1/policy/export", {"model": "{model}", "version": "{version}"}),
 ]
 

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from django.core.exceptions import EmptyResultSet
 from django.db.models import Count, F, FloatField, Q, Value
 from django.db.models.functions import Coalesce, TruncDate
 
@@ -212,6 +213,19 @@ def gather_from_runs(runs, by: Sequence[str], metrics: Iterable = (),
                      for i, m in enumerate(metrics)},
         ))
     return out
+
+
+def count(runs) -> int:
+    """How many runs a Run queryset holds, exactly: its sketch rows' counts summed when its filters are row keys
+    (pending runs counted from the runs), else ``COUNT(*)``. A paginated list of a project's runs counted them all
+    on every page (at 1M runs, field runs of one unit: 509 ms, every heap page of the project's runs)."""
+    q = sketches.sketch_filter(runs)
+    if q is None:
+        return runs.count()
+    try:
+        return sum(e.runs for e in gather_from_sketches(runs, q, [("version",)])[0])
+    except EmptyResultSet:  # a filter no row can match (an empty list of values): the ORM's count says 0 unasked
+        return 0
 
 
 def gather_values(runs, by: Sequence[str], key_or_metric) -> dict[tuple, Weighted]:

@@ -5,7 +5,7 @@ from django_filters.fields import IsoDateTimeField
 
 from insights.vocabulary import COMPUTE_UNITS, LOAD_KINDS, SOURCES, STATUSES
 
-from .models import Run, choices
+from .models import Device, ModelVersion, Project, Run, choices
 from .schema import check_offset
 
 
@@ -88,13 +88,30 @@ def without_blanks(query):
     return kept
 
 
+class NamedRowFilter(django_filters.CharFilter):
+    """A filter on a related row's name (``field_name``: "project__slug"), resolved to those rows' ids first, a small
+    table's read, so the runs are filtered on their own column: through a join PostgreSQL could not walk a project's
+    runs in time order, and GET /api/v1/runs sorted all of them for each page (at 1M runs 3.4 s a page)."""
+
+    def __init__(self, related, **kwargs):
+        super().__init__(**kwargs)
+        self.related = related
+
+    def filter(self, qs, value):
+        if value in django_filters.constants.EMPTY_VALUES:
+            return qs
+        relation, name = self.field_name.split("__")
+        ids = list(self.related.objects.filter(**{name: value}).values_list("pk", flat=True))
+        return qs.filter(**{f"{relation}_id__in": ids}) if ids else qs.none()
+
+
 class RunFilter(ApiFilterSet):
     # CharFilters refuse NUL bytes (Django's forms.CharField), ChoiceFilters anything not a choice.
-    project = django_filters.CharFilter(field_name="project__slug")
-    model = django_filters.CharFilter(field_name="model_version__name")
-    version = django_filters.CharFilter(field_name="model_version__version")
-    device = django_filters.CharFilter(field_name="device__identifier")
-    chip = django_filters.CharFilter(field_name="device__chip")
+    project = NamedRowFilter(Project, field_name="project__slug")
+    model = NamedRowFilter(ModelVersion, field_name="model_version__name")
+    version = NamedRowFilter(ModelVersion, field_name="model_version__version")
+    device = NamedRowFilter(Device, field_name="device__identifier")
+    chip = NamedRowFilter(Device, field_name="device__chip")
     os_version = django_filters.CharFilter()
     compute_units = django_filters.ChoiceFilter(choices=choices(COMPUTE_UNITS))
     status = django_filters.ChoiceFilter(choices=choices(STATUSES))

@@ -1,5 +1,23 @@
+from functools import cached_property
+
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
+
+from .evidence import count
+from .models import Run
+
+
+class RunPaginator(Paginator):
+    """Pages of runs counted by the evidence query's count (sketch rows where they answer), not COUNT(*); pages of
+    anything else as Django counts them."""
+
+    @cached_property
+    def count(self) -> int:
+        if isinstance(self.object_list, QuerySet) and self.object_list.model is Run:
+            return count(self.object_list)
+        return Paginator.count.func(self)
 
 
 class RunPagination(PageNumberPagination):
@@ -7,6 +25,7 @@ class RunPagination(PageNumberPagination):
     1,000), else a 400 naming them: DRF would quietly answer another page size, or read ``page=last``, and a script
     would page through something else than it asked for. A page past the end stays a 404."""
 
+    django_paginator_class = RunPaginator
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
