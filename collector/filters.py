@@ -1,6 +1,7 @@
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import IsoDateTimeField
 
 from insights.vocabulary import COMPUTE_UNITS, LOAD_KINDS, SOURCES, STATUSES
@@ -98,7 +99,7 @@ class NamedRowFilter(django_filters.CharFilter):
         self.related = related
 
     def filter(self, qs, value):
-        if value in django_filters.constants.EMPTY_VALUES:
+        if value in EMPTY_VALUES:
             return qs
         relation, name = self.field_name.split("__")
         ids = list(self.related.objects.filter(**{name: value}).values_list("pk", flat=True))

@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 
-from .evidence import count
+from . import evidence
 from .models import Run
 
 
@@ -16,7 +16,7 @@ class RunPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         if isinstance(self.object_list, QuerySet) and self.object_list.model is Run:
-            return count(self.object_list)
+            return evidence.count(self.object_list)
         return Paginator.count.func(self)
 
 
