@@ -11,6 +11,7 @@ from .auth import ProjectReader, Runner, visible_projects
 from .filters import RunFilter
 from .ingest import Conflict, Invalid, store_runs
 from .models import Run
+from .pagination import RunListPagination
 from .schema import BatchIn, RunIn
 from .serializers import RunDetailSerializer, RunSerializer
 from .upload import UploadError, parse_runs, read_body
@@ -66,6 +67,7 @@ def _errors(detail, errors):
 class RunListCreate(generics.ListAPIView):
     serializer_class = RunSerializer
     filterset_class = RunFilter
+    pagination_class = RunListPagination
 
     def get_permissions(self):
         return [Runner()] if self.request.method == "POST" else [ProjectReader()]

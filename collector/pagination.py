@@ -1,23 +1,18 @@
 from functools import cached_property
 
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 
 from . import evidence
-from .models import Run
 
 
 class RunPaginator(Paginator):
-    """Pages of runs counted by the evidence query's count (sketch rows where they answer), not COUNT(*); pages of
-    anything else as Django counts them."""
+    """Pages of runs counted by the evidence query's count (sketch rows where they answer), not COUNT(*)."""
 
     @cached_property
     def count(self) -> int:
-        if isinstance(self.object_list, QuerySet) and self.object_list.model is Run:
-            return evidence.count(self.object_list)
-        return Paginator.count.func(self)
+        return evidence.count(self.object_list)
 
 
 class RunPagination(PageNumberPagination):
@@ -25,7 +20,6 @@ class RunPagination(PageNumberPagination):
     1,000), else a 400 naming them: DRF would quietly answer another page size, or read ``page=last``, and a script
     would page through something else than it asked for. A page past the end stays a 404."""
 
-    django_paginator_class = RunPaginator
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
@@ -50,3 +44,9 @@ class RunPagination(PageNumberPagination):
 
 def _whole_number(raw: str, top: int | None) -> bool:
     return raw.isascii() and raw.isdigit() and len(raw) < 10 and 1 <= int(raw) <= (top or 10**9)
+
+
+class RunListPagination(RunPagination):
+    """GET /api/v1/runs: the same pages, counted by :class:`RunPaginator`."""
+
+    django_paginator_class = RunPaginator
