@@ -79,6 +79,8 @@ PAGES = [
     ("api runs", "/api/v1/runs", {}),
     ("api runs, page 50", "/api/v1/runs", {"page": 50}),
     ("api runs, model, field, one unit", "/api/v1/runs", {"model": "{model}", "source": "field", "compute_units": "all"}),
+    # No project named: the newest runs of every project the user reads (those measured here and any before them).
+    ("api runs, every project, page 50", "/api/v1/runs", {"project": None, "page": 50}),
     ("api policy export", "/api/v1/policy/export", {"model": "{model}", "version": "{version}"}),
 ]
 
@@ -102,7 +104,8 @@ def placeholders(project) -> dict:
 
 
 def fill(params: dict, values: dict) -> dict:
-    return {k: v.format(**values) if isinstance(v, str) else v for k, v in params.items()}
+    """A page's parameters with the placeholders' values; a parameter given None is left out."""
+    return {k: v.format(**values) if isinstance(v, str) else v for k, v in params.items() if v is not None}
 
 
 def percentile(values, p):
@@ -351,7 +354,7 @@ def main(argv=None):
         for project in projects:
             project.members.add(user)
         values = [placeholders(project) for project in projects]
-        pages = [(name, path, [{"project": p.slug, **fill(params, v)} for p, v in zip(projects, values)])
+        pages = [(name, path, [fill({"project": p.slug, **params}, v) for p, v in zip(projects, values)])
                  for name, path, params in PAGES if not args.only or any(word in name for word in args.only)]
         sizes = [Run.objects.filter(project=p).count() for p in projects]
         print(f"{'page':<36} " + " ".join(f"{f'{n:,} p50 / p95':>20}" for n in sizes) + f" {'ratio':>6}")
@@ -379,7 +382,7 @@ def main(argv=None):
         for name, path, params in PAGES:
             if args.only and not any(word in name for word in args.only):
                 continue
-            first, median, p95, queries = measure(client, path, {"project": slug, **fill(params, values)},
+            first, median, p95, queries = measure(client, path, fill({"project": slug, **params}, values),
                                                   args.repeat)
             print(f"{total:>10,}  {name:<36} {first:>9.0f} {median:>10.0f} {p95:>8.0f} {queries:>8}", flush=True)
         PendingRun.objects.filter(run_id__in=listed).delete()

@@ -1,18 +1,57 @@
-from functools import cached_property
-
-from django.core.paginator import Paginator
+from django.db import connection
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 
 from . import evidence
+from .models import Run
 
 
-class RunPaginator(Paginator):
-    """Pages of runs counted by the evidence query's count (sketch rows where they answer), not COUNT(*)."""
+class NewestRuns:
+    """GET /api/v1/runs's filtered runs as its pages slice and count them: counted by the evidence query (sketch rows
+    where they answer), not COUNT(*); a page of several projects' runs taken from each project's newest runs.
 
-    @cached_property
+    PostgreSQL walks one project's runs in time order on its (project, started_at) index, but not the runs of a list
+    of projects: it sorted all of them for each page (a member of three projects, 1.11M runs: 650 ms a first page,
+    1.1 s the 50th). So a page over several projects is the union of each project's first ``stop`` runs in the list's
+    order, sorted once more and cut: every project's walk stops at the page's end."""
+
+    def __init__(self, runs):
+        self.runs = runs
+
     def count(self) -> int:
-        return evidence.count(self.object_list)
+        return evidence.count(self.runs)
+
+    def __getitem__(self, page: slice) -> list:
+        if self.runs.query.is_empty():  # a filter no run can match (Django's union of empty parts is no queryset)
+            return []
+        projects = _projects(self.runs.query.where)
+        if not projects or len(projects) < 2 or not connection.features.supports_slicing_ordering_in_compound:
+            return list(self.runs[page])  # (SQLite cannot order and limit each part of a union)
+        order = self.runs.query.order_by
+        columns = [name.lstrip("-") for name in order]
+        first, *rest = [self.runs.filter(project_id=project).values_list(*columns)[:page.stop] for project in projects]
+        ids = [row[columns.index("id")] for row in first.union(*rest, all=True).order_by(*order)[page]]
+        rows = self.runs.in_bulk(ids)
+        return [rows[pk] for pk in ids]
+
+
+def _projects(where) -> list | None:
+    """The project ids a query's conditions allow (each ``project_id IN (...)`` or ``=`` they AND narrows them), None
+    where they name none. A part for a project the filters exclude would cost a plan of its own: ~45 ms at 1M runs."""
+    if where.negated or (where.connector != "AND" and len(where.children) > 1):
+        return None
+    allowed = None
+    for node in where.children:
+        if hasattr(node, "children"):
+            ids = _projects(node)
+        elif getattr(getattr(node, "lhs", None), "target", None) is Run._meta.get_field("project") and \
+                node.lookup_name in ("in", "exact"):
+            ids = list(node.rhs) if node.lookup_name == "in" else [node.rhs]
+        else:
+            continue
+        if ids is not None:
+            allowed = ids if allowed is None else [pk for pk in allowed if pk in ids]
+    return allowed
 
 
 class RunPagination(PageNumberPagination):
@@ -44,9 +83,3 @@ class RunPagination(PageNumberPagination):
 
 def _whole_number(raw: str, top: int | None) -> bool:
     return raw.isascii() and raw.isdigit() and len(raw) < 10 and 1 <= int(raw) <= (top or 10**9)
-
-
-class RunListPagination(RunPagination):
-    """GET /api/v1/runs: the same pages, counted by :class:`RunPaginator`."""
-
-    django_paginator_class = RunPaginator

@@ -92,7 +92,8 @@ def test_demo_command_loads_a_fleet_once(db):
 def test_the_list_counts_and_pages_exactly_what_its_filters_select(db, client, monkeypatch):
     """GET /api/v1/runs in a database of two projects, some runs still pending (not in their sketch rows): its count
     (summed from the sketch rows where the filters are row keys, else counted) is the number of runs the filters
-    select, and its first page is the newest of them."""
+    select, and each page holds the next of them, newest first: over both projects a page is merged from each
+    project's newest runs."""
     from django.contrib.auth import get_user_model
 
     from benchmarks.fleet import generate
@@ -121,10 +122,15 @@ def test_the_list_counts_and_pages_exactly_what_its_filters_select(db, client, m
              ({"started_after": run.started_at.isoformat()}, {"started_at__gte": run.started_at}),
              ({"project": "nowhere"}, {"project__slug": "nowhere"})]
     for params, lookups in cases:
-        selected = Run.objects.filter(**lookups).order_by("-started_at", "-id")
-        response = client.get("/api/v1/runs", {**params, "page_size": 7})
-        assert response.status_code == 200, (params, response.content)
-        body = response.json()
-        assert body["count"] == selected.count(), params
-        assert [r["run_id"] for r in body["results"]] == [str(r.run_id) for r in selected[:7]], params
+        selected = [str(r) for r in Run.objects.filter(**lookups).order_by("-started_at", "-id")
+                    .values_list("run_id", flat=True)]
+        for page in (1, 3):
+            response = client.get("/api/v1/runs", {**params, "page_size": 7, "page": page})
+            if page > 1 and len(selected) <= 14:
+                assert response.status_code == 404, params
+                continue
+            assert response.status_code == 200, (params, response.content)
+            body = response.json()
+            assert body["count"] == len(selected), params
+            assert [r["run_id"] for r in body["results"]] == selected[7 * (page - 1):7 * page], (params, page)
     assert Run.objects.filter(sketch_pending__isnull=False).count() >= 100  # pending runs were among them
