@@ -1,4 +1,6 @@
 from django.db import connection
+from django.db.models.expressions import RawSQL
+from django.db.models.sql.where import AND, WhereNode
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 
@@ -12,8 +14,9 @@ class NewestRuns:
 
     PostgreSQL walks one project's runs in time order on its (project, started_at) index, but not the runs of a list
     of projects: it sorted all of them for each page (a member of three projects, 1.11M runs: 650 ms a first page,
-    1.1 s the 50th). So a page over several projects is the union of each project's first ``stop`` runs in the list's
-    order, sorted once more and cut: every project's walk stops at the page's end."""
+    1.1 s the 50th). So a page over several projects joins each project, laterally, to its first ``stop`` runs in
+    the list's order (one index walk a project, stopping at the page's end), and sorts those. One statement whatever
+    the number of projects: a union of a part per project cost its plan (500 projects: 3.4 s)."""
 
     def __init__(self, runs):
         self.runs = runs
@@ -22,36 +25,45 @@ class NewestRuns:
         return evidence.count(self.runs)
 
     def __getitem__(self, page: slice) -> list:
-        if self.runs.query.is_empty():  # a filter no run can match (Django's union of empty parts is no queryset)
+        projects, others = _by_project(self.runs.query.where)
+        if self.runs.query.is_empty() or projects == []:
             return []
-        projects = _projects(self.runs.query.where)
-        if not projects or len(projects) < 2 or not connection.features.supports_slicing_ordering_in_compound:
-            return list(self.runs[page])  # (SQLite cannot order and limit each part of a union)
+        if projects is None or len(projects) < 2 or connection.vendor != "postgresql":
+            return list(self.runs[page])  # (SQLite has no LATERAL; an embedded database is small)
         order = self.runs.query.order_by
         columns = [name.lstrip("-") for name in order]
-        first, *rest = [self.runs.filter(project_id=project).values_list(*columns)[:page.stop] for project in projects]
-        ids = [row[columns.index("id")] for row in first.union(*rest, all=True).order_by(*order)[page]]
+        # Each project's walk without the list of projects (a list as an index condition is sorted again at every
+        # walk: 5,000 projects, 700 ms), which the projects joined stand for.
+        newest = self.runs.all()
+        newest.query.where = others
+        newest = newest.filter(project_id=RawSQL("projects.id", ())).values_list(*columns)[:page.stop]
+        sql, params = newest.query.sql_with_params()
+        by = ", ".join(f'newest.{connection.ops.quote_name(c)}{" DESC" * n.startswith("-")}'
+                       for c, n in zip(columns, order))
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT newest.id FROM unnest(%s::bigint[]) AS projects(id) CROSS JOIN LATERAL ({sql}) "
+                           f"AS newest ORDER BY {by} LIMIT %s OFFSET %s",
+                           [projects, *params, page.stop - page.start, page.start])
+            ids = [pk for pk, in cursor.fetchall()]
         rows = self.runs.in_bulk(ids)
         return [rows[pk] for pk in ids]
 
 
-def _projects(where) -> list | None:
-    """The project ids a query's conditions allow (each ``project_id IN (...)`` or ``=`` they AND narrows them), None
-    where they name none. A part for a project the filters exclude would cost a plan of its own: ~45 ms at 1M runs."""
-    if where.negated or (where.connector != "AND" and len(where.children) > 1):
-        return None
-    allowed = None
+def _by_project(where) -> tuple[list | None, WhereNode]:
+    """(the project ids a query's conditions allow, its other conditions): each ``project_id IN (...)`` or ``=``
+    that the conditions AND narrows the ids; None where they name none (or not at their top level). A project the
+    filters exclude is never walked: its runs would each be read and refused."""
+    if where.negated or where.connector != AND:
+        return None, where
+    project = Run._meta.get_field("project")
+    allowed, others = None, []
     for node in where.children:
-        if hasattr(node, "children"):
-            ids = _projects(node)
-        elif getattr(getattr(node, "lhs", None), "target", None) is Run._meta.get_field("project") and \
-                node.lookup_name in ("in", "exact"):
+        if getattr(getattr(node, "lhs", None), "target", None) is project and node.lookup_name in ("in", "exact"):
             ids = list(node.rhs) if node.lookup_name == "in" else [node.rhs]
-        else:
-            continue
-        if ids is not None:
             allowed = ids if allowed is None else [pk for pk in allowed if pk in ids]
-    return allowed
+        else:
+            others.append(node)
+    return allowed, WhereNode(others, AND)
 
 
 class RunPagination(PageNumberPagination):
