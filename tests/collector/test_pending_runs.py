@@ -12,7 +12,7 @@ from benchmarks.fleet import generate
 from collector import sketches
 from collector.bulk import bulk_load
 from collector.evidence import gather, gather_from_runs
-from collector.models import PendingRun, Project, Run, RunSketch, RunSketchConfiguration
+from collector.models import ModelVersion, PendingRun, Project, Run, RunSketch, RunSketchConfiguration
 from dashboard.filters import Filters
 from dashboard.queries import resolve_scope
 from insights.vocabulary import METRICS
@@ -73,10 +73,18 @@ def test_folded_and_pending_runs_of_one_group_add_up(project, deferred):
     assert counted == {e.group: (e.runs, e.failures) for e in gather_from_runs(runs, ("version",))}
 
 
-def test_a_version_with_only_pending_runs_is_a_measured_version(project, deferred, make_run):
+def test_a_version_with_only_pending_runs_is_a_measured_version(project, monkeypatch, make_run):
+    """Beside a version whose runs are folded and one uploaded for profiling only (no runs): the page's default is
+    the newest version with runs, pending ones included."""
     bulk_load(project.slug, [make_run(model={"name": "portrait", "version": "1.0.0"})])
+    ModelVersion.objects.create(project=project, name="portrait", version="3.0.0")
+    monkeypatch.setattr("collector.ingest.runs_in_process", lambda: False)  # as the deferred fixture, from here
+    monkeypatch.setattr("collector.ingest.fold_soon", lambda: None)
+    bulk_load(project.slug, [make_run(model={"name": "portrait", "version": "2.0.0"})])
     scope = resolve_scope(Project.objects.all(), Filters())
-    assert [mv.has_runs for mv in scope.model_versions] == [True]
+    assert [(mv.version, mv.has_runs) for mv in scope.model_versions] == [
+        ("1.0.0", True), ("2.0.0", True), ("3.0.0", False)]
+    assert scope.model_version.version == "2.0.0"
 
 
 def test_a_rebuild_does_not_count_pending_runs_twice(project, deferred):
