@@ -65,12 +65,25 @@ def _by_project(where) -> tuple[list | None, WhereNode]:
     project = Run._meta.get_field("project")
     allowed, others = None, []
     for node in where.children:
-        if getattr(getattr(node, "lhs", None), "target", None) is project and node.lookup_name in ("in", "exact"):
-            ids = list(node.rhs) if node.lookup_name == "in" else [node.rhs]
-            allowed = ids if allowed is None else [pk for pk in allowed if pk in ids]
-        else:
+        ids = _project_ids(node, project)
+        if ids is None:  # another condition, or one on the project that is not a list of ids (a subquery)
             others.append(node)
+        elif allowed is None:
+            allowed = ids
+        else:
+            kept = set(ids)
+            allowed = [pk for pk in allowed if pk in kept]
     return allowed, WhereNode(others, AND)
+
+
+def _project_ids(node, project) -> list | None:
+    if getattr(getattr(node, "lhs", None), "target", None) is not project:
+        return None
+    if node.lookup_name == "in" and isinstance(node.rhs, (list, tuple, set)):
+        return list(node.rhs)
+    if node.lookup_name == "exact" and isinstance(node.rhs, int):
+        return [node.rhs]
+    return None
 
 
 class RunPagination(PageNumberPagination):
