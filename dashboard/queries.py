@@ -433,8 +433,11 @@ def failures_by_unit(runs) -> list[dict]:
 
 
 def recent_runs(runs, limit: int = 20):
-    """The last uploads (by id, i.e. insertion order: uses the primary key index, whatever the table size)."""
-    return list(runs.select_related("device", "model_version").order_by("-id")[:limit])
+    """The last uploads (by id, i.e. insertion order). Their ids are found first, from the (project, id) index alone:
+    reading whole rows, PostgreSQL walked the primary key past every newer run of other projects when the project
+    held most of the table (10M runs beside 110,000 newer ones: 14 ms against 0.1)."""
+    newest = runs.order_by("-id").values("id")[:limit]
+    return list(runs.filter(pk__in=newest).select_related("device", "model_version").order_by("-id"))
 
 
 # --- Run detail ------------------------------------------------------------------------------------------------------
