@@ -78,6 +78,8 @@ PAGES = [
     # The run list: a page of the project's newest runs and their count, filtered by name and by row keys.
     ("api runs", "/api/v1/runs", {}),
     ("api runs, page 50", "/api/v1/runs", {"page": 50}),
+    # Halfway down the project's runs (page 50 at 10k, 5,000 at 1M): what an OFFSET walk costs with the list's size.
+    ("api runs, halfway down", "/api/v1/runs", {"page": "{middle}"}),
     ("api runs, model, field, one unit", "/api/v1/runs", {"model": "{model}", "source": "field", "compute_units": "all"}),
     # No project named: the newest runs of every project the user reads (those measured here and any before them).
     ("api runs, every project, page 50", "/api/v1/runs", {"project": None, "page": 50}),
@@ -86,7 +88,8 @@ PAGES = [
 
 
 def placeholders(project) -> dict:
-    """Values for the pages' {model}, {version}, {segmenter} and {week}: the project's largest model version."""
+    """Values for the pages' {model}, {version}, {segmenter}, {week} and {middle}: the project's largest model version,
+    the week before its last run, the run list's middle page."""
     from datetime import timedelta
 
     from django.db.models import Count, Max
@@ -99,8 +102,9 @@ def placeholders(project) -> dict:
 
     mv, seg = largest(), largest(name="segmenter-lite")
     last = Run.objects.filter(project=project).aggregate(last=Max("started_at"))["last"]
+    middle = max(1, Run.objects.filter(project=project).count() // 200)  # the page of 100 halfway down the list
     return {"model": mv.name, "version": mv.version, "segmenter": seg.version if seg else mv.version,
-            "week": (last - timedelta(days=7)).date().isoformat()}
+            "week": (last - timedelta(days=7)).date().isoformat(), "middle": str(middle)}
 
 
 def fill(params: dict, values: dict) -> dict:

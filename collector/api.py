@@ -11,7 +11,7 @@ from .auth import ProjectReader, Runner, visible_projects
 from .filters import RunFilter
 from .ingest import Conflict, Invalid, store_runs
 from .models import Run
-from .pagination import NewestRuns
+from .pagination import RunListPagination
 from .schema import BatchIn, RunIn
 from .serializers import RunDetailSerializer, RunSerializer
 from .upload import UploadError, parse_runs, read_body
@@ -67,6 +67,7 @@ def _errors(detail, errors):
 class RunListCreate(generics.ListAPIView):
     serializer_class = RunSerializer
     filterset_class = RunFilter
+    pagination_class = RunListPagination
 
     def get_permissions(self):
         return [Runner()] if self.request.method == "POST" else [ProjectReader()]
@@ -81,9 +82,6 @@ class RunListCreate(generics.ListAPIView):
             .select_related("project", "model_version", "device")
             .order_by("-started_at", "-id")
         )
-
-    def paginate_queryset(self, queryset):
-        return super().paginate_queryset(NewestRuns(queryset))
 
     @extend_schema(
         request={"application/json": RunUpload},

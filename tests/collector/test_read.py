@@ -134,3 +134,37 @@ def test_the_list_counts_and_pages_exactly_what_its_filters_select(db, client, m
             assert body["count"] == len(selected), params
             assert [r["run_id"] for r in body["results"]] == selected[7 * (page - 1):7 * page], (params, page)
     assert Run.objects.filter(sketch_pending__isnull=False).count() >= 100  # pending runs were among them
+
+
+def test_following_next_links_lists_every_run_once_while_runs_arrive(db, client):
+    """A script pages through a member's two projects by the ``next`` links (which carry ``after``, the page's last
+    run): it gets every run once, newest first, even when runs are uploaded between two pages (a page number alone
+    would shift and repeat one); ``after`` that is not an id is a 400 naming it."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from benchmarks.fleet import generate
+    from collector.bulk import bulk_load
+
+    fleet = list(generate(160, seed=5))
+    bulk_load("lab", fleet[:90])
+    bulk_load("other", fleet[90:150])
+    user = get_user_model().objects.create_user("ana")
+    for slug in ("lab", "other"):
+        Project.objects.get(slug=slug).members.add(user)
+    client.force_login(user)
+    listed = [str(r) for r in Run.objects.order_by("-started_at", "-id").values_list("run_id", flat=True)]
+
+    seen, url, pages = [], "/api/v1/runs?page_size=9", 0
+    while url:
+        body = client.get(url).json()
+        seen += [r["run_id"] for r in body["results"]]
+        url, pages = body["next"], pages + 1
+        if pages == 3:  # newer runs arrive: they belong before the pages already read, not in the next ones
+            now = timezone.now().isoformat()
+            bulk_load("lab", [dict(run, started_at=now) for run in fleet[150:]])
+        assert url is None or "after=" in url
+    assert seen == listed
+
+    response = client.get("/api/v1/runs", {"after": "the last one"})
+    assert response.status_code == 400 and "after" in response.json()
