@@ -14,7 +14,7 @@ from .models import Run
 from .pagination import RunListPagination
 from .schema import BatchIn, RunIn
 from .serializers import RunDetailSerializer, RunSerializer
-from .upload import UploadError, parse_runs, read_body
+from .upload import UploadError, collection_paused, parse_runs, read_body
 
 
 class RunUpload(RootModel[RunIn | BatchIn]):
@@ -94,8 +94,9 @@ class RunListCreate(generics.ListAPIView):
     )
     def post(self, request):
         try:
-            runs, batch = parse_runs(read_body(request._request))
-            outcomes = store_runs(request.user.project, runs)
+            with collection_paused():
+                runs, batch = parse_runs(read_body(request._request))
+                outcomes = store_runs(request.user.project, runs)
         except UploadError as exc:
             return Response(_errors(exc.detail, exc.errors), status=exc.status)
         except Invalid as exc:

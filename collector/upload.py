@@ -1,5 +1,7 @@
 """Reading and validating an upload body: size limit, gzip, JSON, single or batch shape, per-run field errors."""
+import gc
 import zlib
+from contextlib import contextmanager
 
 import msgspec
 from pydantic import ValidationError
@@ -144,3 +146,19 @@ def parse_runs(body: bytes) -> tuple[list[RunIn], bool]:
         raise UploadError(400, "the batch body is invalid; nothing was stored", {"body": field_errors(body_errors)})
     errors = {i: field_errors(errs) for i, errs in per_run.items()}
     raise UploadError(400, f"{len(errors)} runs are invalid; nothing was stored", errors)
+
+
+@contextmanager
+def collection_paused():
+    """Python's cyclic garbage collector paused while an upload is parsed and stored. A 500-run batch allocates some
+    hundred thousand objects (pydantic models, row tuples, COPY buffers), which set off collections that find nothing
+    to free: reference counting frees them as the request ends. Measured in-process, as a gunicorn worker (heap
+    frozen): 45.2 -> 40.2 µs of CPU a run, mean of 23 batches each way. A process-wide switch: a threaded server's
+    other requests go uncollected meanwhile, for the length of one upload."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

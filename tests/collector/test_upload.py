@@ -44,6 +44,26 @@ def test_batch_answers_one_entry_per_run(runner, make_run):
     assert Run.objects.count() == 3
 
 
+def test_the_garbage_collector_runs_again_after_every_upload(runner, make_run, monkeypatch):
+    """An upload pauses Python's cyclic collector while it parses and stores (collector.upload.collection_paused): it
+    is paused during the store and running again after an upload stored, refused or failed."""
+    import gc
+
+    from collector import api
+
+    seen = []
+    store = api.store_runs
+    monkeypatch.setattr(api, "store_runs", lambda *a: (seen.append(gc.isenabled()), store(*a))[1])
+    assert post(runner, {"runs": [make_run()]}).status_code == 201
+    assert seen == [False] and gc.isenabled()
+    assert post(runner, {"runs": [make_run(compute_units="gpuOnly")]}).status_code == 400
+    assert gc.isenabled()
+    monkeypatch.setattr(api, "store_runs", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        post(runner, {"runs": [make_run()]})
+    assert gc.isenabled()
+
+
 def test_resend_is_a_duplicate_and_changes_nothing(runner, make_run):
     run = make_run()
     first = post(runner, run).json()
