@@ -250,6 +250,9 @@ class SketchColumns(models.Model):
                                          default=RESHAPE_FREQUENCIES[0])
     runs = models.PositiveIntegerField(default=0)
     failures = models.JSONField(default=dict, help_text="failed status -> runs (statuses with failures only)")
+    failure_stages = models.JSONField(
+        default=dict, help_text="stage -> failed runs that failed in it (collector.sketches.stage_of; stages with "
+                                "failures only): the fleet page's failures by stage without reading runs")
     decrypt_ms = models.BinaryField(null=True)
     compile_ms = models.BinaryField(null=True)
     load_ms = models.BinaryField(null=True)

@@ -45,7 +45,7 @@ from django.db.models.functions import Cast, Coalesce, JSONObject, TruncDate
 from django.db.models.lookups import Lookup
 from django.db.models.sql.where import WhereNode
 
-from insights.vocabulary import FAILURE_STATUSES, LAUNCH_STAGES, METRICS, OK
+from insights.vocabulary import FAILURE_STATUSES, LAUNCH_STAGES, METRICS, OK, STAGES
 from insights.weighted import Weighted
 
 K = 200
@@ -88,7 +88,14 @@ GROUPS = {"device": "device_id", "chip": "device__chip", "compute_units": "compu
           "specialization_strategy": "specialization_strategy", "reshape_frequency": "reshape_frequency",
           "version": "model_version_id", "os_major": "os_major", "variant": "variant", "source": "source",
           "load_kind": "load_kind", "day": "day"}
-RUN_FIELDS = ("project_id", *KEY[:-1], "os_major", "started_at", "status", *RUN_COLUMNS)
+RUN_FIELDS = ("project_id", *KEY[:-1], "os_major", "started_at", "status", "failure_stage", *RUN_COLUMNS)
+# A failed run's stage in a row's failure_stages: its failure_stage, or this where it named none.
+NO_STAGE = "unknown"
+STAGE_KEYS = (*STAGES, NO_STAGE)
+
+
+def stage_of(failure_stage: str) -> str:
+    return failure_stage or NO_STAGE
 
 
 def new_sketch() -> kll_doubles_sketch:
@@ -160,18 +167,21 @@ def day_of(started_at) -> "datetime.date":
 class Partial:
     """What some runs of one key add to its row."""
 
-    __slots__ = ("project_id", "os_major", "runs", "failures", "sketches")
+    __slots__ = ("project_id", "os_major", "runs", "failures", "stages", "sketches")
 
     def __init__(self, project_id, os_major):
         self.project_id, self.os_major = project_id, os_major
         self.runs = 0
         self.failures = defaultdict(int)
+        self.stages = defaultdict(int)
         self.sketches = {}
 
     def merge(self, other: "Partial"):
         self.runs += other.runs
         for status, n in other.failures.items():
             self.failures[status] += n
+        for stage, n in other.stages.items():
+            self.stages[stage] += n
         for column, sketch in other.sketches.items():
             mine = self.sketches.get(column)
             if mine is None:
@@ -182,6 +192,7 @@ class Partial:
         self.runs += 1
         if row["status"] != OK:
             self.failures[row["status"]] += 1
+            self.stages[stage_of(row["failure_stage"])] += 1
             return
         for column in COLUMNS:
             value = value_of(row, column)
@@ -342,10 +353,8 @@ def write(partials: dict[tuple, Partial], model) -> None:
         rows = []
         for key in keys:
             partial = partials[key]
-            runs, failures, blobs = stored.get(key, (0, {}, (None,) * len(COLUMNS)))
-            failures = dict(failures)
-            for status, n in partial.failures.items():
-                failures[status] = failures.get(status, 0) + n
+            runs, failures, stages, blobs = stored.get(key, (0, {}, {}, (None,) * len(COLUMNS)))
+            failures, stages = _summed_counts(failures, partial.failures), _summed_counts(stages, partial.stages)
             out = []
             for column, kept in zip(COLUMNS, blobs):
                 sketch = partial.sketches.get(column)
@@ -356,9 +365,19 @@ def write(partials: dict[tuple, Partial], model) -> None:
                     sketch = stored_sketch
                 out.append(sketch.serialize() if sketch is not None else kept)
             kept_too = (partial.os_major,) if backend.os_major else ()
-            rows.append((*key, partial.project_id, *kept_too, runs + partial.runs, failures, *out))
+            rows.append((*key, partial.project_id, *kept_too, runs + partial.runs, failures, stages, *out))
         for chunk in _chunks(rows, backend.chunk):
             backend.upsert(chunk)
+
+
+_COUNTS = ("failures", "failure_stages")  # a row's exact counts, JSON objects of name -> runs
+
+
+def _summed_counts(stored: dict, added: dict) -> dict:
+    out = dict(stored)
+    for name, n in added.items():
+        out[name] = out.get(name, 0) + n
+    return out
 
 
 # pg_advisory_xact_lock's first key: this lock's namespace, so it cannot collide with another use of advisory locks.
@@ -390,6 +409,7 @@ def _carries_os_major(model) -> bool:
 def _written(model) -> tuple[str, ...]:
     """The fields a merged row gives, in its order: the key, then the rest (os_major follows the OS version)."""
     return (*key_of(model), "project_id", *(("os_major",) if _carries_os_major(model) else ()), "runs", "failures",
+            "failure_stages",
             *COLUMNS)
 
 
@@ -412,15 +432,16 @@ class _Arrays:
         self.os_major = _carries_os_major(model)
         fields = [meta.get_field(name) for name in _written(model)]
         self.columns = [f.column for f in fields]
-        # failures travels as text and is cast: Django loads jsonb as text, and a jsonb[] parameter would need Jsonb.
+        # The counts' JSON travels as text, cast: Django loads jsonb as text, and a jsonb[] parameter would need Jsonb.
         types = ["text" if f.get_internal_type() == "JSONField" else f.db_type(connection) for f in fields]
         arrays = [f"%b::{t}[]" for t in types]  # %b: binary parameters (%s dumps a str array as quoted text)
         n = len(self.keys)
         key_columns, rest = ", ".join(self.columns[:n]), self.columns[n:]
         alias = ", ".join(self.columns)
-        values = ", ".join(f"{c}::jsonb" if c == "failures" else c for c in self.columns)
+        values = ", ".join(f"{c}::jsonb" if c in _COUNTS else c for c in self.columns)
         # The key arrays as a relation: a semi-join on the unique key's index, whatever the number of keys.
-        self.select = (f"SELECT {key_columns}, runs, failures::text, {', '.join(COLUMNS)} FROM {meta.db_table} "
+        self.select = (f"SELECT {key_columns}, runs, failures::text, failure_stages::text, {', '.join(COLUMNS)} "
+                       f"FROM {meta.db_table} "
                        f"WHERE ({key_columns}) IN (SELECT * FROM unnest({', '.join(arrays[:n])}))")
         # Django's bulk_create(update_conflicts=True) updated the same fields: project and os_major follow the key.
         self.upsert_sql = (f"INSERT INTO {meta.db_table} ({alias}) SELECT {values} "
@@ -432,12 +453,13 @@ class _Arrays:
         with _psycopg_cursor() as cursor:
             cursor.execute(self.select, [list(column) for column in zip(*keys)], prepare=True, binary=True)
             for row in cursor:
-                yield tuple(row[:n]), (row[n], json.loads(row[n + 1]), row[n + 2:])
+                yield tuple(row[:n]), (row[n], json.loads(row[n + 1]), json.loads(row[n + 2]), row[n + 3:])
 
     def upsert(self, rows):
         columns = [list(column) for column in zip(*rows)]
-        failures = self.columns.index("failures")
-        columns[failures] = [json.dumps(f) for f in columns[failures]]
+        for name in _COUNTS:
+            at = self.columns.index(name)
+            columns[at] = [json.dumps(counts) for counts in columns[at]]
         with _psycopg_cursor() as cursor:
             cursor.execute(self.upsert_sql, columns, prepare=True, binary=True)
 
@@ -462,14 +484,15 @@ class _Django:
         params = [value for key in keys for value in key]
         n = len(self.keys)
         rows = (self.model.objects.extra(where=[f"({columns}) IN (VALUES {values})"], params=params)
-                .values_list(*self.keys, "runs", "failures", *COLUMNS))
+                .values_list(*self.keys, "runs", "failures", "failure_stages", *COLUMNS))
         for row in rows:
-            yield tuple(row[:n]), (row[n], row[n + 1], row[n + 2:])
+            yield tuple(row[:n]), (row[n], row[n + 1], row[n + 2], row[n + 3:])
 
     def upsert(self, rows):
         names = _written(self.model)
         self.model.objects.bulk_create([self.model(**dict(zip(names, row))) for row in rows], update_conflicts=True,
-                                       unique_fields=self.fields, update_fields=["runs", "failures", *COLUMNS])
+                                       unique_fields=self.fields,
+                                       update_fields=["runs", *_COUNTS, *COLUMNS])
 
 
 def _keys_q(fields, keys) -> Q:
@@ -966,6 +989,31 @@ def _counted(rows, runs, read) -> dict[tuple, list]:
             if failed:
                 entry[1][status] += failed
     return cells
+
+
+def merged_stages(runs, q: Q, group_columns) -> dict[tuple, dict[str, int]]:
+    """{group values: {stage: failed runs}} of the rows of ``q`` (their ``failure_stages`` summed by the database)
+    and the pending ``runs``' failed ones, in one statement as :func:`merged_by` reads them; groups without failures
+    left out, :data:`NO_STAGE` for runs that named no stage."""
+    group_columns = list(group_columns)
+    model = tier_for(q, group_columns)
+    sums = {f"n_{s}": Coalesce(Sum(Cast(KT(f"failure_stages__{s}"), IntegerField())), 0) for s in STAGE_KEYS}
+    names = [*group_columns, *sums]
+    rows = (model.objects.filter(q).exclude(failure_stages={}).order_by().values(*group_columns).annotate(**sums)
+            .values_list(*names))
+    runs = pending(runs)
+    if runs is not None:
+        counts = {f"n_{s}": Count("pk", filter=Q(failure_stage="" if s == NO_STAGE else s)) for s in STAGE_KEYS}
+        rows = rows.union(_with_day(runs, group_columns).exclude(status=OK).order_by().values(*group_columns)
+                          .annotate(**counts).values_list(*names), all=True)
+    n = len(group_columns)
+    out: dict[tuple, dict[str, int]] = {}
+    for row in _fetched(rows):
+        stages = out.setdefault(tuple(row[:n]), {})
+        for stage, failed in zip(STAGE_KEYS, row[n:]):
+            if failed:
+                stages[stage] = stages.get(stage, 0) + failed
+    return {group: stages for group, stages in out.items() if stages}
 
 
 def _fetched(queryset):

@@ -178,19 +178,12 @@ def time_series_inputs(by_day, units):
             for key in by_day if (key if isinstance(key, str) else key[0]) in units}
 
 
-def failure_inputs(rows, units):
-    """(totals {unit: runs}, by_status {(unit, status): n}, by_stage {(unit, stage): n}) from
+def failure_inputs(evidence, stages, units):
+    """(totals {unit: runs}, by_status {(unit, status): n}, by_stage {(unit, stage): n}) of the units shown, from
     queries.failures_by_unit."""
-    totals, by_status, by_stage = {}, {}, {}
-    for r in rows:
-        u = r["compute_units"]
-        if u not in units:
-            continue
-        totals[u] = totals.get(u, 0) + r["n"]
-        if r["status"] != "ok":
-            by_status[(u, r["status"])] = by_status.get((u, r["status"]), 0) + r["n"]
-            stage = r["failure_stage"] or "unknown"
-            by_stage[(u, stage)] = by_stage.get((u, stage), 0) + r["n"]
+    totals = {e.group[0]: e.runs for e in evidence if e.group[0] in units}
+    by_status = {(e.group[0], status): n for e in evidence if e.group[0] in units for status, n in e.failures.items()}
+    by_stage = {(unit, stage): n for unit, counts in stages.items() if unit in units for stage, n in counts.items()}
     return totals, by_status, by_stage
 
 

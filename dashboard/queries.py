@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q
 
-from collector.evidence import MEDIAN, Evidence, Outcomes, Timing, gather
+from collector.evidence import MEDIAN, Evidence, Outcomes, Timing, failures_by_stage, gather
 from collector.models import Device, ModelVersion, Project, Run, RunSketchConfiguration
 from collector.sketches import pending
-from insights.vocabulary import COMPUTE_UNITS, LAUNCH_STAGES, LOAD_KINDS, LOAD_METRICS, OK, Metric, version_key
+from insights.vocabulary import COMPUTE_UNITS, LAUNCH_STAGES, LOAD_KINDS, LOAD_METRICS, Metric, version_key
 from perfboard.conf import perfboard_setting
 
 from .filters import Filters
@@ -422,14 +422,11 @@ def fleet_counts(runs) -> dict:
             "first": ends.first() if cells else None, "last": ends.last() if cells else None}
 
 
-def failures_by_unit(runs) -> list[dict]:
-    """[{compute_units, status, failure_stage, n}] for every combination seen (ok runs too, for the totals): the ok
-    runs per unit from the evidence query (sketch rows), the failed ones by stage from the runs (the ``run_failed``
-    partial index holds only them, with the columns counted and filtered: an index-only scan)."""
-    rows = [{"compute_units": e.group[0], "status": OK, "failure_stage": "", "n": e.runs - e.failure_count}
-            for e in gather(runs, ("compute_units",)) if e.runs > e.failure_count]
-    failed = runs.exclude(status=OK).order_by().values("compute_units", "status", "failure_stage")
-    return rows + list(failed.annotate(n=Count("*")))  # not the id: the index holds every column read, not it
+def failures_by_unit(runs) -> tuple[list[Evidence], dict[str, dict[str, int]]]:
+    """(runs and failures per status of each compute unit, {unit: {stage: failed runs}}): the evidence query and its
+    failures by stage, both from the sketch rows when they answer."""
+    stages = failures_by_stage(runs, ("compute_units",))
+    return gather(runs, ("compute_units",)), {group[0]: counts for group, counts in stages.items()}
 
 
 def recent_runs(runs, limit: int = 20):

@@ -177,10 +177,9 @@ def fleet(request):
     # Counts, failures and recent uploads span every model of the project; the coverage matrix is per version.
     project_runs = scope.runs("project")
     counts = queries.fleet_counts(project_runs)
-    outcomes = queries.failures_by_unit(project_runs) if counts["runs"] else []
     figures = {}
     if counts["runs"]:
-        totals, by_status, by_stage = presenters.failure_inputs(outcomes, units)
+        totals, by_status, by_stage = presenters.failure_inputs(*queries.failures_by_unit(project_runs), units)
         figures["status"] = to_html(fleet_figures.failures_by_status(
             units, totals, by_status, title="Failure rate by status and compute unit (all models)"), "fleet-status")
         figures["stage"] = to_html(fleet_figures.failures_by_stage(

@@ -6,7 +6,7 @@ too: at 1M fleet runs a version's field rows 1,946 against 5,338), and per (mode
 source, OS major, day), which such a view's daily chart and its questions without a device merge instead of the
 daily rows. Their sketch columns are stored as 0015 stores the others (out of line, uncompressed), and every tier is
 rebuilt from the stored runs (``collector.sketches.rebuild``, which writes these tables: the backfill of 0017 and
-earlier, done here where the tables are complete)."""
+earlier, done by 0022 where every table and column exists)."""
 import django.db.models.deletion
 from django.db import migrations, models
 
@@ -21,11 +21,8 @@ def external(apps, schema_editor):
 
 
 def rebuild(apps, schema_editor):
-    from collector.models import RunSketchVariant
-    from collector.sketches import rebuild, tiers
-
-    # pending runs (0016) are left to their fold; the variant rows' table comes with 0019, which fills it
-    rebuild(tables=[model for model in tiers() if model is not RunSketchVariant])
+    """Nothing here: every sketch row is rebuilt from the stored runs by 0022_sketch_failure_stages, where the last
+    sketch column exists (the rebuild is today's code, which writes every column of every tier)."""
 
 
 def fields():

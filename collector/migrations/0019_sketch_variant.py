@@ -3,8 +3,7 @@
 """A sketch tier per named A/B variant: per (model version, device, configuration, load kind, variant), over every OS
 version, source and day, of the runs that name a variant only; what a question of one variant merges instead of the
 totals (at 1M fleet runs 711 rows against 4,224). Its sketch columns are stored as 0015 stores the others (out of
-line, uncompressed), and it is filled from the stored runs that name a variant (``collector.sketches.rebuild`` of
-this table alone; the other tiers are as they were)."""
+line, uncompressed), and it is filled from the stored runs that name a variant by 0022's rebuild of every tier."""
 import django.db.models.deletion
 from django.db import migrations, models
 
@@ -18,10 +17,8 @@ def external(apps, schema_editor):
 
 
 def fill(apps, schema_editor):
-    from collector.models import RunSketchVariant
-    from collector.sketches import rebuild
-
-    rebuild(tables=[RunSketchVariant])  # pending runs (0016) are left to their fold
+    """Nothing here: 0022_sketch_failure_stages rebuilds every tier, this one too, where the last sketch column
+    exists."""
 
 
 class Migration(migrations.Migration):

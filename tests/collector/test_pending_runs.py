@@ -11,7 +11,7 @@ from django.db import connection
 from benchmarks.fleet import generate
 from collector import sketches
 from collector.bulk import bulk_load
-from collector.evidence import gather, gather_from_runs
+from collector.evidence import failures_by_stage, gather, gather_from_runs
 from collector.models import ModelVersion, PendingRun, Project, Run, RunSketch, RunSketchConfiguration
 from dashboard.filters import Filters
 from dashboard.queries import resolve_scope
@@ -71,6 +71,40 @@ def test_folded_and_pending_runs_of_one_group_add_up(project, deferred):
     # Counts alone (no metric) are summed by the database, rows and pending runs together.
     counted = {e.group: (e.runs, e.failures) for e in gather(runs, ("version",))}
     assert counted == {e.group: (e.runs, e.failures) for e in gather_from_runs(runs, ("version",))}
+
+
+def _stages_of(runs, by):
+    """{group: {stage: failed runs}} counted in Python from the runs themselves."""
+    column = {"compute_units": "compute_units", "os_major": "os_major", "chip": "device__chip", "version":
+              "model_version_id"}
+    out = {}
+    for *group, stage in runs.exclude(status="ok").values_list(*(column[b] for b in by), "failure_stage"):
+        stages = out.setdefault(tuple(group), {})
+        stages[sketches.stage_of(stage)] = stages.get(sketches.stage_of(stage), 0) + 1
+    return out
+
+
+def test_failures_by_stage_count_pending_and_folded_runs_once(project, deferred, make_run):
+    fleet = list(generate(800, seed=8))
+    unnamed = [make_run(status="crash", failure={"stage": "load", "message": "m"}) for _ in range(3)]
+    bulk_load(project.slug, fleet[:500] + unnamed)
+    # Runs stored before the API required a failure's stage (the column allows none): counted as NO_STAGE.
+    Run.objects.filter(run_id__in=[r["run_id"] for r in unnamed]).update(failure_stage="")
+    sketches.fold_pending()
+    bulk_load(project.slug, fleet[500:])
+    runs = Run.objects.filter(project=project)
+    assert PendingRun.objects.count() == 300
+    for view in (runs, runs.filter(source="field"), runs.filter(os_major__gte=18)):
+        for by in (("compute_units",), ("chip", "os_major"), ("version",)):
+            assert sketches.sketch_filter(view) is not None  # the sketch rows answer
+            expected = _stages_of(view, by)
+            assert failures_by_stage(view, by) == expected, by
+            assert failures_by_stage(view.filter(status__in=["ok", "crash", "oom", "error", "timeout"]), by) == expected
+    stages = failures_by_stage(runs, ("compute_units",))
+    assert sum(n for counts in stages.values() for n in counts.values()) == runs.exclude(status="ok").count()
+    assert stages[("all",)].get(sketches.NO_STAGE, 0) >= 3
+    sketches.fold_pending()
+    assert failures_by_stage(runs, ("compute_units",)) == stages
 
 
 def test_a_version_with_only_pending_runs_is_a_measured_version(project, monkeypatch, make_run):

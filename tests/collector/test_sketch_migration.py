@@ -1,19 +1,19 @@
-"""Migrations 0006-0019: sketch rows written before the optimization hints were a row key are rebuilt keyed by them,
+"""Migrations 0006-0022: sketch rows written before the optimization hints were a row key are rebuilt keyed by them,
 so a fastPrediction configuration's runs are not pooled with the default's; rows written before 0017 get its column
-(decrypt + compile + load); runs stored before 0018 are in its source-and-OS rows, and those that name a variant
-before 0019 in its variant rows. Run on PostgreSQL too (it refuses to alter a table with pending foreign-key checks in
-the same transaction)."""
+(decrypt + compile + load); runs stored before 0018 are in its source-and-OS rows, those that name a variant before
+0019 in its variant rows; rows written before 0022 count their failures by stage. Run on PostgreSQL too (it refuses
+to alter a table with pending foreign-key checks in the same transaction)."""
 import pytest
 
 from collector import sketches
 from collector.bulk import bulk_load
-from collector.evidence import gather, gather_from_runs
+from collector.evidence import failures_by_stage, gather, gather_from_runs
 from collector.models import Run, RunSketch
 from tests.migrations import latest_schema_after, migrate, migrate_to_latest  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("latest_schema_after")]
 
-BEFORE, AFTER = [("collector", "0005_run_optimization_hints")], [("collector", "0018_sketch_source_os")]
+BEFORE, AFTER = [("collector", "0005_run_optimization_hints")], [("collector", "0022_sketch_failure_stages")]
 
 
 def test_sketch_rows_are_rebuilt_per_configuration(project, make_run):
@@ -70,7 +70,7 @@ def test_runs_stored_before_the_variant_rows_are_in_them(project, make_run):
                              for _ in range(3)])
     sketches.fold_pending()
     migrate([("collector", "0018_sketch_source_os")])
-    migrate([("collector", "0019_sketch_variant")])
+    migrate(AFTER)
     from collector.models import RunSketchVariant
 
     assert sum(RunSketchVariant.objects.values_list("runs", flat=True)) == 12  # the runs that name a variant
@@ -79,3 +79,14 @@ def test_runs_stored_before_the_variant_rows_are_in_them(project, make_run):
     assert {group: n for group, (n, _) in sketched.items()} == {(d, "all"): 3 for d in
                                                                   Run.objects.values_list("device", flat=True)}
     assert sketched == {e.group: (e.runs, e.median("prediction")) for e in gather_from_runs(runs, by, ["prediction"])}
+
+
+def test_rows_written_before_the_failure_stages_count_them(project, make_run):
+    failed = {"compile": 2, "load": 3, "prediction": 1}
+    bulk_load(project.slug, [make_run(compute_units=units, status="crash", failure={"stage": stage, "message": "m"})
+                             for units in ("all", "cpuAndGPU") for stage, n in failed.items() for _ in range(n)]
+              + [make_run() for _ in range(4)])
+    sketches.fold_pending()
+    migrate([("collector", "0021_run_project_time_id")])
+    migrate(AFTER)
+    assert failures_by_stage(Run.objects.all(), ("compute_units",)) == {("all",): failed, ("cpuAndGPU",): failed}
