@@ -176,10 +176,11 @@ class Run(models.Model):
             # A project's last uploads (the fleet page's list: newest id first). By the primary key alone, a project
             # whose last upload is older walked every newer run of the other projects (110,000 rows, 88 ms).
             models.Index(fields=["project", "id"], name="run_project_newest"),
-            # What pages still read of the runs themselves, the sketch rows holding counts and quantiles only: the
-            # failed runs by stage (a few percent of runs), and the runs that uploaded a compute plan. The failed
-            # runs' index carries what the fleet page counts and filters by, so PostgreSQL answers from the index
-            # alone (the runs' heap pages: 12,800 reads for 13,500 failed runs at 1M).
+            # What is still read of the runs themselves: the failed runs (a few percent of runs: the run list
+            # filtered by status, and failures by stage under a filter no sketch row is cut by), and the runs that
+            # uploaded a compute plan. The failed runs' index carries what failures by stage count and filter by, so
+            # PostgreSQL answers from the index alone (the runs' heap pages: 12,800 reads for 13,500 failed runs at
+            # 1M, when the fleet page counted them so).
             models.Index(fields=["project", "model_version"], condition=~models.Q(status="ok"), name="run_failed",
                          include=["compute_units", "status", "failure_stage", "device", "os_major", "source",
                                   "variant", "specialization_strategy", "reshape_frequency", "started_at"]),

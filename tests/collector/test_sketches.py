@@ -425,6 +425,26 @@ def test_questions_of_one_request_share_one_read_of_the_rows(fleet):
     assert reads.call_count == 1
 
 
+def test_questions_of_one_request_choose_their_table_once(fleet):
+    """The fleet page's questions of a project's field runs (runs and failures per unit, failures by stage) can be
+    answered by the per-device or the per-day rows: within shared_reads the rows are counted once to choose, and each
+    answer equals its own read's."""
+    from collector.evidence import failures_by_stage
+
+    runs = Run.objects.filter(project=fleet, source="field")
+
+    def ask():
+        return ({e.group: (e.runs, e.failures) for e in gather(runs, ("compute_units",))},
+                failures_by_stage(runs, ("compute_units",)))
+
+    alone = ask()
+    with sketches.shared_reads(), mock.patch.object(sketches, "_rows_matching",
+                                                    wraps=sketches._rows_matching) as counted:
+        shared = ask()
+    assert shared == alone and any(alone[1].values())
+    assert counted.call_count == 1
+
+
 def test_one_columns_sketch_answers_a_load_kind_and_every_load_kind_at_once(fleet):
     """A question wanting a column of one load kind and of every load kind (the cold load and the load stage) files
     each row's sketch under both: neither answer takes in the other's runs."""
