@@ -408,9 +408,8 @@ def _carries_os_major(model) -> bool:
 
 def _written(model) -> tuple[str, ...]:
     """The fields a merged row gives, in its order: the key, then the rest (os_major follows the OS version)."""
-    return (*key_of(model), "project_id", *(("os_major",) if _carries_os_major(model) else ()), "runs", "failures",
-            "failure_stages",
-            *COLUMNS)
+    return (*key_of(model), "project_id", *(("os_major",) if _carries_os_major(model) else ()), "runs",
+            *_COUNTS, *COLUMNS)
 
 
 def _psycopg_cursor():
