@@ -1,3 +1,6 @@
+from datetime import datetime, time, timedelta, timezone
+
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
@@ -6,8 +9,12 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from . import evidence
+from . import evidence, sketches
 from .models import Run
+
+# From this offset on, a page by number skips whole days counted by the sketch rows before it walks the rest: below
+# it, OFFSET over the index costs less than the days' counts (a few ms).
+SEEK_DAYS_FROM = 10_000
 
 
 class NewestRuns:
@@ -34,6 +41,8 @@ class NewestRuns:
             started, pk = self.after
             runs = runs.filter(Q(started_at__lte=started) & (Q(started_at__lt=started) | Q(id__lt=pk)))
             page = slice(0, page.stop - page.start)
+        elif page.start >= SEEK_DAYS_FROM and connection.vendor == "postgresql":
+            runs, page = _from_its_day(runs, page)
         projects, others = _by_project(runs.query.where)
         if runs.query.is_empty() or projects == []:
             return []
@@ -63,6 +72,29 @@ class NewestRuns:
                            f"AS newest ORDER BY {by} LIMIT %s OFFSET %s",
                            [projects, *params, page.stop - page.start, page.start])
             return [pk for pk, in cursor.fetchall()]
+
+
+def _from_its_day(runs, page: slice) -> tuple:
+    """(runs, page) with the page's offset counted from the start of its UTC day: the newer days' runs, counted by
+    the sketch rows (exact sums) where they answer the list's filters, are skipped by a bound on ``started_at``
+    instead of walked one index entry at a time (the middle page of 1M runs: 500,000 entries, 61 ms). Unchanged where
+    the rows cannot count the filters (a status, a time bound within a day), or the order is not the list's own."""
+    if tuple(runs.query.order_by) != ("-started_at", "-id"):
+        return runs, page
+    q = sketches.sketch_filter(runs)
+    if q is None:
+        return runs, page
+    try:
+        days = evidence.gather_from_sketches(runs, q, [("day",)])[0]
+    except EmptyResultSet:
+        return runs, page
+    newer = 0
+    for day in sorted(days, key=lambda e: e.group[0], reverse=True):
+        if newer + day.runs > page.start:
+            end = datetime.combine(day.group[0] + timedelta(days=1), time.min, tzinfo=timezone.utc)
+            return runs.filter(started_at__lt=end), slice(page.start - newer, page.stop - newer)
+        newer += day.runs
+    return runs, page
 
 
 def _by_project(where) -> tuple[list | None, WhereNode]:
@@ -128,9 +160,9 @@ def _whole_number(raw: str, top: int | None) -> bool:
 
 class RunListPagination(RunPagination):
     """GET /api/v1/runs: :class:`RunPagination`'s pages of :class:`NewestRuns`, and ``after``: a run's id, from the
-    ``next`` link, to continue right after that run. A page number alone is an offset, which PostgreSQL walks (the
-    middle page of 10M runs: 439 ms) and which shifts when runs arrive between two requests; ``after`` seeks to the
-    run, so following ``next`` costs a first page at any depth and never repeats or skips a run. A run no longer in
+    ``next`` link, to continue right after that run. A page number alone is an offset (walked from the start of its
+    UTC day, the newer days' runs counted by the sketch rows where they can), which shifts when runs arrive between
+    two requests; ``after`` seeks to the run, so following ``next`` never repeats or skips a run. A run no longer in
     the list (deleted, or filtered out) leaves the page number to say where the page is."""
 
     after_query_param = "after"

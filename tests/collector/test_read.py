@@ -136,6 +136,40 @@ def test_the_list_counts_and_pages_exactly_what_its_filters_select(db, client, m
     assert Run.objects.filter(sketch_pending__isnull=False).count() >= 100  # pending runs were among them
 
 
+def test_a_deep_page_by_number_holds_the_runs_walking_to_it_would(db, client, monkeypatch):
+    """A page far down the list (PostgreSQL: from ``SEEK_DAYS_FROM`` on; here every page after the first) skips the
+    newer days' runs as the sketch rows count them, pending ones included, then walks within its day: every page
+    holds exactly the runs an offset over the whole list gives, runs at midnight UTC on the day they start, under
+    filters the rows count and one they do not (a status)."""
+    from django.contrib.auth import get_user_model
+
+    from benchmarks.fleet import generate
+    from collector.bulk import bulk_load
+
+    monkeypatch.setattr("collector.pagination.SEEK_DAYS_FROM", 1)
+    fleet = list(generate(300, seed=23))
+    for i, run in enumerate(fleet[::10]):  # on a day's first and last instants
+        run["started_at"] = f"2026-11-{10 + i % 5:02d}T" + ("00:00:00Z" if i % 2 else "23:59:59.999999Z")
+    bulk_load("lab", fleet[:200])
+    monkeypatch.setattr("collector.ingest.runs_in_process", lambda: False)  # as with a broker: left pending
+    monkeypatch.setattr("collector.ingest.fold_soon", lambda: None)
+    bulk_load("lab", fleet[200:])
+    user = get_user_model().objects.create_user("ana")
+    Project.objects.get(slug="lab").members.add(user)
+    client.force_login(user)
+    run = Run.objects.select_related("model_version").last()
+    assert Run.objects.dates("started_at", "day").count() > 5
+    model = run.model_version.name
+    for params, lookups in [({}, {}), ({"model": model}, {"model_version__name": model}),
+                            ({"source": "field"}, {"source": "field"}), ({"status": "ok"}, {"status": "ok"})]:
+        selected = [str(r) for r in Run.objects.filter(**lookups).order_by("-started_at", "-id")
+                    .values_list("run_id", flat=True)]
+        assert len(selected) > 40, params
+        for page in range(1, -(-len(selected) // 13) + 1):
+            body = client.get("/api/v1/runs", {**params, "page_size": 13, "page": page}).json()
+            assert [r["run_id"] for r in body["results"]] == selected[13 * (page - 1):13 * page], (params, page)
+
+
 def test_following_next_links_lists_every_run_once_while_runs_arrive(db, client):
     """A script pages through a member's two projects by the ``next`` links (which carry ``after``, the page's last
     run): it gets every run once, newest first, even when runs are uploaded between two pages (a page number alone
