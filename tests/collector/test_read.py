@@ -140,7 +140,7 @@ def test_a_deep_page_by_number_holds_the_runs_walking_to_it_would(db, client, mo
     """A page far down the list (PostgreSQL: from ``SEEK_DAYS_FROM`` on; here every page after the first) skips the
     newer days' runs as the sketch rows count them, pending ones included, then walks within its day: every page
     holds exactly the runs an offset over the whole list gives, runs at midnight UTC on the day they start, under
-    filters the rows count and one they do not (a status)."""
+    filters the rows count and one they do not (a status), over one project or two."""
     from django.contrib.auth import get_user_model
 
     from benchmarks.fleet import generate
@@ -150,17 +150,20 @@ def test_a_deep_page_by_number_holds_the_runs_walking_to_it_would(db, client, mo
     fleet = list(generate(300, seed=23))
     for i, run in enumerate(fleet[::10]):  # on a day's first and last instants
         run["started_at"] = f"2026-11-{10 + i % 5:02d}T" + ("00:00:00Z" if i % 2 else "23:59:59.999999Z")
-    bulk_load("lab", fleet[:200])
+    bulk_load("lab", fleet[:120])
+    bulk_load("other", fleet[120:200])
     monkeypatch.setattr("collector.ingest.runs_in_process", lambda: False)  # as with a broker: left pending
     monkeypatch.setattr("collector.ingest.fold_soon", lambda: None)
     bulk_load("lab", fleet[200:])
     user = get_user_model().objects.create_user("ana")
-    Project.objects.get(slug="lab").members.add(user)
+    for slug in ("lab", "other"):
+        Project.objects.get(slug=slug).members.add(user)
     client.force_login(user)
     run = Run.objects.select_related("model_version").last()
     assert Run.objects.dates("started_at", "day").count() > 5
     model = run.model_version.name
-    for params, lookups in [({}, {}), ({"model": model}, {"model_version__name": model}),
+    for params, lookups in [({}, {}), ({"project": "lab"}, {"project__slug": "lab"}),
+                            ({"model": model}, {"model_version__name": model}),
                             ({"source": "field"}, {"source": "field"}), ({"status": "ok"}, {"status": "ok"})]:
         selected = [str(r) for r in Run.objects.filter(**lookups).order_by("-started_at", "-id")
                     .values_list("run_id", flat=True)]
