@@ -80,6 +80,8 @@ PAGES = [
     ("api runs, page 50", "/api/v1/runs", {"page": 50}),
     # Halfway down the project's runs (page 50 at 10k, 5,000 at 1M): what an OFFSET walk costs with the list's size.
     ("api runs, halfway down", "/api/v1/runs", {"page": "{middle}"}),
+    # The same with a filter the time index does not hold: an offset's walk reads each run's row to filter it.
+    ("api runs, field only, halfway down", "/api/v1/runs", {"source": "field", "page": "{middle_field}"}),
     ("api runs, model, field, one unit", "/api/v1/runs", {"model": "{model}", "source": "field", "compute_units": "all"}),
     # No project named: the newest runs of every project the user reads (those measured here and any before them).
     ("api runs, every project, page 50", "/api/v1/runs", {"project": None, "page": 50}),
@@ -88,8 +90,8 @@ PAGES = [
 
 
 def placeholders(project) -> dict:
-    """Values for the pages' {model}, {version}, {segmenter}, {week} and {middle}: the project's largest model version,
-    the week before its last run, the run list's middle page."""
+    """Values for the pages' {model}, {version}, {segmenter}, {week}, {middle} and {middle_field}: the project's largest
+    model version, the week before its last run, the run list's middle page (of all runs, of field runs)."""
     from datetime import timedelta
 
     from django.db.models import Count, Max
@@ -102,9 +104,13 @@ def placeholders(project) -> dict:
 
     mv, seg = largest(), largest(name="segmenter-lite")
     last = Run.objects.filter(project=project).aggregate(last=Max("started_at"))["last"]
-    middle = max(1, Run.objects.filter(project=project).count() // 200)  # the page of 100 halfway down the list
+
+    def middle(**where):  # the page of 100 halfway down the list
+        return str(max(1, Run.objects.filter(project=project, **where).count() // 200))
+
     return {"model": mv.name, "version": mv.version, "segmenter": seg.version if seg else mv.version,
-            "week": (last - timedelta(days=7)).date().isoformat(), "middle": str(middle)}
+            "week": (last - timedelta(days=7)).date().isoformat(), "middle": middle(),
+            "middle_field": middle(source="field")}
 
 
 def fill(params: dict, values: dict) -> dict:
