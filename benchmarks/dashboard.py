@@ -82,6 +82,9 @@ PAGES = [
     ("api runs, halfway down", "/api/v1/runs", {"page": "{middle}"}),
     # The same with a filter the time index does not hold: an offset's walk reads each run's row to filter it.
     ("api runs, field only, halfway down", "/api/v1/runs", {"source": "field", "page": "{middle_field}"}),
+    # A status: not a key of the sketch rows, counted from their failures per status.
+    ("api runs, successful only", "/api/v1/runs", {"status": "ok"}),
+    ("api runs, successful only, halfway down", "/api/v1/runs", {"status": "ok", "page": "{middle_ok}"}),
     ("api runs, model, field, one unit", "/api/v1/runs", {"model": "{model}", "source": "field", "compute_units": "all"}),
     # No project named: the newest runs of every project the user reads (those measured here and any before them).
     ("api runs, every project, page 50", "/api/v1/runs", {"project": None, "page": 50}),
@@ -90,8 +93,9 @@ PAGES = [
 
 
 def placeholders(project) -> dict:
-    """Values for the pages' {model}, {version}, {segmenter}, {week}, {middle} and {middle_field}: the project's largest
-    model version, the week before its last run, the run list's middle page (of all runs, of field runs)."""
+    """Values for the pages' {model}, {version}, {segmenter}, {week}, {middle}, {middle_field} and {middle_ok}: the
+    project's largest model version, the week before its last run, the run list's middle page (of all runs, of field
+    runs, of successful runs)."""
     from datetime import timedelta
 
     from django.db.models import Count, Max
@@ -110,7 +114,7 @@ def placeholders(project) -> dict:
 
     return {"model": mv.name, "version": mv.version, "segmenter": seg.version if seg else mv.version,
             "week": (last - timedelta(days=7)).date().isoformat(), "middle": middle(),
-            "middle_field": middle(source="field")}
+            "middle_field": middle(source="field"), "middle_ok": middle(status="ok")}
 
 
 def fill(params: dict, values: dict) -> dict:

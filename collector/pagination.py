@@ -1,6 +1,5 @@
 from datetime import datetime, time, timedelta, timezone
 
-from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
@@ -9,7 +8,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from . import evidence, sketches
+from . import evidence
 from .models import Run
 
 # From this offset on, a page by number skips whole days counted by the sketch rows before it walks the rest: below
@@ -81,19 +80,15 @@ def _from_its_day(runs, page: slice) -> tuple:
     the rows cannot count the filters (a status, a time bound within a day), or the order is not the list's own."""
     if tuple(runs.query.order_by) != ("-started_at", "-id"):
         return runs, page
-    q = sketches.sketch_filter(runs)
-    if q is None:
-        return runs, page
-    try:
-        days = evidence.gather_from_sketches(runs, q, [("day",)])[0]
-    except EmptyResultSet:
+    days = evidence.counts_by(runs, ("day",))
+    if days is None:
         return runs, page
     newer = 0
-    for day in sorted(days, key=lambda e: e.group[0], reverse=True):
-        if newer + day.runs > page.start:
-            end = datetime.combine(day.group[0] + timedelta(days=1), time.min, tzinfo=timezone.utc)
+    for (day,), n in sorted(days.items(), reverse=True):
+        if newer + n > page.start:
+            end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=timezone.utc)
             return runs.filter(started_at__lt=end), slice(page.start - newer, page.stop - newer)
-        newer += day.runs
+        newer += n
     return runs, page
 
 
