@@ -11,14 +11,15 @@ every load kind); a metric's count and quantiles come only from the runs in :fun
 are those of a session that did not happen: they never enter a quantile.
 
 Two ways to the same answer. When every filter and grouping is a key of the sketch rows (model version, device or
-chip, compute units, optimization hints, load kind, OS, source, variant, whole UTC days:
+chip, compute units, optimization hints, load kind, OS, source, variant, time bounds:
 ``collector.sketches.sketch_filter``), the rows' exact counts are summed and their KLL sketches merged: no run is
-read but the few not yet added to their rows (``collector.models.PendingRun``, with a task broker), and the answer
-is as fresh as the last upload. Quantiles are then exact while a group holds at most about 200 values and otherwise
-within ``collector.sketches.RANK_ERROR`` (1.33%) in rank.
-Anything else (a status filter, a sub-day time bound, grouping by status or failure stage, a metric of an unsketched
-column) is one GROUP BY query over the runs (:func:`gather_from_runs`); its quantiles are
-``collector.aggregates.Percentile`` (PostgreSQL's ``percentile_cont``, the same interpolation registered on SQLite).
+read but the few not yet added to their rows (``collector.models.PendingRun``, with a task broker) and those of a
+day a time bound cuts (the rows hold whole UTC days), and the answer is as fresh as the last upload. Quantiles are
+then exact while a group holds at most about 200 values and otherwise within ``collector.sketches.RANK_ERROR``
+(1.33%) in rank.
+Anything else (a status filter, grouping by status or failure stage, a metric of an unsketched column) is one GROUP
+BY query over the runs (:func:`gather_from_runs`); its quantiles are ``collector.aggregates.Percentile``
+(PostgreSQL's ``percentile_cont``, the same interpolation registered on SQLite).
 """
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass

@@ -77,7 +77,7 @@ def _from_its_day(runs, page: slice) -> tuple:
     """(runs, page) with the page's offset counted from the start of its UTC day: the newer days' runs, counted by
     the sketch rows (exact sums) where they answer the list's filters, are skipped by a bound on ``started_at``
     instead of walked one index entry at a time (the middle page of 1M runs: 500,000 entries, 61 ms). Unchanged where
-    the rows cannot count the filters (a status, a time bound within a day), or the order is not the list's own."""
+    the rows cannot count the filters (``evidence.counts_by``), or the order is not the list's own."""
     if tuple(runs.query.order_by) != ("-started_at", "-id"):
         return runs, page
     days = evidence.counts_by(runs, ("day",))

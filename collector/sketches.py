@@ -33,7 +33,7 @@ import struct
 from collections import defaultdict
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from operator import itemgetter
 
 import numpy as np
@@ -43,7 +43,7 @@ from django.db.models import BinaryField, CharField, Count, FloatField, IntegerF
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, JSONObject, TruncDate
 from django.db.models.lookups import Lookup
-from django.db.models.sql.where import WhereNode
+from django.db.models.sql.where import AND, WhereNode
 
 from insights.vocabulary import FAILURE_STATUSES, LAUNCH_STAGES, METRICS, OK, STAGES
 from insights.weighted import Weighted
@@ -543,10 +543,38 @@ def folded(runs):
 
 
 def pending(runs):
-    """The runs of ``runs`` not yet in their sketch rows (``PendingRun``), None when no run is pending; to be read in
-    the same statement as the rows (see :func:`_first_pending`)."""
+    """The runs of ``runs`` that the sketch rows its :func:`sketch_filter` selects do not hold, None when there are
+    none; to be read in the same statement as the rows (see :func:`_first_pending`). Those not yet in their rows
+    (``PendingRun``), and every run of a day that a time bound cuts within it (the rows hold whole days: the filter
+    reads the days inside the bounds, the runs give the rest of the cut days, at most a day's runs a bound)."""
     first = _first_pending()
-    return None if first is None else runs.filter(pk__gte=first, sketch_pending__isnull=False)
+    cut = _cut_days(runs.query.where)
+    if not cut:
+        return None if first is None else runs.filter(pk__gte=first, sketch_pending__isnull=False)
+    edges = Q()
+    for name, day in cut.values():  # a lower bound's day is after its cut day, an upper bound's is the cut day
+        midnight = datetime.combine(day, time.min, tzinfo=timezone.utc)
+        edges |= Q(started_at__lt=midnight) if name == "gte" else Q(started_at__gte=midnight)
+    if first is None:
+        return runs.filter(edges)
+    return runs.filter(edges | Q(pk__gte=first, sketch_pending__isnull=False))
+
+
+def _cut_days(where) -> dict[int, tuple[str, date]]:
+    """{id of a condition: (its lookup, the first day after it for ``gte``, its own day for ``lt``)} for each bound on
+    ``started_at`` among the query's ANDed conditions that falls within a day: the whole days inside it are the
+    rows', the cut day's runs are read (:func:`pending`). A bound under an OR or a NOT is not cut (no rows answer)."""
+    if where.negated or where.connector != AND:
+        return {}
+    cut = {}
+    for node in where.children:
+        if (isinstance(node, Lookup) and getattr(node.lhs, "target", None) is not None
+                and node.lhs.target.name == "started_at" and node.lhs.target.model._meta.label == "collector.Run"
+                and node.lookup_name in ("gte", "lt") and isinstance(node.rhs, datetime)):
+            utc = node.rhs.astimezone(timezone.utc)
+            if utc.time() != time.min:
+                cut[id(node)] = (node.lookup_name, utc.date() + timedelta(days=node.lookup_name == "gte"))
+    return cut
 
 
 def rebuild_keys_of(runs) -> Keys:
@@ -584,12 +612,13 @@ def rebuild(project=None, stdout=None, tables=None) -> int:
 
 def sketch_filter(runs) -> Q | None:
     """The RunSketch filter equivalent to a Run queryset's, or None when a filter is not a row key (a status, a
-    sub-day time bound, a relation beyond project, model version and device, ...)."""
+    relation beyond project, model version and device, ...). A time bound within a day selects the whole days inside
+    it: :func:`pending` reads the cut days' runs."""
     query = runs.query
     if (query.is_sliced or query.distinct or query.combinator or query.annotations or query.extra
             or query.group_by is not None or query.model._meta.label != "collector.Run"):
         return None
-    q = _node(query, query.where)
+    q = _node(query, query.where, _cut_days(query.where))
     return None if q is None else _project_through_version(q)
 
 
@@ -607,19 +636,19 @@ def _project_through_version(q: Q) -> Q:
                for c in q.children])
 
 
-def _node(query, node) -> Q | None:
+def _node(query, node, cut) -> Q | None:
     if not isinstance(node, WhereNode):
-        return _lookup(query, node) if isinstance(node, Lookup) else None
+        return _lookup(query, node, cut) if isinstance(node, Lookup) else None
     q = Q()
     for child in node.children:
-        part = _node(query, child)
+        part = _node(query, child, cut)
         if part is None:
             return None
         q = (q & part) if node.connector == "AND" else (q | part if q else part)
     return ~q if node.negated else q
 
 
-def _lookup(query, lookup) -> Q | None:
+def _lookup(query, lookup, cut) -> Q | None:
     col = lookup.lhs
     if not hasattr(col, "alias") or not hasattr(col, "target") or getattr(col, "alias", None) is None:
         return None
@@ -646,9 +675,11 @@ def _lookup(query, lookup) -> Q | None:
         if lookup.lookup_name not in ("gte", "lt") or not isinstance(rhs, datetime):
             return None
         utc = rhs.astimezone(timezone.utc)
-        if utc.time() != time.min:
+        if utc.time() == time.min:
+            return Q(**{f"day__{lookup.lookup_name}": utc.date()})
+        if id(lookup) not in cut:
             return None
-        return Q(**{f"day__{lookup.lookup_name}": utc.date()})
+        return Q(**{f"day__{lookup.lookup_name}": cut[id(lookup)][1]})
     if name not in KEY_FIELDS:
         return None
     return Q(**{f"{name}__{lookup.lookup_name}": rhs})

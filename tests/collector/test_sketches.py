@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import Q
 from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 
@@ -172,12 +173,51 @@ def test_filters_that_are_row_keys_read_sketches_and_the_rest_read_runs(fleet):
         exact = {e.group: e for e in gather_from_runs(filtered, ("chip", "compute_units"), METRICS)}
         assert {g: v[:2] for g, v in sketched.items()} == {g: (e.runs, e.failures) for g, e in exact.items()}, query
         assert {g: v[3] for g, v in sketched.items()} == {g: e.timed("prediction") for g, e in exact.items()}
-    # Not row keys: a sub-day time bound, a status; devices excluded through their chip still are.
-    assert sketch_filter(scoped(started_after="2026-11-01T06:00:00Z")) is None
+    # Not row keys: a status, a time bound within a day under an OR; devices excluded through their chip still are.
     assert sketch_filter(runs.filter(status="ok")) is None
+    cut = datetime(2026, 11, 1, 6, tzinfo=timezone.utc)
+    assert sketch_filter(runs.filter(Q(started_at__gte=cut) | Q(compute_units="all"))) is None
     assert sketch_filter(runs.filter(started_at__lte=datetime(2026, 11, 1, tzinfo=timezone.utc))) is None
     assert sketch_filter(runs.exclude(device__chip="")) is not None
     assert sketch_filter(runs.filter(device__in=Device.objects.filter(chip="A16 Bionic"))) is not None
+
+
+def test_a_time_bound_within_a_day_reads_the_whole_days_rows_and_the_cut_days_runs(project, monkeypatch):
+    """``started_after`` / ``started_before`` at any instant: the sketch rows answer the whole days inside the bounds
+    and the runs of each day a bound cuts are read beside them (as pending runs are), so counts, failures, timed
+    runs and the quantiles of groups of at most ~200 values equal the runs' own, some runs still pending, a bound on
+    each side, both within one day, and bounds at midnight."""
+    fleet = list(generate(1500, seed=7))
+    bulk_load(project.slug, fleet[:1200])
+    sketches.fold_pending()
+    monkeypatch.setattr("collector.ingest.runs_in_process", lambda: False)  # as with a broker: left pending
+    monkeypatch.setattr("collector.ingest.fold_soon", lambda: None)
+    bulk_load(project.slug, fleet[1200:])
+    runs = Run.objects.filter(project=project)
+    assert runs.filter(sketch_pending__isnull=False).exists()
+
+    def at(day, hour, minute=0):
+        return datetime(2026, 11, day, hour, minute, tzinfo=timezone.utc)
+
+    for bounds in ({"started_at__gte": at(3, 6, 30)}, {"started_at__lt": at(20, 17)},
+                   {"started_at__gte": at(3, 6, 30), "started_at__lt": at(20, 17)},
+                   {"started_at__gte": at(9, 2), "started_at__lt": at(9, 21)},  # within one day
+                   {"started_at__gte": at(9, 2), "started_at__lt": at(10, 0)},  # up to a midnight
+                   {"started_at__gte": at(9, 0), "started_at__lt": at(9, 12)}):
+        bounded = runs.filter(**bounds)
+        assert sketch_filter(bounded) is not None, bounds
+        for by in (("chip", "compute_units"), ("day",)):
+            sketched = {e.group: e for e in gather(bounded, by, ["load_cold", "prediction"], QUANTILES)}
+            exact = {e.group: e for e in gather_from_runs(bounded, by, ["load_cold", "prediction"], QUANTILES)}
+            assert {g: (e.runs, e.failures) for g, e in sketched.items()} == \
+                {g: (e.runs, e.failures) for g, e in exact.items()}, (bounds, by)
+            for group, e in exact.items():
+                for key in ("load_cold", "prediction"):
+                    assert sketched[group].timed(key) == e.timed(key), (bounds, group, key)
+                    if e.timed(key) <= 200 and e.timed(key):
+                        assert sketched[group].metrics[key].quantiles == pytest.approx(
+                            e.metrics[key].quantiles, rel=1e-12), (bounds, group, key)
+        assert sum(e.runs for e in gather(bounded, ("day",))) == bounded.count(), bounds
 
 
 def test_a_version_answers_only_under_its_own_project(fleet, make_run):
