@@ -206,13 +206,15 @@ def test_a_time_bound_within_a_day_reads_the_whole_days_rows_and_the_cut_days_ru
                    {"started_at__gte": at(9, 0), "started_at__lt": at(9, 12)}):
         bounded = runs.filter(**bounds)
         assert sketch_filter(bounded) is not None, bounds
-        for by in (("chip", "compute_units"), ("day",)):
-            sketched = {e.group: e for e in gather(bounded, by, ["load_cold", "prediction"], QUANTILES)}
-            exact = {e.group: e for e in gather_from_runs(bounded, by, ["load_cold", "prediction"], QUANTILES)}
+        # (a load metric alone: the runs of other load kinds are counted by the database, not read one by one)
+        for by, metrics in ((("chip", "compute_units"), ["load_cold", "prediction"]), (("day",), ["load_cold"]),
+                            (("chip", "compute_units"), ["load_cold"])):
+            sketched = {e.group: e for e in gather(bounded, by, metrics, QUANTILES)}
+            exact = {e.group: e for e in gather_from_runs(bounded, by, metrics, QUANTILES)}
             assert {g: (e.runs, e.failures) for g, e in sketched.items()} == \
                 {g: (e.runs, e.failures) for g, e in exact.items()}, (bounds, by)
             for group, e in exact.items():
-                for key in ("load_cold", "prediction"):
+                for key in metrics:
                     assert sketched[group].timed(key) == e.timed(key), (bounds, group, key)
                     if e.timed(key) <= 200 and e.timed(key):
                         assert sketched[group].metrics[key].quantiles == pytest.approx(
