@@ -74,6 +74,10 @@ PAGES = [
       "variant": "prewarm"}),
     ("api stats, 7 days", "/api/v1/stats",
      {"model": "{model}", "version": "{version}", "metric": "load_cold", "by": "chip", "started_after": "{week}"}),
+    # From noon: the rows answer the whole days, the runs the afternoon of the first.
+    ("api stats, 7 days from noon", "/api/v1/stats",
+     {"model": "{model}", "version": "{version}", "metric": "load_cold", "by": "chip",
+      "started_after": "{week}T12:00:00Z"}),
     ("api policy", "/api/v1/policy", {"model": "{model}", "version": "{version}", "device": "iPhone15,2"}),
     # The run list: a page of the project's newest runs and their count, filtered by name and by row keys.
     ("api runs", "/api/v1/runs", {}),
