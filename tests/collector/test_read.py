@@ -89,26 +89,32 @@ def test_demo_command_loads_a_fleet_once(db):
     assert Run.objects.count() == loaded
 
 
+def _two_projects_some_pending(client, monkeypatch, fleet, lab: int, other: int) -> None:
+    """``fleet[:lab]`` into project "lab", ``fleet[lab:other]`` into "other", the rest into "lab" left pending (as with
+    a broker: not yet in their sketch rows); ``client`` logged in as a member of both."""
+    from django.contrib.auth import get_user_model
+
+    from collector.bulk import bulk_load
+
+    bulk_load("lab", fleet[:lab])
+    bulk_load("other", fleet[lab:other])
+    monkeypatch.setattr("collector.ingest.runs_in_process", lambda: False)
+    monkeypatch.setattr("collector.ingest.fold_soon", lambda: None)
+    bulk_load("lab", fleet[other:])
+    user = get_user_model().objects.create_user("ana")
+    for slug in ("lab", "other"):
+        Project.objects.get(slug=slug).members.add(user)
+    client.force_login(user)
+
+
 def test_the_list_counts_and_pages_exactly_what_its_filters_select(db, client, monkeypatch):
     """GET /api/v1/runs in a database of two projects, some runs still pending (not in their sketch rows): its count
     (summed from the sketch rows where the filters are row keys, else counted) is the number of runs the filters
     select, and each page holds the next of them, newest first: over both projects a page is merged from each
     project's newest runs."""
-    from django.contrib.auth import get_user_model
-
     from benchmarks.fleet import generate
-    from collector.bulk import bulk_load
 
-    fleet = list(generate(400, seed=11))
-    bulk_load("lab", fleet[:150])
-    bulk_load("other", fleet[150:300])
-    monkeypatch.setattr("collector.ingest.runs_in_process", lambda: False)  # as with a broker: left pending
-    monkeypatch.setattr("collector.ingest.fold_soon", lambda: None)
-    bulk_load("lab", fleet[300:])
-    user = get_user_model().objects.create_user("ana")
-    for slug in ("lab", "other"):
-        Project.objects.get(slug=slug).members.add(user)
-    client.force_login(user)
+    _two_projects_some_pending(client, monkeypatch, list(generate(400, seed=11)), 150, 300)
     run = Run.objects.filter(project__slug="lab").exclude(variant="").select_related("model_version", "device").last()
     cases = [({}, {}), ({"project": "lab"}, {"project__slug": "lab"}),
              ({"model": run.model_version.name, "version": run.model_version.version},
@@ -140,26 +146,14 @@ def test_a_deep_page_by_number_holds_the_runs_walking_to_it_would(db, client, mo
     """A page far down the list (PostgreSQL: from ``SEEK_DAYS_FROM`` on; here every page after the first) skips the
     newer days' runs as the sketch rows count them, pending ones included, then walks within its day: every page
     holds exactly the runs an offset over the whole list gives, runs at midnight UTC on the day they start, under
-    filters the rows count (a status among them) and one they do not (a time within a day), over one project or
-    two."""
-    from django.contrib.auth import get_user_model
-
+    filters of row keys, a status and a time bound within a day, over one project or two."""
     from benchmarks.fleet import generate
-    from collector.bulk import bulk_load
 
     monkeypatch.setattr("collector.pagination.SEEK_DAYS_FROM", 1)
     fleet = list(generate(300, seed=23))
     for i, run in enumerate(fleet[::10]):  # on a day's first and last instants
         run["started_at"] = f"2026-11-{10 + i % 5:02d}T" + ("00:00:00Z" if i % 2 else "23:59:59.999999Z")
-    bulk_load("lab", fleet[:120])
-    bulk_load("other", fleet[120:200])
-    monkeypatch.setattr("collector.ingest.runs_in_process", lambda: False)  # as with a broker: left pending
-    monkeypatch.setattr("collector.ingest.fold_soon", lambda: None)
-    bulk_load("lab", fleet[200:])
-    user = get_user_model().objects.create_user("ana")
-    for slug in ("lab", "other"):
-        Project.objects.get(slug=slug).members.add(user)
-    client.force_login(user)
+    _two_projects_some_pending(client, monkeypatch, fleet, 120, 200)
     run = Run.objects.select_related("model_version").last()
     assert Run.objects.dates("started_at", "day").count() > 5
     model = run.model_version.name
