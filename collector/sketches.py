@@ -825,7 +825,7 @@ def _cells(rows, runs, read, wanted) -> dict[tuple, list]:
         (kept, names), = parts
         parts = [(kept.filter(load_kind__in=kinds), names), _summed(rows.exclude(load_kind__in=kinds), read, columns)]
         if runs is not None:
-            parts.append(_summed_runs(_with_day(runs.exclude(load_kind__in=kinds), read), read, columns))
+            parts.append(_summed(_with_day(runs.exclude(load_kind__in=kinds), read), read, columns, of_runs=True))
             runs = runs.filter(load_kind__in=kinds)
     if runs is None:
         rows = _union([part.values_list(*names) for part, names in parts])
@@ -866,21 +866,15 @@ def _cells(rows, runs, read, wanted) -> dict[tuple, list]:
     return cells
 
 
-def _summed(rows, read, columns):
-    """(queryset, names): the ``rows`` summed per ``read`` values in :func:`_cells`'s layout, a load kind and
-    sketches NULL, the failures per status as JSON text."""
-    summed = (rows.order_by().values(*read)
-              .annotate(summed_kind=Cast(Value(None), output_field=CharField()), summed_runs=Sum("runs"),
-                        summed_failures=Cast(JSONObject(**_failure_sums()), TextField()),
-                        **_nulls("summed_", columns, BinaryField())))
-    return summed, (*read, "summed_kind", "summed_runs", "summed_failures", *_names("summed_", columns))
-
-
-def _summed_runs(runs, read, columns):
-    """:func:`_summed` of runs: counted per ``read`` values, their failures per status, in the rows' layout."""
-    failures = {s: Count("pk", filter=Q(status=s)) for s in FAILURE_STATUSES}
-    summed = (runs.order_by().values(*read)
-              .annotate(summed_kind=Cast(Value(None), output_field=CharField()), summed_runs=Count("pk"),
+def _summed(queryset, read, columns, of_runs: bool = False):
+    """(queryset, names): sketch rows (or, ``of_runs``, runs) summed per ``read`` values in :func:`_cells`'s layout,
+    a load kind and sketches NULL, the failures per status as JSON text."""
+    if of_runs:
+        runs, failures = Count("pk"), {s: Count("pk", filter=Q(status=s)) for s in FAILURE_STATUSES}
+    else:
+        runs, failures = Sum("runs"), _failure_sums()
+    summed = (queryset.order_by().values(*read)
+              .annotate(summed_kind=Cast(Value(None), output_field=CharField()), summed_runs=runs,
                         summed_failures=Cast(JSONObject(**failures), TextField()),
                         **_nulls("summed_", columns, BinaryField())))
     return summed, (*read, "summed_kind", "summed_runs", "summed_failures", *_names("summed_", columns))
