@@ -396,7 +396,7 @@ def _chain(chosen: Configuration, ranked: Sequence[Configuration],
     return units, tuple(chain)
 
 
-def _evidence_per_unit(device: Sequence[UnitEvidence], chip: Sequence[UnitEvidence],
+def evidence_per_unit(device: Sequence[UnitEvidence], chip: Sequence[UnitEvidence],
                        settings: PolicySettings) -> tuple[list[UnitEvidence], dict[str, str]]:
     """For each configuration, the device's evidence if it has enough runs (or the chip has none), else the chip's.
 
@@ -436,7 +436,7 @@ def recommend_compute_units(device: Sequence[UnitEvidence], chip: Sequence[UnitE
     its chip shows.
     """
     vetoes = _failure_vetoes(device, "device", settings)
-    evidence, sources = _evidence_per_unit(device, chip, settings)
+    evidence, sources = evidence_per_unit(device, chip, settings)
     assessed = assess_units(evidence, predictions_per_session, load_kind, vetoes, settings)
     assessed = {name: replace(a, source=sources[name]) for name, a in assessed.items()}
     workload = f"{predictions_per_session} prediction{'s' if predictions_per_session != 1 else ''} per session"

@@ -26,7 +26,7 @@ from collector.evidence import gather_each, gather_values
 from collector.models import Device, ModelVersion, Run
 from collector.sketches import shared_reads
 from insights.fallback import Fallback, assess
-from insights.policy import Policy, UnitEvidence, recommend_compute_units
+from insights.policy import Policy, UnitEvidence, evidence_per_unit, recommend_compute_units
 from insights.settings import DetectionSettings, PolicySettings
 from insights.vocabulary import (COMPUTE_UNITS, LOAD_METRICS, NEURAL_ENGINE_UNITS, RESHAPE_FREQUENCIES,
                                  SPECIALIZATION_STRATEGIES, Configuration)
@@ -71,30 +71,46 @@ def gather_evidence_each(runs, levels: Sequence[str], units: Iterable[str] = COM
                          samples: "FallbackSamples | None" = None) -> dict[str, dict[object, list[UnitEvidence]]]:
     """:func:`gather_evidence` at each level of ``levels`` ("device", "chip") of the same runs: one read of the
     sketch rows for all levels (``collector.evidence.gather_each``), the fallback samples read once."""
+    if samples is None:
+        samples = _lazy(lambda: fallback_samples(runs))
+    return {level: marked(evidence, samples, level, detection)
+            for level, evidence in unmarked_evidence_each(runs, levels, units).items()}
+
+
+def unmarked_evidence_each(runs, levels: Sequence[str],
+                           units: Iterable[str] = COMPUTE_UNITS) -> dict[str, dict[object, list[UnitEvidence]]]:
+    """:func:`gather_evidence_each` before the silent-fallback marks (:func:`marked` adds them)."""
     units = list(units)
     # The units kept from the groups, not filtered in the read: a page's other questions read the same rows
     # (collector.sketches.shared_reads).
     per_level = [[e for e in evidence if e.group[1] in units]
                  for evidence in gather_each(runs, [(level, "compute_units", *HINTS) for level in levels],
                                              POLICY_METRICS)]
-    if samples is None:
-        samples = _lazy(lambda: fallback_samples(runs))
     order = lambda e: (COMPUTE_UNITS.index(e.group[1]), SPECIALIZATION_STRATEGIES.index(e.group[2]),  # noqa: E731
                        RESHAPE_FREQUENCIES.index(e.group[3]))
     out = {}
     for level, evidence in zip(levels, per_level):
-        marks = {}
-        if any(e.group[1] in NEURAL_ENGINE_UNITS for e in evidence):
-            marks = fallbacks(samples, level, detection)
         by_level = defaultdict(list)
         for e in sorted(evidence, key=order):
-            mark = marks.get((e.group[0], Configuration(*e.group[1:])))
             by_level[e.group[0]].append(unit_evidence(e.group[1], e.runs, e.failures,
                                                       {k: t.median for k, t in e.metrics.items()},
-                                                      {k: t.n for k, t in e.metrics.items()}, *e.group[2:],
-                                                      runs_on_cpu=mark.text if mark is not None else ""))
+                                                      {k: t.n for k, t in e.metrics.items()}, *e.group[2:]))
         out[level] = dict(by_level)
     return out
+
+
+def marked(evidence: dict[object, list[UnitEvidence]], samples: "FallbackSamples", level: str,
+           detection: DetectionSettings | None = None, only: set | None = None) -> dict[object, list[UnitEvidence]]:
+    """``evidence`` of a level (device pk or chip -> its configurations' evidence) with each Neural Engine
+    configuration whose runs ran on the CPU marked (:func:`fallbacks`); ``only``: assess just these (level,
+    configuration) pairs, the others left unmarked (evidence no policy reads)."""
+    if not any(e.compute_units in NEURAL_ENGINE_UNITS for configurations in evidence.values() for e in configurations):
+        return evidence
+    marks = fallbacks(samples, level, detection, only)
+    if not marks:
+        return evidence
+    return {key: [replace(e, runs_on_cpu=marks[key, e.configuration].text) if (key, e.configuration) in marks else e
+                  for e in configurations] for key, configurations in evidence.items()}
 
 
 @dataclass(frozen=True)
@@ -129,17 +145,24 @@ def fallback_samples(runs) -> FallbackSamples:
     return FallbackSamples(times, dict(plans))
 
 
-def fallbacks(samples: FallbackSamples, by: str, detection: DetectionSettings | None = None) -> dict[tuple, Fallback]:
+def fallbacks(samples: FallbackSamples, by: str, detection: DetectionSettings | None = None,
+              only: set | None = None) -> dict[tuple, Fallback]:
     """(device pk or chip, configuration) -> its silent-fallback assessment (``insights.fallback``) from
     :func:`fallback_samples`: a Neural Engine configuration's warm medians against cpuOnly's (any hints) at the same
-    level, and its plans. Only marked configurations are returned; computed once per samples and level."""
+    level, and its plans. Only marked configurations are returned; computed once per samples and level. ``only``:
+    just these (level, configuration) pairs (not kept: a level's whole answer is)."""
     detection = detection or detection_settings()
-    if (by, detection) not in samples.assessed:
-        samples.assessed[by, detection] = _assessed(samples, by, detection)
+    whole = samples.assessed.get((by, detection))
+    if whole is not None:
+        return whole if only is None else {key: f for key, f in whole.items() if key in only}
+    if only is not None:
+        return _assessed(samples, by, detection, only)
+    samples.assessed[by, detection] = _assessed(samples, by, detection)
     return samples.assessed[by, detection]
 
 
-def _assessed(samples: FallbackSamples, by: str, detection: DetectionSettings) -> dict[tuple, Fallback]:
+def _assessed(samples: FallbackSamples, by: str, detection: DetectionSettings,
+              only: set | None = None) -> dict[tuple, Fallback]:
     times, plans = defaultdict(list), defaultdict(list)
     for (device, chip, units, strategy, reshape), values in samples.times.items():
         level = device if by == "device" else chip
@@ -153,7 +176,7 @@ def _assessed(samples: FallbackSamples, by: str, detection: DetectionSettings) -
     none = _joined(())
     out = {}
     for level, config in {*times, *plans}:
-        if config.compute_units not in NEURAL_ENGINE_UNITS:
+        if config.compute_units not in NEURAL_ENGINE_UNITS or (only is not None and (level, config) not in only):
             continue
         result = assess(config.compute_units, joined.get((level, config), none),
                         joined.get((level, Configuration("cpuOnly")), none), plans.get((level, config), []),
@@ -247,6 +270,13 @@ def _with_reason(policy: Policy, reason: str) -> Policy:
     return replace(policy, reason=reason)
 
 
+def leaned_on(device: list[UnitEvidence], chip: list[UnitEvidence], conf: PolicySettings) -> list[UnitEvidence]:
+    """The chip's evidence a device's policy judges it by (``insights.policy.evidence_per_unit``): configurations
+    the device has too few runs of, or none."""
+    chosen, sources = evidence_per_unit(device, chip, conf)
+    return [e for e in chosen if sources[e.label] == "chip"]
+
+
 @shared_reads()  # the evidence of both levels and the fallback samples read the same rows
 def policy_table(model_version: ModelVersion, predictions_per_session: int, load_kind: str | None = None,
                  devices: str = "catalogue", units: Iterable[str] = COMPUTE_UNITS,
@@ -263,11 +293,19 @@ def policy_table(model_version: ModelVersion, predictions_per_session: int, load
     conf = conf or policy_settings()
     units = list(units)
     runs = runs_of(model_version) if runs is None else runs.filter(model_version=model_version)
-    levels = gather_evidence_each(runs, ("device", "chip"), units, samples=samples)  # one read for both levels
-    per_device, per_chip = levels["device"], {chip: e for chip, e in levels["chip"].items() if chip}
+    if samples is None:
+        samples = _lazy(lambda: fallback_samples(runs))
+    levels = unmarked_evidence_each(runs, ("device", "chip"), units)  # one read for both levels
+    per_device = marked(levels["device"], samples, "device")
     measured = Q(pk__in=list(per_device))
     rows = Device.objects.filter(measured | Q(known=True) if devices == "catalogue" else measured)
     rows = sorted(rows, key=lambda d: (d.chip_rank is None, d.chip_rank or 0, d.name or d.identifier, d.identifier))
+    # A chip's configuration is judged for the devices that lean on it only (too few runs of their own), so only
+    # those are checked for a silent fallback (a device-rows overview at 1M runs: ~14 ms of chip checks, mostly unread).
+    per_chip = {chip: e for chip, e in levels["chip"].items() if chip}
+    leaned = {(device.chip, e.configuration) for device in rows if device.chip in per_chip
+              for e in leaned_on(per_device.get(device.pk, []), per_chip[device.chip], conf)}
+    per_chip = marked(per_chip, samples, "chip", only=leaned)
     table = []
     for device in rows:
         chip_evidence = per_chip.get(device.chip, []) if device.chip else []

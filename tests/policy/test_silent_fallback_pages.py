@@ -6,6 +6,8 @@ from django.contrib.auth import get_user_model
 
 from benchmarks.fleet import CHIP_OF, SILENT_FALLBACK, SILENT_FALLBACK_TRUTH, generate
 from collector.bulk import bulk_load
+from collector.models import ModelVersion, Run
+from policy.evidence import policy_table
 
 from .conftest import committed_project
 
@@ -44,6 +46,20 @@ def test_the_policy_never_calls_a_unit_on_the_cpu_the_neural_engine_answer(fallb
     assert "runs on the CPU" in on_a14["reason"]
     on_a16 = app.get("/api/v1/policy", {**query, "device": "iPhone15,2"}).json()
     assert not any(e["runs_on_cpu"] for e in on_a16["evidence"].values())
+
+
+def test_a_device_judged_on_its_chips_runs_gets_the_chips_mark(fallback_fleet):
+    """The iPhone 12 without cpuAndNeuralEngine runs of its own: the policy table judges that unit on the A14's runs,
+    which ran on the CPU, so it carries the chip's mark and is never picked (the table checks a chip's units only
+    where a device leans on them)."""
+    version = ModelVersion.objects.get(project=fallback_fleet[0], name="face-retouch", version=SCOPE["version"])
+    runs = Run.objects.exclude(device__identifier="iPhone13,2", compute_units="cpuAndNeuralEngine")
+    table = {e.identifier: e.policy for e in policy_table(version, 1000, devices="measured", runs=runs)}
+    leaning = table["iPhone13,2"].evidence["cpuAndNeuralEngine"]
+    assert leaning.source == "chip" and leaning.runs_on_cpu and not leaning.eligible
+    assert table["iPhone13,2"].compute_units != "cpuAndNeuralEngine"
+    a16 = [policy for identifier, policy in table.items() if CHIP_OF[identifier] == "A16 Bionic"]
+    assert a16 and all(not a.runs_on_cpu for policy in a16 for a in policy.evidence.values())
 
 
 def test_the_policy_page_marks_it(member):
