@@ -397,7 +397,7 @@ def _chain(chosen: Configuration, ranked: Sequence[Configuration],
 
 
 def evidence_per_unit(device: Sequence[UnitEvidence], chip: Sequence[UnitEvidence],
-                       settings: PolicySettings) -> tuple[list[UnitEvidence], dict[str, str]]:
+                      settings: PolicySettings) -> tuple[list[UnitEvidence], dict[str, str]]:
     """For each configuration, the device's evidence if it has enough runs (or the chip has none), else the chip's.
 
     Per configuration, not per level: a device measured at length on the Neural Engine but only 9 times on the GPU
