@@ -63,23 +63,16 @@ def gather_evidence(runs, by: str, units: Iterable[str] = COMPUTE_UNITS,
     median prediction). When a Neural Engine unit has runs, one more query reads :func:`fallback_samples` (unless
     the caller read them already: ``samples``, of these runs or more).
     """
-    return gather_evidence_each(runs, (by,), units, detection, samples)[by]
-
-
-def gather_evidence_each(runs, levels: Sequence[str], units: Iterable[str] = COMPUTE_UNITS,
-                         detection: DetectionSettings | None = None,
-                         samples: "FallbackSamples | None" = None) -> dict[str, dict[object, list[UnitEvidence]]]:
-    """:func:`gather_evidence` at each level of ``levels`` ("device", "chip") of the same runs: one read of the
-    sketch rows for all levels (``collector.evidence.gather_each``), the fallback samples read once."""
     if samples is None:
         samples = _lazy(lambda: fallback_samples(runs))
-    return {level: marked(evidence, samples, level, detection)
-            for level, evidence in unmarked_evidence_each(runs, levels, units).items()}
+    return marked(unmarked_evidence_each(runs, (by,), units)[by], samples, by, detection)
 
 
 def unmarked_evidence_each(runs, levels: Sequence[str],
                            units: Iterable[str] = COMPUTE_UNITS) -> dict[str, dict[object, list[UnitEvidence]]]:
-    """:func:`gather_evidence_each` before the silent-fallback marks (:func:`marked` adds them)."""
+    """:func:`gather_evidence` at each level of ``levels`` ("device", "chip") of the same runs, before the
+    silent-fallback marks (:func:`marked` adds them): one read of the sketch rows for all levels
+    (``collector.evidence.gather_each``)."""
     units = list(units)
     # The units kept from the groups, not filtered in the read: a page's other questions read the same rows
     # (collector.sketches.shared_reads).
@@ -130,7 +123,7 @@ class FallbackSamples:
 def fallback_samples(runs) -> FallbackSamples:
     """:class:`FallbackSamples` of ``runs``, for both levels (device and chip) at once: the warm medians (sketch rows
     merged per device and configuration) and the plans (one query over the runs that uploaded one)."""
-    compared = {*NEURAL_ENGINE_UNITS, "cpuOnly"}  # kept from the groups, as in gather_evidence_each
+    compared = {*NEURAL_ENGINE_UNITS, "cpuOnly"}  # kept from the groups, as in unmarked_evidence_each
     times = {group: values for group, values in
              gather_values(runs, ("device", "chip", "compute_units", *HINTS), "prediction").items()
              if group[2] in compared}
