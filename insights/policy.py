@@ -396,8 +396,8 @@ def _chain(chosen: Configuration, ranked: Sequence[Configuration],
     return units, tuple(chain)
 
 
-def evidence_per_unit(device: Sequence[UnitEvidence], chip: Sequence[UnitEvidence],
-                      settings: PolicySettings) -> tuple[list[UnitEvidence], dict[str, str]]:
+def _evidence_per_unit(device: Sequence[UnitEvidence], chip: Sequence[UnitEvidence],
+                       settings: PolicySettings) -> tuple[list[UnitEvidence], dict[str, str]]:
     """For each configuration, the device's evidence if it has enough runs (or the chip has none), else the chip's.
 
     Per configuration, not per level: a device measured at length on the Neural Engine but only 9 times on the GPU
@@ -418,6 +418,14 @@ def evidence_per_unit(device: Sequence[UnitEvidence], chip: Sequence[UnitEvidenc
     return chosen, sources
 
 
+def judged_on_chip(device: Sequence[UnitEvidence], chip: Sequence[UnitEvidence],
+                   settings: PolicySettings) -> list[UnitEvidence]:
+    """The chip's evidence that :func:`recommend_compute_units` judges a device by: the configurations the device has
+    too few runs of, or none. Only these need the chip's checks (a silent fallback to the CPU, say)."""
+    chosen, sources = _evidence_per_unit(device, chip, settings)
+    return [e for e in chosen if sources[e.label] == "chip"]
+
+
 def _order(unit: UnitEvidence) -> tuple:
     return (COMPUTE_UNITS.index(unit.compute_units), SPECIALIZATION_STRATEGIES.index(unit.specialization_strategy),
             RESHAPE_FREQUENCIES.index(unit.reshape_frequency))
@@ -436,7 +444,7 @@ def recommend_compute_units(device: Sequence[UnitEvidence], chip: Sequence[UnitE
     its chip shows.
     """
     vetoes = _failure_vetoes(device, "device", settings)
-    evidence, sources = evidence_per_unit(device, chip, settings)
+    evidence, sources = _evidence_per_unit(device, chip, settings)
     assessed = assess_units(evidence, predictions_per_session, load_kind, vetoes, settings)
     assessed = {name: replace(a, source=sources[name]) for name, a in assessed.items()}
     workload = f"{predictions_per_session} prediction{'s' if predictions_per_session != 1 else ''} per session"

@@ -26,7 +26,7 @@ from collector.evidence import gather_each, gather_values
 from collector.models import Device, ModelVersion, Run
 from collector.sketches import shared_reads
 from insights.fallback import Fallback, assess
-from insights.policy import Policy, UnitEvidence, evidence_per_unit, recommend_compute_units
+from insights.policy import Policy, UnitEvidence, judged_on_chip, recommend_compute_units
 from insights.settings import DetectionSettings, PolicySettings
 from insights.vocabulary import (COMPUTE_UNITS, LOAD_METRICS, NEURAL_ENGINE_UNITS, RESHAPE_FREQUENCIES,
                                  SPECIALIZATION_STRATEGIES, Configuration)
@@ -97,7 +97,8 @@ def marked(evidence: dict[object, list[UnitEvidence]], samples: "FallbackSamples
     """``evidence`` of a level (device pk or chip -> its configurations' evidence) with each Neural Engine
     configuration whose runs ran on the CPU marked (:func:`fallbacks`); ``only``: assess just these (level,
     configuration) pairs, the others left unmarked (evidence no policy reads)."""
-    if not any(e.compute_units in NEURAL_ENGINE_UNITS for configurations in evidence.values() for e in configurations):
+    if only is not None and not only or not any(e.compute_units in NEURAL_ENGINE_UNITS
+                                                for configurations in evidence.values() for e in configurations):
         return evidence
     marks = fallbacks(samples, level, detection, only)
     if not marks:
@@ -263,13 +264,6 @@ def _with_reason(policy: Policy, reason: str) -> Policy:
     return replace(policy, reason=reason)
 
 
-def leaned_on(device: list[UnitEvidence], chip: list[UnitEvidence], conf: PolicySettings) -> list[UnitEvidence]:
-    """The chip's evidence a device's policy judges it by (``insights.policy.evidence_per_unit``): configurations
-    the device has too few runs of, or none."""
-    chosen, sources = evidence_per_unit(device, chip, conf)
-    return [e for e in chosen if sources[e.label] == "chip"]
-
-
 @shared_reads()  # the evidence of both levels and the fallback samples read the same rows
 def policy_table(model_version: ModelVersion, predictions_per_session: int, load_kind: str | None = None,
                  devices: str = "catalogue", units: Iterable[str] = COMPUTE_UNITS,
@@ -297,7 +291,7 @@ def policy_table(model_version: ModelVersion, predictions_per_session: int, load
     # those are checked for a silent fallback (a device-rows overview at 1M runs: ~14 ms of chip checks, mostly unread).
     per_chip = {chip: e for chip, e in levels["chip"].items() if chip}
     leaned = {(device.chip, e.configuration) for device in rows if device.chip in per_chip
-              for e in leaned_on(per_device.get(device.pk, []), per_chip[device.chip], conf)}
+              for e in judged_on_chip(per_device.get(device.pk, []), per_chip[device.chip], conf)}
     per_chip = marked(per_chip, samples, "chip", only=leaned)
     table = []
     for device in rows:
