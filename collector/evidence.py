@@ -182,7 +182,7 @@ def _evidence(group, runs, failures, merged, metrics, quantiles) -> Evidence:
     for m in metrics:
         sketch = merged.get((m.column, m.load_kind))
         n = sketch.n if sketch is not None else 0
-        timings[m.key] = Timing(n, {name: sketches.quantile(sketch, p) if n else None for name, p in quantiles.items()})
+        timings[m.key] = Timing(n, sketches.Quantiles(sketch, quantiles) if n else dict.fromkeys(quantiles))
     return Evidence(group=tuple(group), runs=runs,
                     failures={s: failures[s] for s in FAILURE_STATUSES if failures.get(s)}, metrics=timings)
 

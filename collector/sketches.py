@@ -31,6 +31,7 @@ t-digest (no guaranteed bound): see benchmarks/sketches.py.
 import json
 import struct
 from collections import defaultdict
+from collections.abc import Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime, time, timedelta, timezone
@@ -119,6 +120,32 @@ def quantile(sketch: kll_doubles_sketch, p: float) -> float | None:
         a, b = sketch.get_quantiles([_order(low, n), _order(min(low + 1, n - 1), n)], True)
         return a + (b - a) * (rank - low)
     return sketch.get_quantile(p, True)
+
+
+class Quantiles(Mapping):
+    """{name: the p-quantile of a merged sketch} for ``{name: p}``, each computed on its first read (:func:`quantile`
+    builds the sketch's sorted view): a page merges every metric a question asks for and shows few of them (the
+    overview's device rows at 1M runs: five metrics merged per cell, one shown). The sketch must not change after."""
+
+    __slots__ = ("_sketch", "_ps", "_read")
+
+    def __init__(self, sketch: kll_doubles_sketch, ps: Mapping[str, float]):
+        self._sketch, self._ps, self._read = sketch, ps, {}
+
+    def __getitem__(self, name: str) -> float | None:
+        read = self._read
+        if name not in read:
+            read[name] = quantile(self._sketch, self._ps[name])
+        return read[name]
+
+    def __iter__(self):
+        return iter(self._ps)
+
+    def __len__(self) -> int:
+        return len(self._ps)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 def _order(i: int, n: int) -> float:

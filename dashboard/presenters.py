@@ -82,7 +82,9 @@ def overview_matrix(stats: dict[DeviceInfo, dict[str, UnitStats]], metric: str, 
                 cells[(row, unit)] = Cell(s.failure_rate, s.runs, low, high, unit == best,
                                           failures=s.failure_count, on_cpu=unit in cpu)
             else:
-                cells[(row, unit)] = Cell(s.medians.get(metric), s.counts.get(metric, 0), recommended=unit == best,
+                timing = s.metrics.get(metric)  # (one metric's median: the cell's others are never computed)
+                cells[(row, unit)] = Cell(timing.median if timing else None, timing.n if timing else 0,
+                                          recommended=unit == best,
                                           failure_rate=s.failure_rate, on_cpu=unit in cpu)
     return rows, cells
 

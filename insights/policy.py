@@ -18,7 +18,7 @@ labelled by its unit alone, so answers without hints read as before).
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from .intervals import wilson_interval
@@ -268,15 +268,18 @@ def break_even_predictions(a: UnitAssessment, b: UnitAssessment) -> float | None
 
 def assess_units(evidence: Sequence[UnitEvidence], predictions_per_session: int, load_kind: str | None = None,
                  vetoed: Mapping[str, str] | None = None,
-                 settings: PolicySettings = PolicySettings()) -> dict[str, UnitAssessment]:
+                 settings: PolicySettings = PolicySettings(),
+                 sources: Mapping[str, str] | None = None) -> dict[str, UnitAssessment]:
     """Price and gate every configuration, keyed by its label. ``vetoed`` maps a label to the reason it is excluded
     whatever its evidence says (failures seen on the device itself). A configuration whose runs silently fell back
-    to the CPU (``runs_on_cpu``) is out too: it is not the Neural Engine it names, and cpuOnly is that answer."""
+    to the CPU (``runs_on_cpu``) is out too: it is not the Neural Engine it names, and cpuOnly is that answer.
+    ``sources``: whose runs each label's evidence is ("device" or "chip"; "device" where not named)."""
     if predictions_per_session < 1:
         raise ValueError("predictions_per_session must be at least 1")
     if load_kind is not None and load_kind not in LOAD_KINDS:
         raise ValueError(f"load_kind must be one of {', '.join(LOAD_KINDS)}")
     vetoed = vetoed or {}
+    sources = sources or {}
     mix = load_mix(evidence)
     out = {}
     for unit in evidence:
@@ -302,7 +305,8 @@ def assess_units(evidence: Sequence[UnitEvidence], predictions_per_session: int,
             note = ""
         out[unit.label] = UnitAssessment(
             unit.compute_units, unit.runs, unit.failure_rate, upper, load, unit.first_prediction_ms_median,
-            unit.prediction_ms_median, session, eligible=not note, note=note, failures=unit.failure_count,
+            unit.prediction_ms_median, session, eligible=not note, note=note,
+            source=sources.get(unit.label, "device"), failures=unit.failure_count,
             specialization_strategy=unit.specialization_strategy, reshape_frequency=unit.reshape_frequency,
             runs_on_cpu=unit.runs_on_cpu)
     return out
@@ -445,8 +449,7 @@ def recommend_compute_units(device: Sequence[UnitEvidence], chip: Sequence[UnitE
     """
     vetoes = _failure_vetoes(device, "device", settings)
     evidence, sources = _evidence_per_unit(device, chip, settings)
-    assessed = assess_units(evidence, predictions_per_session, load_kind, vetoes, settings)
-    assessed = {name: replace(a, source=sources[name]) for name, a in assessed.items()}
+    assessed = assess_units(evidence, predictions_per_session, load_kind, vetoes, settings, sources)
     workload = f"{predictions_per_session} prediction{'s' if predictions_per_session != 1 else ''} per session"
     gate = (f"at least {settings.min_runs} runs and an observed failure rate of at most "
             f"{settings.max_failure_rate:.1%}")

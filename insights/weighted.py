@@ -33,6 +33,8 @@ class Weighted:
         samples = list(samples)
         if not samples:
             return cls(np.empty(0), np.empty(0, dtype=np.int64))
+        if len(samples) == 1:  # (read-only: the sample itself, most groups of the silent-fallback check)
+            return samples[0]
         return cls(np.concatenate([s.values for s in samples]), np.concatenate([s.weights for s in samples]))
 
     def __len__(self) -> int:

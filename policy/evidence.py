@@ -166,15 +166,20 @@ def _assessed(samples: FallbackSamples, by: str, detection: DetectionSettings,
         level = device if by == "device" else chip
         plans[level, Configuration(units, strategy, reshape)] += [on_cpu > 0 and on_ne == 0
                                                                    for on_ne, on_cpu in placed if on_ne + on_cpu]
-    joined = {key: _joined(parts) for key, parts in times.items()}  # a cpuOnly sample serves every NE unit
-    none = _joined(())
+    joined = {}  # a cpuOnly sample serves every NE unit: joined once, when first compared
+
+    def sample(key):
+        if key not in joined:
+            joined[key] = _joined(times.get(key, ()))
+        return joined[key]
+
+    cpu_only = Configuration("cpuOnly")
     out = {}
     for level, config in {*times, *plans}:
         if config.compute_units not in NEURAL_ENGINE_UNITS or (only is not None and (level, config) not in only):
             continue
-        result = assess(config.compute_units, joined.get((level, config), none),
-                        joined.get((level, Configuration("cpuOnly")), none), plans.get((level, config), []),
-                        detection)
+        result = assess(config.compute_units, sample((level, config)), sample((level, cpu_only)),
+                        plans.get((level, config), []), detection)
         if result.on_cpu:
             out[level, config] = result
     return out
