@@ -371,7 +371,7 @@ def write(partials: dict[tuple, Partial], model) -> None:
     path (:class:`_Django`): it is the development and test database, not the one ingest throughput is asked of."""
     if not partials:
         return
-    keys = sorted(partials)
+    keys = sorted(partials, key=_written_order(model))
     backend = _Arrays(model) if connection.vendor == "postgresql" else _Django(model)
     with transaction.atomic():
         lock_versions(sorted({key[0] for key in keys}))
@@ -396,6 +396,18 @@ def write(partials: dict[tuple, Partial], model) -> None:
             rows.append((*key, partial.project_id, *kept_too, runs + partial.runs, failures, stages, *out))
         for chunk in _chunks(rows, backend.chunk):
             backend.upsert(chunk)
+
+
+def _written_order(model):
+    """The order rows are written in: by key, but a daily table's by day first. A fold writes a new day's rows as the
+    day's runs arrive, so a live table keeps a day's rows together; a rebuild written by key scattered them over
+    the version's rows (at 1M runs the last week's 5,372 daily rows of a version on 2,956 heap pages, the stats API's
+    question of that week reading them all)."""
+    key = key_of(model)
+    if "day" not in key:
+        return None
+    at = key.index("day")
+    return lambda k: (k[at], k)
 
 
 _COUNTS = ("failures", "failure_stages")  # a row's exact counts, JSON objects of name -> runs
