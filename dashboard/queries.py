@@ -236,16 +236,6 @@ class UnitStats(Outcomes):
         """From the evidence query's row of one (device or chip, compute units) group."""
         return cls(e.group[-1], e.runs, dict(e.failures), dict(e.metrics))
 
-    @property
-    def medians(self) -> dict:
-        """metric key -> median (None without values)"""
-        return {k: t.median for k, t in self.metrics.items()}
-
-    @property
-    def counts(self) -> dict:
-        """metric key -> timed runs (successful runs with a value)"""
-        return {k: t.n for k, t in self.metrics.items()}
-
 
 OVERVIEW_METRICS = ("prediction", "load_cold", "load_cached", "load_in_memory", "first_prediction")
 # What GET /api/v1/stats gives of a metric.
