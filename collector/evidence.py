@@ -293,7 +293,7 @@ def gather_values(runs, by: Sequence[str], key_or_metric) -> dict[tuple, Weighte
     if all(b in sketches.GROUPS for b in by) and _sketched(m):
         q = sketches.sketch_filter(runs)
         if q is not None:
-            return {tuple(group): sketches.values(merged[(m.column, m.load_kind)])
+            return {tuple(group): sketches.values(sketches.resolved(merged[(m.column, m.load_kind)]))
                     for group, _, _, merged in sketches.merged(runs, q, [sketches.GROUPS[b] for b in by],
                                                                {(m.column, m.load_kind)})
                     if (m.column, m.load_kind) in merged}

@@ -129,13 +129,13 @@ class Quantiles(Mapping):
 
     __slots__ = ("_sketch", "_ps", "_read")
 
-    def __init__(self, sketch: kll_doubles_sketch, ps: Mapping[str, float]):
+    def __init__(self, sketch: "kll_doubles_sketch | Merging", ps: Mapping[str, float]):
         self._sketch, self._ps, self._read = sketch, ps, {}
 
     def __getitem__(self, name: str) -> float | None:
         read = self._read
         if name not in read:
-            read[name] = quantile(self._sketch, self._ps[name])
+            read[name] = quantile(resolved(self._sketch), self._ps[name])
         return read[name]
 
     def __iter__(self):
@@ -731,7 +731,8 @@ def merged(runs, q: Q, group_columns, wanted) -> list[tuple[tuple, int, dict, di
 
     ``wanted``: (column, load kind or None) pairs; a pair with a load kind merges only the rows of that kind. The
     rows of :func:`tier_for` the question answer. The sketches are read-only: they may be shared with other
-    questions of the request (:func:`shared_reads`)."""
+    questions of the request (:func:`shared_reads`). A group of several cells holds a :class:`Merging` where it
+    merges them: :func:`resolved` gives its sketch."""
     return merged_by(runs, q, [group_columns], wanted)[0]
 
 
@@ -971,24 +972,51 @@ def _grouped(cells, read, group_columns, wanted) -> list[tuple[tuple, int, dict,
         group = cell if group_of is None else group_of(cell)
         entry = groups.get(group)
         if entry is None:
-            entry = groups[group] = [0, defaultdict(int), {}, set()]
+            entry = groups[group] = [0, defaultdict(int), {}]
         entry[0] += count
         for status, failed in failures.items():
             entry[1][status] += failed
-        merged, borrowed = entry[2], entry[3]
+        merged = entry[2]
         for pair, sketch in sketches.items():  # a cell holds few of the pairs (its load kinds')
             if pair not in wanted:
                 continue
             mine = merged.get(pair)
-            if mine is None:  # borrowed from the cell, copied only to merge into it
+            if mine is None:  # the cell's own, as long as no other cell adds to it
                 merged[pair] = sketch
-                borrowed.add(pair)
-                continue
-            if pair in borrowed:
-                borrowed.discard(pair)
-                mine = merged[pair] = _copy(mine)
-            mine.merge(sketch)
-    return [(group, count, dict(failures), sketches) for group, (count, failures, sketches, _) in groups.items()]
+            elif isinstance(mine, Merging):
+                mine.add(sketch)
+            else:
+                merged[pair] = Merging([mine, sketch])
+    return [(group, count, dict(failures), sketches) for group, (count, failures, sketches) in groups.items()]
+
+
+class Merging:
+    """The sketches of several cells that a group merges, merged when first read (:func:`resolved`); ``n``, the values
+    they hold, known without. A question merges every group it asks for and its caller may read few of them (the
+    policy reads a chip's sketches only where some device leans on the chip). The parts stay as they are: they are
+    the cells' own."""
+
+    __slots__ = ("parts", "n", "_merged")
+
+    def __init__(self, parts: list):
+        self.parts, self.n, self._merged = parts, sum(part.n for part in parts), None
+
+    def add(self, sketch: kll_doubles_sketch) -> None:
+        self.parts.append(sketch)
+        self.n += sketch.n
+
+    def merged(self) -> kll_doubles_sketch:
+        if self._merged is None:
+            first, *rest = self.parts
+            self._merged = _copy(first)
+            for part in rest:
+                self._merged.merge(part)
+        return self._merged
+
+
+def resolved(sketch) -> kll_doubles_sketch:
+    """A sketch of :func:`merged`'s answer: itself, or a :class:`Merging`'s parts merged now."""
+    return sketch.merged() if isinstance(sketch, Merging) else sketch
 
 
 def _copy(sketch: kll_doubles_sketch) -> kll_doubles_sketch:

@@ -73,6 +73,13 @@ def unmarked_evidence_each(runs, levels: Sequence[str],
     """:func:`gather_evidence` at each level of ``levels`` ("device", "chip") of the same runs, before the
     silent-fallback marks (:func:`marked` adds them): one read of the sketch rows for all levels
     (``collector.evidence.gather_each``)."""
+    return {level: {key: [_unit_evidence(e) for e in evidence] for key, evidence in per_key.items()}
+            for level, per_key in _evidence_each(runs, levels, units).items()}
+
+
+def _evidence_each(runs, levels: Sequence[str], units: Iterable[str]) -> dict[str, dict[object, list]]:
+    """Per level, per device pk or chip, the evidence query's rows of each configuration in the policy's order
+    (``collector.evidence.Evidence``: its medians computed when first read)."""
     units = list(units)
     # The units kept from the groups, not filtered in the read: a page's other questions read the same rows
     # (collector.sketches.shared_reads).
@@ -85,11 +92,18 @@ def unmarked_evidence_each(runs, levels: Sequence[str],
     for level, evidence in zip(levels, per_level):
         by_level = defaultdict(list)
         for e in sorted(evidence, key=order):
-            by_level[e.group[0]].append(unit_evidence(e.group[1], e.runs, e.failures,
-                                                      {k: t.median for k, t in e.metrics.items()},
-                                                      {k: t.n for k, t in e.metrics.items()}, *e.group[2:]))
+            by_level[e.group[0]].append(e)
         out[level] = dict(by_level)
     return out
+
+
+def _unit_evidence(e, medians: bool = True) -> UnitEvidence:
+    """A configuration's row of the evidence query as ``insights.policy`` evidence; without its medians (its counts
+    alone) where ``medians`` is False."""
+    if not medians:
+        return unit_evidence(e.group[1], e.runs, e.failures, {}, {}, *e.group[2:])
+    return unit_evidence(e.group[1], e.runs, e.failures, {k: t.median for k, t in e.metrics.items()},
+                         {k: t.n for k, t in e.metrics.items()}, *e.group[2:])
 
 
 def marked(evidence: dict[object, list[UnitEvidence]], samples: "FallbackSamples", level: str,
@@ -287,16 +301,22 @@ def policy_table(model_version: ModelVersion, predictions_per_session: int, load
     runs = runs_of(model_version) if runs is None else runs.filter(model_version=model_version)
     if samples is None:
         samples = _lazy(lambda: fallback_samples(runs))
-    levels = unmarked_evidence_each(runs, ("device", "chip"), units)  # one read for both levels
-    per_device = marked(levels["device"], samples, "device")
+    levels = _evidence_each(runs, ("device", "chip"), units)  # one read for both levels
+    per_device = marked({pk: [_unit_evidence(e) for e in evidence] for pk, evidence in levels["device"].items()},
+                        samples, "device")
     measured = Q(pk__in=list(per_device))
     rows = Device.objects.filter(measured | Q(known=True) if devices == "catalogue" else measured)
     rows = sorted(rows, key=lambda d: (d.chip_rank is None, d.chip_rank or 0, d.name or d.identifier, d.identifier))
-    # A chip's configuration is judged for the devices that lean on it only (too few runs of their own), so only
-    # those are checked for a silent fallback (a device-rows overview at 1M runs: ~14 ms of chip checks, mostly unread).
-    per_chip = {chip: e for chip, e in levels["chip"].items() if chip}
-    leaned = {(device.chip, e.configuration) for device in rows if device.chip in per_chip
-              for e in judged_on_chip(per_device.get(device.pk, []), per_chip[device.chip], conf)}
+    # A chip's configuration is judged for the devices that lean on it only (too few runs of their own): only those
+    # are checked for a silent fallback (a device-rows overview at 1M runs: ~14 ms of chip checks, mostly unread),
+    # and only their medians are merged and read, since recommend_compute_units reads no other (the rest give their
+    # counts, which its default reads for failures).
+    counted = {chip: [_unit_evidence(e, medians=False) for e in evidence]
+               for chip, evidence in levels["chip"].items() if chip}
+    leaned = {(device.chip, e.configuration) for device in rows if device.chip in counted
+              for e in judged_on_chip(per_device.get(device.pk, []), counted[device.chip], conf)}
+    per_chip = {chip: [_unit_evidence(e) if (chip, count.configuration) in leaned else count
+                       for e, count in zip(levels["chip"][chip], counts)] for chip, counts in counted.items()}
     per_chip = marked(per_chip, samples, "chip", only=leaned)
     table = []
     for device in rows:
