@@ -1,8 +1,9 @@
-"""Migrations 0006-0022: sketch rows written before the optimization hints were a row key are rebuilt keyed by them,
+"""Migrations 0006-0023: sketch rows written before the optimization hints were a row key are rebuilt keyed by them,
 so a fastPrediction configuration's runs are not pooled with the default's; rows written before 0017 get its column
 (decrypt + compile + load); runs stored before 0018 are in its source-and-OS rows, those that name a variant before
-0019 in its variant rows; rows written before 0022 count their failures by stage. Run on PostgreSQL too (it refuses
-to alter a table with pending foreign-key checks in the same transaction)."""
+0019 in its variant rows; rows written before 0022 count their failures by stage; 0023 moves the configuration rows'
+hot sketches into the row, answers unchanged. Run on PostgreSQL too (it refuses to alter a table with pending
+foreign-key checks in the same transaction)."""
 import pytest
 
 from collector import sketches
@@ -90,3 +91,35 @@ def test_rows_written_before_the_failure_stages_count_them(project, make_run):
     migrate([("collector", "0021_run_project_time_id")])
     migrate(AFTER)
     assert failures_by_stage(Run.objects.all(), ("compute_units",)) == {("all",): failed, ("cpuAndGPU",): failed}
+
+
+def test_configuration_rows_kept_in_the_row_answer_as_before(project, make_run):
+    from django.db import connection
+
+    from collector.models import RunSketchConfiguration
+    from collector.sketches import COLUMNS
+
+    # ~1,000 values a sketch, past the 2 KB a row holds before PostgreSQL moves values out of it
+    bulk_load(project.slug, [make_run(compute_units=units, load_kind=kind, predictions_ms=[5.0 + i % 7, 6.0])
+                             for units in ("all", "cpuOnly") for kind in ("cold", "cached") for i in range(1000)])
+    sketches.fold_pending()
+    migrate([("collector", "0022_sketch_failure_stages")])
+    stored = {r.pk: [bytes(getattr(r, c) or b"") for c in COLUMNS] for r in RunSketchConfiguration.objects.all()}
+    by, metrics = ("compute_units", "load_kind"), ["prediction", "first_prediction", "load_cold", "load_cached"]
+    before = {e.group: (e.runs, {m: e.median(m) for m in metrics}) for e in gather(Run.objects.all(), by, metrics)}
+    migrate([("collector", "0023_sketch_configuration_inline")])
+    assert {r.pk: [bytes(getattr(r, c) or b"") for c in COLUMNS]
+            for r in RunSketchConfiguration.objects.all()} == stored
+    assert {e.group: (e.runs, {m: e.median(m) for m in metrics})
+            for e in gather(Run.objects.all(), by, metrics)} == before
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT attname, attstorage FROM pg_attribute WHERE attrelid = "
+                           "'collector_runsketchconfiguration'::regclass AND attname IN "
+                           "('prediction_median_ms', 'load_ms', 'first_prediction_ms', 'prediction_p90_ms')")
+            assert dict(cursor.fetchall()) == {"prediction_median_ms": "m", "load_ms": "m",
+                                               "first_prediction_ms": "m", "prediction_p90_ms": "e"}
+            # the rewritten rows hold the hot sketches themselves: none is a pointer to the TOAST table
+            cursor.execute("SELECT COUNT(*) FROM collector_runsketchconfiguration "
+                           "WHERE pg_column_size(prediction_median_ms) < octet_length(prediction_median_ms) / 2")
+            assert cursor.fetchone()[0] == 0
