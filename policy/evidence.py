@@ -65,21 +65,13 @@ def gather_evidence(runs, by: str, units: Iterable[str] = COMPUTE_UNITS,
     """
     if samples is None:
         samples = _lazy(lambda: fallback_samples(runs))
-    return marked(unmarked_evidence_each(runs, (by,), units)[by], samples, by, detection)
-
-
-def unmarked_evidence_each(runs, levels: Sequence[str],
-                           units: Iterable[str] = COMPUTE_UNITS) -> dict[str, dict[object, list[UnitEvidence]]]:
-    """:func:`gather_evidence` at each level of ``levels`` ("device", "chip") of the same runs, before the
-    silent-fallback marks (:func:`marked` adds them): one read of the sketch rows for all levels
-    (``collector.evidence.gather_each``)."""
-    return {level: {key: [_unit_evidence(e) for e in evidence] for key, evidence in per_key.items()}
-            for level, per_key in _evidence_each(runs, levels, units).items()}
+    return marked(_unmarked(_evidence_each(runs, (by,), units)[by]), samples, by, detection)
 
 
 def _evidence_each(runs, levels: Sequence[str], units: Iterable[str]) -> dict[str, dict[object, list]]:
-    """Per level, per device pk or chip, the evidence query's rows of each configuration in the policy's order
-    (``collector.evidence.Evidence``: its medians computed when first read)."""
+    """Per level of ``levels`` ("device", "chip") of the same runs, per device pk or chip, the evidence query's rows of
+    each configuration in the policy's order (``collector.evidence.Evidence``: its medians computed when first
+    read): one read of the sketch rows for all levels (``collector.evidence.gather_each``)."""
     units = list(units)
     # The units kept from the groups, not filtered in the read: a page's other questions read the same rows
     # (collector.sketches.shared_reads).
@@ -95,6 +87,12 @@ def _evidence_each(runs, levels: Sequence[str], units: Iterable[str]) -> dict[st
             by_level[e.group[0]].append(e)
         out[level] = dict(by_level)
     return out
+
+
+def _unmarked(per_key: dict[object, list]) -> dict[object, list[UnitEvidence]]:
+    """:func:`_evidence_each`'s rows of a level as ``insights.policy`` evidence, before the silent-fallback marks
+    (:func:`marked` adds them)."""
+    return {key: [_unit_evidence(e) for e in evidence] for key, evidence in per_key.items()}
 
 
 def _unit_evidence(e, medians: bool = True) -> UnitEvidence:
@@ -138,7 +136,7 @@ class FallbackSamples:
 def fallback_samples(runs) -> FallbackSamples:
     """:class:`FallbackSamples` of ``runs``, for both levels (device and chip) at once: the warm medians (sketch rows
     merged per device and configuration) and the plans (one query over the runs that uploaded one)."""
-    compared = {*NEURAL_ENGINE_UNITS, "cpuOnly"}  # kept from the groups, as in unmarked_evidence_each
+    compared = {*NEURAL_ENGINE_UNITS, "cpuOnly"}  # kept from the groups, as in _evidence_each
     times = {group: values for group, values in
              gather_values(runs, ("device", "chip", "compute_units", *HINTS), "prediction").items()
              if group[2] in compared}
@@ -302,8 +300,7 @@ def policy_table(model_version: ModelVersion, predictions_per_session: int, load
     if samples is None:
         samples = _lazy(lambda: fallback_samples(runs))
     levels = _evidence_each(runs, ("device", "chip"), units)  # one read for both levels
-    per_device = marked({pk: [_unit_evidence(e) for e in evidence] for pk, evidence in levels["device"].items()},
-                        samples, "device")
+    per_device = marked(_unmarked(levels["device"]), samples, "device")
     measured = Q(pk__in=list(per_device))
     rows = Device.objects.filter(measured | Q(known=True) if devices == "catalogue" else measured)
     rows = sorted(rows, key=lambda d: (d.chip_rank is None, d.chip_rank or 0, d.name or d.identifier, d.identifier))
