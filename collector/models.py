@@ -297,9 +297,11 @@ class RunSketch(SketchRow):
     day = models.DateField(help_text="The UTC date of the runs' started_at.")
 
     class Meta:
+        # The day right after the version: every question these rows answer names days (a time bound, or a daily
+        # series), so a version's days are one range of the index (migration 0024).
         constraints = [models.UniqueConstraint(
-            fields=["model_version", "device", "compute_units", "load_kind", "os_version", "source", "variant",
-                    "specialization_strategy", "reshape_frequency", "day"],
+            fields=["model_version", "day", "device", "compute_units", "load_kind", "os_version", "source", "variant",
+                    "specialization_strategy", "reshape_frequency"],
             name="run_sketch_key")]
         indexes = [models.Index(fields=["project", "day"], name="run_sketch_project_day")]
 
