@@ -442,6 +442,35 @@ def test_deleting_a_version_or_a_project_deletes_its_sketch_rows(fleet):
     assert not any(model.objects.filter(project_id=project_id).exists() for model in sketches.tiers())
 
 
+@pytest.mark.postgres_only
+def test_a_projects_field_only_counts_are_read_from_the_index_alone(fleet, monkeypatch):
+    """The fleet page's field-only runs, devices, versions and failures over every model (dashboard.queries.
+    fleet_counts) sum the source-and-OS rows' counts: their project index carries every column the sum reads
+    (migration 0025), so PostgreSQL need not read the ~2 KB rows themselves. The plan is asked with sequential and
+    bitmap scans off, as the planner picks an index at 1M runs: a column read that the index lacks makes it an Index
+    Scan, which reads every row."""
+    statements = []
+    read = sketches._fetched
+
+    def recorded(queryset):
+        statements.append(queryset.query.sql_with_params())
+        return read(queryset)
+
+    monkeypatch.setattr(sketches, "_fetched", recorded)
+    field = Run.objects.filter(project=fleet, source="field")
+    cells = gather(field, ("version", "device"))
+    assert sum(e.runs for e in cells) == field.count() > 0
+    assert sum(e.failure_count for e in cells) == field.exclude(status=OK).count()
+    (sql, params), = statements
+    assert "collector_runsketchsourceos" in sql
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(line for line, in cursor.fetchall())
+    assert "Index Only Scan using run_sketch_sos_project" in plan, plan
+
+
 @pytest.mark.parametrize("sizes", [[], [1], [2], [200], [201], [5000], [150] * 40, [3, 9000, 1, 777]])
 def test_retained_items_and_weights_are_the_sketchs_own(sizes):
     """sketches.retained reads a sketch's items and weights from its serialization: the same as iterating it, for
