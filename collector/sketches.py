@@ -7,7 +7,7 @@ tiers hold the same over more runs: one ``RunSketchTotal`` row per the key witho
 ``RunSketchConfiguration`` row per (model version, device, configuration, load kind), over every OS version, source,
 variant and day, and one ``RunSketchVersionDay`` row per (model version, configuration, load kind, day), over every
 device too; ``RunSketchSourceOS`` and ``RunSketchSourceOSDay``, the same two per source and OS major version;
-``RunSketchVariant`` per (model version, device, configuration, load kind, variant) of the runs that name a variant
+``RunSketchSource`` per (model version, device, configuration, load kind, source); ``RunSketchVariant`` per (model version, device, configuration, load kind, variant) of the runs that name a variant
 (an A/B test's arms), over every OS version, source and day. A load
 metric is the ``load_ms`` sketch of the rows of its load kind, so the vocabulary's rule (successful runs only; load
 metrics of their load kind) holds by construction. Without a task broker the upload
@@ -16,9 +16,9 @@ worker folds them in seconds later, many uploads at once (:func:`fold_pending`),
 pending runs' own values beside the rows. :func:`collector.evidence.gather` merges the rows whenever its filters and
 grouping are row keys (:func:`sketch_filter`), from the tier of fewest rows whose key holds every field the question
 names (:func:`tier_for`): a question without a time bound merges as many rows whatever the number of days and runs,
-one that names no OS, source or variant (a page's default view, the policy) about a tenth of those, and one that
-names a source or OS major version only (a field-only or iOS-range view) about a third, one of a named variant (an
-A/B test's arm) about a sixth.
+one that names no OS, source or variant (a page's default view, the policy) about a tenth of those, one that
+names an OS major version (an iOS-range view, perhaps field only) about a third, one that names a source alone (a
+field-only view) about an eighth, one of a named variant (an A/B test's arm) about a sixth.
 
 Error bound (the library's, checked on the synthetic fleet by tests/collector/test_sketches.py and measured by
 ``python -m benchmarks.sketches``): while a merged sketch holds all its values (no compaction, at most about k=200
@@ -250,13 +250,13 @@ def accumulate(rows, partials=None) -> dict[tuple, Partial]:
 
 def tiers():
     """The sketch tables, coarsest first (:func:`tier_for`): per configuration and device, per configuration and day,
-    each of those per source and OS major version too, per configuration, device and named variant (of the runs that
+    per configuration, device and source, each of the first two per source and OS major version too, per configuration, device and named variant (of the runs that
     name one), per full key without the day, per full key and day."""
-    from .models import (RunSketch, RunSketchConfiguration, RunSketchSourceOS, RunSketchSourceOSDay, RunSketchTotal,
-                         RunSketchVariant, RunSketchVersionDay)
+    from .models import (RunSketch, RunSketchConfiguration, RunSketchSource, RunSketchSourceOS, RunSketchSourceOSDay,
+                         RunSketchTotal, RunSketchVariant, RunSketchVersionDay)
 
-    return (RunSketchConfiguration, RunSketchVersionDay, RunSketchSourceOS, RunSketchSourceOSDay, RunSketchVariant,
-            RunSketchTotal, RunSketch)
+    return (RunSketchConfiguration, RunSketchVersionDay, RunSketchSource, RunSketchSourceOS, RunSketchSourceOSDay,
+            RunSketchVariant, RunSketchTotal, RunSketch)
 
 
 def named_variants_only(model) -> bool:
@@ -1163,12 +1163,13 @@ def _fetched(queryset):
 def tier_for(q: Q, group_columns):
     """The sketch table of fewest rows that keeps every field a question names (``q``'s filters and its grouping):
     a page's default view merges the configuration rows; a daily series without a device the configuration-day rows;
-    a source or OS major filter (field only, iOS 26 and later) the same two per source and OS major; a filter to named
+    an OS major filter (iOS 26 and later) the same two per source and OS major; a source filter alone (field only) the
+    per-source rows, or the per-source-and-OS daily ones for a daily series; a filter to named
     variants the variant rows (which hold no run without a variant, so only such a question reads them); an OS
     version filter, or variant "", the totals; with a day too, the daily rows.
 
     A tier refines another when it keeps every field of it (the totals refine the source-and-OS rows, which refine
-    the configuration rows; the daily rows refine all). Of the able tiers that refine none other, there are at most
+    the per-source rows, which refine the configuration rows; the daily rows refine all). Of the able tiers that refine none other, there are at most
     two: per device over every day, or per day over every device. A question either can answer (no device, no day:
     the compare page's launch stages, the cold-start table) merges whichever holds fewer of its rows, both counted in
     one query (under a millisecond at 1M runs): a version of the 1M fleet has 709 configuration rows and 124

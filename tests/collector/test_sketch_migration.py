@@ -1,9 +1,9 @@
-"""Migrations 0006-0023: sketch rows written before the optimization hints were a row key are rebuilt keyed by them,
+"""Migrations 0006-0026: sketch rows written before the optimization hints were a row key are rebuilt keyed by them,
 so a fastPrediction configuration's runs are not pooled with the default's; rows written before 0017 get its column
 (decrypt + compile + load); runs stored before 0018 are in its source-and-OS rows, those that name a variant before
 0019 in its variant rows; rows written before 0022 count their failures by stage; 0023 moves the configuration rows'
-hot sketches into the row, answers unchanged. Run on PostgreSQL too (it refuses to alter a table with pending
-foreign-key checks in the same transaction)."""
+hot sketches into the row, answers unchanged; runs stored before 0026 are in its per-source rows. Run on PostgreSQL
+too (it refuses to alter a table with pending foreign-key checks in the same transaction)."""
 import pytest
 
 from collector import sketches
@@ -129,3 +129,23 @@ def test_configuration_rows_kept_in_the_row_answer_as_before(project, make_run):
             assert dict(cursor.fetchall()) == {"prediction_median_ms": "m", "load_ms": "m",
                                                "first_prediction_ms": "m", "prediction_p90_ms": "e"}
         assert chunks_out_of_line() < out_of_line  # the stored rows' warm-prediction sketches moved into the rows
+
+
+def test_runs_stored_before_the_per_source_rows_are_in_them(project, make_run):
+    """0026 fills its new tier from the stored runs: a field-only question merges it, with the runs' own answer."""
+    from collector.models import RunSketchSource
+
+    bulk_load(project.slug, [make_run(device={"identifier": identifier, "os_version": os}, source=source,
+                                      predictions_ms=[float(i), float(i) + 1])
+                             for identifier in ("iPhone15,2", "iPhone16,1") for os in ("18.1", "26.0")
+                             for source in ("lab", "field") for i in range(3)])
+    sketches.fold_pending()
+    migrate([("collector", "0025_sketch_source_os_project_index")])
+    migrate_to_latest()
+    assert sum(RunSketchSource.objects.values_list("runs", flat=True)) == Run.objects.count() == 24
+    runs, by = Run.objects.filter(source="field"), ("device", "compute_units")
+    assert sketches.tier_for(sketches.sketch_filter(runs), ["device_id", "compute_units"]) is RunSketchSource
+    sketched = {e.group: (e.runs, e.median("prediction")) for e in gather(runs, by, ["prediction"])}
+    assert {group: n for group, (n, _) in sketched.items()} == {(d, "all"): 6 for d in
+                                                                  Run.objects.values_list("device", flat=True)}
+    assert sketched == {e.group: (e.runs, e.median("prediction")) for e in gather_from_runs(runs, by, ["prediction"])}

@@ -20,7 +20,7 @@ from collector import sketches
 from collector.bulk import bulk_load
 from collector.evidence import gather, gather_from_runs, gather_values
 from collector.ingest import store_runs
-from collector.models import (Device, Run, RunSketch, RunSketchConfiguration, RunSketchSourceOS,
+from collector.models import (Device, Run, RunSketch, RunSketchConfiguration, RunSketchSource, RunSketchSourceOS,
                                RunSketchSourceOSDay, RunSketchTotal, RunSketchVariant, RunSketchVersionDay)
 from collector.schema import RunIn
 from collector.sketches import KEY, RANK_ERROR, key_of, sketch_filter
@@ -275,7 +275,7 @@ def tables_read():
 
 
 def _coarser_tiers_hold_the_daily_sums():
-    for model in (RunSketchTotal, RunSketchSourceOS, RunSketchSourceOSDay, RunSketchConfiguration,
+    for model in (RunSketchTotal, RunSketchSourceOS, RunSketchSource, RunSketchSourceOSDay, RunSketchConfiguration,
                   RunSketchVersionDay, RunSketchVariant):
         assert _rows(model) == _daily_summed(model), model.__name__
 
@@ -283,20 +283,22 @@ def _coarser_tiers_hold_the_daily_sums():
 def test_each_question_merges_the_coarsest_rows_that_hold_its_fields(fleet):
     """A key's totals row holds its daily rows' sum, a source-and-OS row its totals rows' over every OS version of
     its major and variant, and a configuration row theirs over every OS, source and variant, so a page without a
-    time bound merges one row per key however many days the runs span, one that names a source or OS major version
-    only one row per device, configuration, load kind, source and OS major, and one that names no OS, source or
+    time bound merges one row per key however many days the runs span, one that names an OS major version (and
+    perhaps a source) only one row per device, configuration, load kind, source and OS major, one that names a source
+    alone one row per device, configuration, load kind and source, and one that names no OS, source or
     variant one row per device, configuration and load kind, and one of named variants one row per device,
     configuration, load kind and variant (runs without a variant are in no such row); a daily series that names no device merges one row per
     version, configuration, load kind and day (and source and OS major, when it names one); all agree with the
     runs."""
     _coarser_tiers_hold_the_daily_sums()
-    assert (RunSketchConfiguration.objects.count() < RunSketchSourceOS.objects.count()
-            < RunSketchTotal.objects.count() < RunSketch.objects.count())
+    assert (RunSketchConfiguration.objects.count() < RunSketchSource.objects.count()
+            < RunSketchSourceOS.objects.count() < RunSketchTotal.objects.count() < RunSketch.objects.count())
     runs = Run.objects.filter(project=fleet)
     for scoped, table in ((runs, "collector_runsketchconfiguration"),
                           (runs.filter(device__chip="A16 Bionic"), "collector_runsketchconfiguration"),
                           (runs.filter(os_major__gte=18), "collector_runsketchsourceos"),
-                          (runs.filter(source="field"), "collector_runsketchsourceos"),
+                          (runs.filter(source="field"), "collector_runsketchsource"),
+                          (runs.filter(source__in=["field", "lab"]), "collector_runsketchsource"),
                           (runs.filter(source="field", os_major=18), "collector_runsketchsourceos"),
                           (runs.filter(os_version="18.1"), "collector_runsketchtotal"),
                           (runs.filter(source="field", variant="prewarm"), "collector_runsketchtotal"),
@@ -318,6 +320,7 @@ def test_each_question_merges_the_coarsest_rows_that_hold_its_fields(fleet):
         assert {g: v[:3] for g, v in sketched.items()} == exact
     # Grouping by a field only the finer tiers keep reads them.
     for by, table in ((("device", "os_major"), "collector_runsketchsourceos"),
+                      (("device", "source"), "collector_runsketchsource"),
                       (("variant",), "collector_runsketchtotal"),
                       (("day", "version", "compute_units"), "collector_runsketchversionday"),
                       (("day", "version", "os_major"), "collector_runsketchsourceosday"),
@@ -334,6 +337,7 @@ def test_each_question_merges_the_coarsest_rows_that_hold_its_fields(fleet):
     ({}, ["iPhone15,2"], 4, "collector_runsketchconfiguration"),
     ({"source": "field"}, ["iPhone15,2", "iPhone16,1", "iPhone17,1", "iPhone14,7"], 1,
      "collector_runsketchsourceosday"),
+    ({"source": "field"}, ["iPhone15,2"], 4, "collector_runsketchsource"),
     ({"os_major__gte": 18}, ["iPhone15,2"], 4, "collector_runsketchsourceos"),
 ])
 def test_a_question_both_coarse_tiers_answer_merges_the_one_with_fewer_rows(project, make_run, where, devices, days,
@@ -443,12 +447,17 @@ def test_deleting_a_version_or_a_project_deletes_its_sketch_rows(fleet):
 
 
 @pytest.mark.postgres_only
-def test_a_projects_field_only_counts_are_read_from_the_index_alone(fleet, monkeypatch):
-    """The fleet page's field-only runs, devices, versions and failures over every model (dashboard.queries.
-    fleet_counts) sum the source-and-OS rows' counts: their project index carries every column the sum reads
-    (migration 0025), so PostgreSQL need not read the ~2 KB rows themselves. The plan is asked with sequential and
-    bitmap scans off, as the planner picks an index at 1M runs: a column read that the index lacks makes it an Index
-    Scan, which reads every row."""
+@pytest.mark.parametrize("where, table, index", [
+    ({"source": "field"}, "collector_runsketchsource", "run_sketch_source_project"),
+    ({"os_major__gte": 18}, "collector_runsketchsourceos", "run_sketch_sos_project"),
+    ({"source": "field", "os_major__gte": 18}, "collector_runsketchsourceos", "run_sketch_sos_project"),
+])
+def test_a_projects_field_only_counts_are_read_from_the_index_alone(fleet, monkeypatch, where, table, index):
+    """The fleet page's field-only (or iOS-range) runs, devices, versions and failures over every model
+    (dashboard.queries.fleet_counts) sum the per-source (or source-and-OS) rows' counts: their project index carries
+    every column the sum reads (migrations 0025, 0026), so PostgreSQL need not read the ~2 KB rows themselves. The
+    plan is asked with sequential and bitmap scans off, as the planner picks an index at 1M runs: a column read that
+    the index lacks makes it an Index Scan, which reads every row."""
     statements = []
     read = sketches._fetched
 
@@ -457,18 +466,18 @@ def test_a_projects_field_only_counts_are_read_from_the_index_alone(fleet, monke
         return read(queryset)
 
     monkeypatch.setattr(sketches, "_fetched", recorded)
-    field = Run.objects.filter(project=fleet, source="field")
-    cells = gather(field, ("version", "device"))
-    assert sum(e.runs for e in cells) == field.count() > 0
-    assert sum(e.failure_count for e in cells) == field.exclude(status=OK).count()
+    scoped = Run.objects.filter(project=fleet, **where)
+    cells = gather(scoped, ("version", "device"))
+    assert sum(e.runs for e in cells) == scoped.count() > 0
+    assert sum(e.failure_count for e in cells) == scoped.exclude(status=OK).count()
     (sql, params), = statements
-    assert "collector_runsketchsourceos" in sql
+    assert f'FROM "{table}"' in sql
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_bitmapscan = off")
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(line for line, in cursor.fetchall())
-    assert "Index Only Scan using run_sketch_sos_project" in plan, plan
+    assert f"Index Only Scan using {index}" in plan, plan
 
 
 @pytest.mark.parametrize("sizes", [[], [1], [2], [200], [201], [5000], [150] * 40, [3, 9000, 1, 777]])
