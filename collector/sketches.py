@@ -7,8 +7,9 @@ tiers hold the same over more runs: one ``RunSketchTotal`` row per the key witho
 ``RunSketchConfiguration`` row per (model version, device, configuration, load kind), over every OS version, source,
 variant and day, and one ``RunSketchVersionDay`` row per (model version, configuration, load kind, day), over every
 device too; ``RunSketchSourceOS`` and ``RunSketchSourceOSDay``, the same two per source and OS major version;
-``RunSketchSource`` per (model version, device, configuration, load kind, source); ``RunSketchVariant`` per (model version, device, configuration, load kind, variant) of the runs that name a variant
-(an A/B test's arms), over every OS version, source and day. A load
+``RunSketchSource`` per (model version, device, configuration, load kind, source); ``RunSketchVariant`` per (model
+version, device, configuration, load kind, variant) of the runs that name a variant (an A/B test's arms), over every
+OS version, source and day. A load
 metric is the ``load_ms`` sketch of the rows of its load kind, so the vocabulary's rule (successful runs only; load
 metrics of their load kind) holds by construction. Without a task broker the upload
 updates every tier in its transaction (:func:`add_runs`); with one it lists its runs as pending (:func:`defer`) and a
@@ -250,8 +251,9 @@ def accumulate(rows, partials=None) -> dict[tuple, Partial]:
 
 def tiers():
     """The sketch tables, coarsest first (:func:`tier_for`): per configuration and device, per configuration and day,
-    per configuration, device and source, each of the first two per source and OS major version too, per configuration, device and named variant (of the runs that
-    name one), per full key without the day, per full key and day."""
+    per configuration, device and source, each of the first two per source and OS major version too, per
+    configuration, device and named variant (of the runs that name one), per full key without the day, per full key
+    and day."""
     from .models import (RunSketch, RunSketchConfiguration, RunSketchSource, RunSketchSourceOS, RunSketchSourceOSDay,
                          RunSketchTotal, RunSketchVariant, RunSketchVersionDay)
 
@@ -1169,10 +1171,10 @@ def tier_for(q: Q, group_columns):
     version filter, or variant "", the totals; with a day too, the daily rows.
 
     A tier refines another when it keeps every field of it (the totals refine the source-and-OS rows, which refine
-    the per-source rows, which refine the configuration rows; the daily rows refine all). Of the able tiers that refine none other, there are at most
-    two: per device over every day, or per day over every device. A question either can answer (no device, no day:
-    the compare page's launch stages, the cold-start table) merges whichever holds fewer of its rows, both counted in
-    one query (under a millisecond at 1M runs): a version of the 1M fleet has 709 configuration rows and 124
+    the per-source rows, which refine the configuration rows; the daily rows refine all). Of the able tiers that
+    refine none other, there are at most two: per device over every day, or per day over every device. A question
+    either can answer (no device, no day: the compare page's launch stages, the cold-start table) merges whichever
+    holds fewer of its rows, both counted in one query (under a millisecond at 1M runs): a version of the 1M fleet has 709 configuration rows and 124
     configuration-day rows, a fleet of many days and few devices the reverse."""
     named = _named(q) | {c.split("__")[0] for c in group_columns}
     able = [model for model in tiers() if named <= _fields(model) and (not named_variants_only(model)
