@@ -393,6 +393,24 @@ def test_deleting_runs_rebuilds_their_rows_and_rebuild_equals_incremental(fleet)
     assert sum(RunSketch.objects.values_list("runs", flat=True)) == runs.count()
 
 
+def test_failure_counts_add_up_over_uploads_that_add_some_and_none(project, make_run, monkeypatch):
+    """A row's failures per status and stage are exact sums whichever uploads add to them: one with crashes, one of
+    successful runs only (which leaves the stored counts as they are), one with another status and stage."""
+    monkeypatch.setattr("collector.ingest.runs_in_process", lambda: True)
+
+    def failed(status, stage):
+        return make_run(status=status, failure={"stage": stage, "message": "failed in the test"})
+
+    uploads = [[failed("crash", "load"), failed("crash", "load"), make_run()], [make_run(), make_run()],
+               [failed("oom", "prediction"), failed("crash", "compile")]]
+    for runs in uploads:
+        store_runs(project, [RunIn.model_validate(r) for r in runs])
+    for model in sketches.tiers():
+        (row,) = model.objects.all()
+        assert (row.runs, row.failures, row.failure_stages) == (
+            7, {"crash": 3, "oom": 1}, {"load": 2, "prediction": 1, "compile": 1}), model.__name__
+
+
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_uploads_to_one_sketch_row_lose_nothing(project, make_run, monkeypatch):
