@@ -73,6 +73,24 @@ def test_folded_and_pending_runs_of_one_group_add_up(project, deferred):
     assert counted == {e.group: (e.runs, e.failures) for e in gather_from_runs(runs, ("version",))}
 
 
+@pytest.mark.parametrize("metric", ["load_cold", "prediction", "time_to_first_result", "ready"])
+def test_a_question_of_one_metric_reads_the_pending_runs_values_it_needs(project, deferred, metric):
+    """A pending run gives a question only the values its metric reads: its own column, or for a derived one (the
+    time to first result, the load of the cold-start A/B) the stage columns it sums."""
+    from policy.queries import AB_SKETCHED, COLD_START_METRICS
+
+    metrics = {m.key: m for m in (*METRICS.values(), COLD_START_METRICS["total"], AB_SKETCHED["load"])}
+    wanted = (metrics[metric],)
+    bulk_load(project.slug, generate(400, seed=8))
+    runs = Run.objects.filter(project=project)
+    sketched = {e.group: (e.runs, e.timed(metric), e.median(metric)) for e in gather(runs, BY, wanted)}
+    exact = {e.group: (e.runs, e.timed(metric), e.median(metric)) for e in gather_from_runs(runs, BY, wanted)}
+    assert {g: v[:2] for g, v in sketched.items()} == {g: v[:2] for g, v in exact.items()}
+    for group, (_, _, median) in exact.items():  # small groups: exact up to float summation
+        assert sketched[group][2] == (None if median is None else pytest.approx(median)), group
+    assert any(timed for _, timed, _ in sketched.values())
+
+
 def _stages_of(runs, by):
     """{group: {stage: failed runs}} counted in Python from the runs themselves."""
     column = {"compute_units": "compute_units", "os_major": "os_major", "chip": "device__chip", "version":
